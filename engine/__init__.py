@@ -1,0 +1,1 @@
+"""berthd: the Docker Engine API, images, and the berth CLI."""

@@ -1,0 +1,1 @@
+"""lowrt: a runc-compatible OCI runtime."""
