@@ -1,0 +1,51 @@
+"""Side-by-side timing: berth's command and its real peer's, alternated, median of several runs.
+
+Benchmarks print `name: berth median, peer median, ratio` so the figures can go straight into an
+issue note. They are never run as tests: targets are judged from their output.
+"""
+from __future__ import annotations
+
+import statistics
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+
+Runner = Callable[[], object]
+
+
+def command(argv: Sequence[str], **kwargs) -> Runner:
+    """A runner that executes argv and fails loudly if it does not exit 0."""
+    def run() -> None:
+        proc = subprocess.run(list(argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[-500:]}")
+    return run
+
+
+def timed(fn: Runner) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def compare(name: str, ours: Runner, peer: Runner, *, runs: int = 15, warmup: int = 2,
+            unit: str = "ms") -> dict:
+    """Alternate ours and peer (so drift hits both alike) and print medians and their ratio."""
+    for _ in range(warmup):
+        ours()
+        peer()
+    a: list[float] = []
+    b: list[float] = []
+    for _ in range(runs):
+        a.append(timed(ours))
+        b.append(timed(peer))
+    scale = {"ms": 1e3, "s": 1.0}[unit]
+    ma, mb = statistics.median(a) * scale, statistics.median(b) * scale
+    result = {"name": name, "ours": ma, "peer": mb, "ratio": ma / mb, "runs": runs, "unit": unit}
+    print_result(result)
+    return result
+
+
+def print_result(r: dict) -> None:
+    print(f"{r['name']}: berth {r['ours']:.1f} {r['unit']}, peer {r['peer']:.1f} {r['unit']}, "
+          f"ratio {r['ratio']:.2f}x (median of {r['runs']})", flush=True)
