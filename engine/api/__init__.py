@@ -1,0 +1,1 @@
+"""berthd's Docker Engine API (aiohttp): one module per route group."""

@@ -1,0 +1,319 @@
+"""/containers/...: create, start, wait, attach, logs, inspect, list, kill, stop, restart,
+resize, delete."""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import signal as signals
+import struct
+
+from aiohttp import web
+
+from supervisor import errors as sup_errors
+
+from .. import container as views, logs as logreader, timefmt
+from ..containers import parse_signal
+from ..errors import InvalidParameter, NotImplementedYet
+from ..version import api_at_least
+from . import hijack
+from .http import (JSON, MULTIPLEXED, RAW_STREAM, check_filter_keys, json_response,
+                   parse_filters, query_bool, query_int, read_json)
+
+log = logging.getLogger("berthd.api")
+
+WAIT_CONDITIONS = ("not-running", "next-exit", "removed")
+PS_FILTERS = ("id", "name", "label", "status", "exited", "ancestor", "before", "since",
+              "network", "volume", "health", "isolation", "is-task", "publish", "expose")
+STATUSES = ("created", "restarting", "running", "removing", "paused", "exited", "dead")
+
+
+def frame(stream: int, data: bytes) -> bytes:
+    """A frame of the multiplexed stream: type, three zero bytes, big-endian length, data."""
+    return struct.pack(">BxxxL", stream, len(data)) + data
+
+
+def _stream_type(request: web.Request, tty: bool) -> str:
+    return MULTIPLEXED if not tty and api_at_least(request["api_version"], "1.42") else RAW_STREAM
+
+
+def _daemon(request: web.Request):
+    return request.app["daemon"]
+
+
+def _container(request: web.Request):
+    return _daemon(request).containers.get(request.match_info["name"])
+
+
+async def create(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    daemon = _daemon(request)
+    c = daemon.containers.create(request.query.get("name", ""), body)
+    return json_response({"Id": c.id, "Warnings": []}, 201)
+
+
+async def start(request: web.Request) -> web.Response:
+    c = _container(request)
+    await _daemon(request).containers.start(c)
+    return web.Response(status=204)
+
+
+async def wait(request: web.Request) -> web.StreamResponse:
+    c = _container(request)
+    condition = request.query.get("condition") or "not-running"
+    if condition not in WAIT_CONDITIONS:
+        raise InvalidParameter(f'invalid condition: "{condition}"')
+    result = _daemon(request).containers.waiter(c, condition)
+    resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
+    if api_at_least(request["api_version"], "1.30"):
+        # headers first: the CLI sends wait before start and blocks until they arrive
+        await resp.prepare(request)
+    code, error = await result
+    body = {"StatusCode": code, "Error": {"Message": error} if error else None}
+    if not resp.prepared:
+        await resp.prepare(request)
+    await resp.write(json.dumps(body).encode() + b"\n")
+    await resp.write_eof()
+    return resp
+
+
+async def attach(request: web.Request) -> web.StreamResponse:
+    daemon = _daemon(request)
+    c = _container(request)
+    want_stdin = query_bool(request, "stdin")
+    want_stdout = query_bool(request, "stdout")
+    want_stderr = query_bool(request, "stderr")
+    tty = c.tty
+    resp, reader = await hijack.upgrade(request, _stream_type(request, tty))
+
+    def pack(stream: int, data: bytes) -> bytes:
+        return data if tty else frame(stream, data)
+
+    try:
+        if query_bool(request, "logs"):
+            opts = logreader.Options(stdout=want_stdout, stderr=want_stderr)
+            async for entry in logreader.read(daemon.containers.log_path(c.id), opts,
+                                              running=lambda: False, changed=lambda: c.stopped):
+                await resp.write(pack(entry.stream, entry.data))
+        if query_bool(request, "stream") and (want_stdin or want_stdout or want_stderr):
+            att = await daemon.containers.attach(c, stdin=want_stdin, stdout=want_stdout,
+                                                 stderr=want_stderr)
+            if att is not None:
+                await _pump(c, att, resp, reader, pack,
+                            stdin=want_stdin and bool(c.config.get("OpenStdin")))
+                # the output ended because the process did: let its exit be recorded first,
+                # so a client reading the exit code right after EOF sees it
+                await daemon.containers.wait_stopped(c, 2.0)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return resp
+
+
+async def _pump(c, att, resp, reader: hijack.StdinReader, pack, *, stdin: bool) -> None:
+    async def copy_stdin():
+        while True:
+            data = await reader.read()
+            if not data:
+                if c.config.get("StdinOnce"):
+                    await att.close_stdin()
+                return
+            await att.write(data)
+
+    feeder = asyncio.get_running_loop().create_task(copy_stdin()) if stdin else None
+    try:
+        async for stream, data in att:
+            await resp.write(pack(stream, data))
+    except sup_errors.SupervisorError as e:
+        log.warning("attach to %s ended: %s", c.id[:12], e)
+    finally:
+        att.close()
+        if feeder:
+            feeder.cancel()
+            await asyncio.gather(feeder, return_exceptions=True)
+
+
+async def resize(request: web.Request) -> web.Response:
+    c = _container(request)
+    height, width = query_int(request, "h", 0), query_int(request, "w", 0)
+    await _daemon(request).containers.resize(c, height, width)
+    return web.Response(status=200)
+
+
+def _log_options(request: web.Request) -> logreader.Options:
+    stdout, stderr = query_bool(request, "stdout"), query_bool(request, "stderr")
+    if not (stdout or stderr):
+        raise InvalidParameter("Bad parameters: you must choose at least one stream")
+    tail = request.query.get("tail", "all")
+    try:
+        tail_n = -1 if tail in ("", "all") else int(tail)
+    except ValueError:
+        tail_n = -1     # as dockerd: an unparsable tail means all
+    times = {}
+    for key in ("since", "until"):
+        value = request.query.get(key, "")
+        try:
+            times[key] = timefmt.parse_unix_timestamp(value) if value and value != "0" else 0
+        except ValueError:
+            raise InvalidParameter(f"invalid value for {key}: {value!r}") from None
+    return logreader.Options(stdout=stdout, stderr=stderr, since=times["since"],
+                             until=times["until"], tail=tail_n,
+                             timestamps=query_bool(request, "timestamps"),
+                             details=query_bool(request, "details"),
+                             follow=query_bool(request, "follow"))
+
+
+async def logs(request: web.Request) -> web.StreamResponse:
+    daemon = _daemon(request)
+    c = _container(request)
+    opts = _log_options(request)
+    if c.host_config["LogConfig"]["Type"] != "json-file":
+        raise NotImplementedYet(
+            f'configured logging driver "{c.host_config["LogConfig"]["Type"]}" does not '
+            f'support reading')
+    resp = web.StreamResponse(status=200, headers={"Content-Type": _stream_type(request, c.tty)})
+    await resp.prepare(request)    # headers before any line (moby issue 47448)
+    try:
+        async for entry in logreader.read(daemon.containers.log_path(c.id), opts,
+                                          running=lambda: c.running and not c.removed,
+                                          changed=lambda: c.stopped):
+            data = logreader.render(entry, opts)
+            await resp.write(data if c.tty else frame(entry.stream, data))
+        await resp.write_eof()
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    return resp
+
+
+async def inspect(request: web.Request) -> web.Response:
+    daemon = _daemon(request)
+    c = _container(request)
+    image = daemon.images.find(c.record["Image"])
+    return json_response(views.inspect(
+        c, image_id=c.record["Image"], data_root=daemon.cfg.data_root,
+        exec_root=daemon.cfg.exec_root,
+        lower_dirs=daemon.images.lower_dirs(image) if image else [],
+        driver="overlayfs", api_version=request["api_version"]))
+
+
+def _matches(c, filters: dict[str, list[str]], daemon, before: int | None,
+             since: int | None) -> bool:
+    for key, values in filters.items():
+        if not values:
+            continue
+        if key == "id" and not any(c.id.startswith(v) for v in values):
+            return False
+        if key == "name" and not any(re.search(v, c.name.lstrip("/")) or re.search(v, c.name)
+                                     for v in values):
+            return False
+        if key == "status" and c.status() not in values:
+            return False
+        if key == "exited" and (c.status() != "exited"
+                                or str(c.state["ExitCode"]) not in values):
+            return False
+        if key == "label":
+            labels = c.config.get("Labels") or {}
+            for v in values:
+                k, eq, want = v.partition("=")
+                if k not in labels or (eq and labels[k] != want):
+                    return False
+        if key == "ancestor":
+            wanted = set()
+            for v in values:
+                image = daemon.images.find(v)
+                if image:
+                    wanted.add(image.id)
+            if c.record["Image"] not in wanted:
+                return False
+    if before is not None and c.record["Created"] >= before:
+        return False
+    if since is not None and c.record["Created"] <= since:
+        return False
+    return True
+
+
+async def list_containers(request: web.Request) -> web.Response:
+    daemon = _daemon(request)
+    filters = parse_filters(request)
+    check_filter_keys(filters, PS_FILTERS)
+    for status in filters.get("status", []):
+        if status not in STATUSES:
+            raise InvalidParameter(f"invalid filter 'status={status}'")
+    show_all = query_bool(request, "all")
+    limit = query_int(request, "limit", -1)
+    before = since = None
+    for key in ("before", "since"):
+        for ref in filters.get(key, []):
+            created = daemon.containers.get(ref).record["Created"]
+            if key == "before":
+                before = created
+            else:
+                since = created
+    out = []
+    now = timefmt.now_ns()
+    implicit_all = show_all or (limit is not None and limit > 0) or before is not None \
+        or since is not None or "status" in filters or "exited" in filters
+    for c in daemon.containers.all():
+        if not implicit_all and not c.running:
+            continue
+        if not _matches(c, filters, daemon, before, since):
+            continue
+        out.append(views.summary(c, image_id=c.record["Image"], now_ns=now))
+        if limit is not None and 0 < limit <= len(out):
+            break
+    return json_response(out)
+
+
+async def kill(request: web.Request) -> web.Response:
+    c = _container(request)
+    sig = parse_signal(request.query.get("signal"), signals.SIGKILL)
+    await _daemon(request).containers.kill(c, sig, request.match_info["name"])
+    return web.Response(status=204)
+
+
+def _stop_args(request: web.Request) -> tuple[int | None, str | None]:
+    timeout = query_int(request, "t")
+    sig = request.query.get("signal") or None
+    if sig:
+        parse_signal(sig, signals.SIGTERM)   # validate before acting
+    return timeout, sig
+
+
+async def stop(request: web.Request) -> web.Response:
+    c = _container(request)
+    timeout, sig = _stop_args(request)
+    await _daemon(request).containers.stop(c, timeout, sig)
+    return web.Response(status=204)
+
+
+async def restart(request: web.Request) -> web.Response:
+    daemon = _daemon(request)
+    c = _container(request)
+    timeout, sig = _stop_args(request)
+    if c.running:
+        await daemon.containers.stop(c, timeout, sig)
+    await daemon.containers.start(c)
+    return web.Response(status=204)
+
+
+async def delete(request: web.Request) -> web.Response:
+    c = _container(request)
+    await _daemon(request).containers.remove(c, force=query_bool(request, "force"),
+                                             ref=request.match_info["name"])
+    return web.Response(status=204)
+
+
+ROUTES = [
+    ("POST", "/containers/create", create),
+    ("GET", "/containers/json", list_containers),
+    ("GET", "/containers/{name}/json", inspect),
+    ("POST", "/containers/{name}/start", start),
+    ("POST", "/containers/{name}/wait", wait),
+    ("POST", "/containers/{name}/attach", attach),
+    ("POST", "/containers/{name}/resize", resize),
+    ("GET", "/containers/{name}/logs", logs),
+    ("POST", "/containers/{name}/kill", kill),
+    ("POST", "/containers/{name}/stop", stop),
+    ("POST", "/containers/{name}/restart", restart),
+    ("DELETE", "/containers/{name}", delete),
+]

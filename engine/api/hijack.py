@@ -1,0 +1,67 @@
+"""The hijacked connection of attach (and exec start): HTTP 101, then raw bytes both ways.
+
+aiohttp serves it with two additions (docs/docker-api-surface.md §8): a payload parser installed
+with `protocol.set_parser` receives the client's bytes (stdin) once the request is read, and
+`eof_received` is patched so the client's half-close (the CLI always half-closes when it has no
+stdin to send) reaches that parser as EOF instead of closing the socket we still write output to.
+"""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+
+
+class StdinReader:
+    """The client's bytes after the upgrade; read() returns b'' at EOF."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self.eof = False
+
+    # the parser interface aiohttp's protocol feeds (as it feeds a WebSocketReader)
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if data and not self.eof:
+            self._queue.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        if not self.eof:
+            self.eof = True
+            self._queue.put_nowait(b"")
+
+    async def read(self) -> bytes:
+        return await self._queue.get()
+
+
+_original_eof_received = RequestHandler.eof_received
+
+
+def _eof_received(self: RequestHandler):
+    parser = getattr(self, "_payload_parser", None)
+    if isinstance(parser, StdinReader):
+        parser.feed_eof()
+        return True     # keep the transport open for writing: the half-close is not the end
+    return _original_eof_received(self)
+
+
+RequestHandler.eof_received = _eof_received
+
+
+async def upgrade(request: web.Request, content_type: str) -> tuple[web.StreamResponse,
+                                                                      StdinReader]:
+    """Answer 101 UPGRADED (200 when the client asked for no upgrade, as dockerd) and return the
+    prepared response, to write output to, and the reader of the client's bytes."""
+    reader = StdinReader()
+    # installed before the 101 goes out: the client sends stdin only after reading it
+    request.protocol.set_parser(reader)
+    connection = request.headers.get("Connection", "").lower()
+    if "upgrade" in connection and request.headers.get("Upgrade"):
+        resp = web.StreamResponse(status=101, reason="UPGRADED", headers={
+            "Content-Type": content_type, "Connection": "Upgrade", "Upgrade": "tcp"})
+    else:
+        resp = web.StreamResponse(status=200, headers={"Content-Type": content_type})
+    resp.force_close()
+    await resp.prepare(request)
+    return resp, reader

@@ -1,0 +1,141 @@
+"""/images/...: list, inspect, and create (pull), which has no registry to pull from yet."""
+from __future__ import annotations
+
+import fnmatch
+import json
+
+from aiohttp import web
+
+from .. import timefmt
+from ..errors import NotFound, NotImplementedYet
+from ..images import reference
+from ..images.store import Image
+from .http import JSON, check_filter_keys, json_response, parse_filters
+
+IMAGE_FILTERS = ("reference", "dangling", "label", "before", "since", "until")
+
+
+def _daemon(request: web.Request):
+    return request.app["daemon"]
+
+
+def _containers_using(daemon, image: Image) -> int:
+    return sum(1 for c in daemon.containers.all() if c.record["Image"] == image.id)
+
+
+def summary(daemon, image: Image) -> dict:
+    tags = daemon.images.repo_tags(image)
+    return {
+        "Id": image.id,
+        "ParentId": "",
+        "RepoTags": tags,
+        "RepoDigests": [],
+        "Created": image.created // 1_000_000_000,
+        "Size": image.size,
+        "SharedSize": -1,
+        "VirtualSize": image.size,
+        "Labels": (image.container_config.get("Labels") or {}),
+        "Containers": _containers_using(daemon, image),
+    }
+
+
+def inspect_view(daemon, image: Image) -> dict:
+    cfg = image.config
+    lower = daemon.images.lower_dirs(image)
+    container_config = dict(image.container_config)
+    for key, default in (("Env", None), ("Cmd", None), ("Entrypoint", None),
+                         ("WorkingDir", ""), ("Labels", None), ("User", ""),
+                         ("Volumes", None), ("OnBuild", None)):
+        container_config.setdefault(key, default)
+    return {
+        "Id": image.id,
+        "RepoTags": daemon.images.repo_tags(image),
+        "RepoDigests": [],
+        "Parent": "",
+        "Comment": "",
+        "Created": timefmt.rfc3339nano(image.created),
+        "DockerVersion": "",
+        "Author": cfg.get("author", ""),
+        "Config": container_config,
+        "Architecture": cfg.get("architecture", ""),
+        "Os": cfg.get("os", "linux"),
+        "Size": image.size,
+        "GraphDriver": {"Name": "overlayfs", "Data": {
+            "LowerDir": ":".join(lower[1:]) if len(lower) > 1 else "",
+            "UpperDir": lower[0] if lower else "", "WorkDir": ""}},
+        "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
+        "Metadata": {"LastTagTime": timefmt.rfc3339nano(daemon.images.last_tag_time(image))},
+    }
+
+
+def _reference_match(daemon, image: Image, patterns: list[str]) -> bool:
+    for tag in daemon.images.repo_tags(image):
+        name = tag.rsplit(":", 1)[0]
+        for p in patterns:
+            if fnmatch.fnmatchcase(tag, p) or fnmatch.fnmatchcase(name, p):
+                return True
+    return False
+
+
+async def list_images(request: web.Request) -> web.Response:
+    daemon = _daemon(request)
+    filters = parse_filters(request)
+    check_filter_keys(filters, IMAGE_FILTERS)
+    out = []
+    for image in daemon.images.list():
+        tags = daemon.images.repo_tags(image)
+        if "reference" in filters and not _reference_match(daemon, image, filters["reference"]):
+            continue
+        if "dangling" in filters:
+            dangling = any(v.lower() in ("true", "1") for v in filters["dangling"])
+            if dangling == bool(tags):
+                continue
+        if "label" in filters:
+            labels = image.container_config.get("Labels") or {}
+            if not all(k in labels and (not eq or labels[k] == v)
+                       for k, eq, v in (f.partition("=") for f in filters["label"])):
+                continue
+        out.append(summary(daemon, image))
+    return json_response(out)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    daemon = _daemon(request)
+    image = daemon.images.resolve(request.match_info["name"])
+    return json_response(inspect_view(daemon, image))
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    """POST /images/create: a pull. berth has no registry client yet, so a pull of an image
+    the store has reports it up to date, and any other fails with 404 before streaming (as
+    dockerd does when the registry says the repository does not exist)."""
+    daemon = _daemon(request)
+    if request.query.get("fromSrc"):
+        raise NotImplementedYet("importing images (docker import) is not supported by berth yet")
+    name = request.query.get("fromImage", "")
+    tag = request.query.get("tag", "")
+    ref = reference.parse(f"{name}:{tag}" if tag and "@" not in name and not tag.startswith(
+        "sha256:") else name)
+    image = daemon.images.find(str(ref))
+    if image is None:
+        raise NotFound(
+            f"pull access denied for {reference.familiar(ref.repository)}: berth has no "
+            f"registry client yet, so only local images can be used (built in: hello-world, "
+            f"busybox)")
+    resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
+    await resp.prepare(request)
+    shown = ref.familiar()
+    for msg in ({"status": f"{ref.tag or 'latest'}: Pulling from {reference.familiar(ref.repository)}",
+                 "id": ref.tag or "latest"},
+                {"status": f"Digest: {image.record['Manifest']}"},
+                {"status": f"Status: Image is up to date for {shown}"}):
+        await resp.write(json.dumps(msg).encode() + b"\r\n")
+    await resp.write_eof()
+    return resp
+
+
+ROUTES = [
+    ("GET", "/images/json", list_images),
+    ("POST", "/images/create", create),
+    ("GET", "/images/{name:.+}/json", inspect),
+]

@@ -1,0 +1,36 @@
+"""berthd's settings, from its command line (flags as dockerd's)."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HOST = "unix:///run/berth/berth.sock"
+DEFAULT_DATA_ROOT = "/var/lib/berth"
+DEFAULT_EXEC_ROOT = "/run/berth"
+
+
+def cgroup_v2_only() -> bool:
+    """True on a pure cgroup v2 host (controllers in the unified hierarchy)."""
+    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+
+@dataclass
+class DaemonConfig:
+    hosts: list[str] = field(default_factory=lambda: [DEFAULT_HOST])
+    data_root: Path = Path(DEFAULT_DATA_ROOT)
+    exec_root: Path = Path(DEFAULT_EXEC_ROOT)
+    supervisor: str | None = None       # address of a running supervisor; None: start our own
+    default_runtime: str = "lowrt"
+    cgroup_parent: str = "/berth"
+    debug: bool = False
+    pidfile: Path | None = None
+    cgroup_v2: bool = field(default_factory=cgroup_v2_only)
+
+    def socket_paths(self) -> list[Path]:
+        out = []
+        for host in self.hosts:
+            if not host.startswith("unix://"):
+                raise ValueError(f"unsupported host {host!r}: only unix:///PATH is served yet")
+            out.append(Path(host[len("unix://"):]))
+        return out

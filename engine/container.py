@@ -1,0 +1,231 @@
+"""A container as berthd keeps it: the persisted record (Config, HostConfig, State, ...) and the
+runtime-only parts (waiters, pending attaches), plus the API's views of it (inspect, list)."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import timefmt
+
+STATE_FIELDS = {"Running": False, "Paused": False, "Restarting": False, "OOMKilled": False,
+                "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": 0,
+                "FinishedAt": 0}
+
+
+@dataclass
+class PendingAttach:
+    """An attach made while the container was not running: connected at its next start."""
+
+    stdin: bool
+    stdout: bool
+    stderr: bool
+    ready: asyncio.Future      # resolves to the supervisor attachment, or None if it never starts
+
+
+@dataclass
+class Container:
+    record: dict
+    # runtime only
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    stop_waiters: list = field(default_factory=list)
+    remove_waiters: list = field(default_factory=list)
+    pending_attaches: list = field(default_factory=list)
+    stopped: asyncio.Event = field(default_factory=asyncio.Event)
+    monitor: asyncio.Task | None = None
+    removing: bool = False
+    removed: bool = False
+
+    def __post_init__(self):
+        if not self.running:
+            self.stopped.set()
+
+    @property
+    def id(self) -> str:
+        return self.record["Id"]
+
+    @property
+    def name(self) -> str:
+        return self.record["Name"]
+
+    @property
+    def config(self) -> dict:
+        return self.record["Config"]
+
+    @property
+    def host_config(self) -> dict:
+        return self.record["HostConfig"]
+
+    @property
+    def state(self) -> dict:
+        return self.record["State"]
+
+    @property
+    def running(self) -> bool:
+        return self.state["Running"]
+
+    @property
+    def tty(self) -> bool:
+        return bool(self.config.get("Tty"))
+
+    def status(self) -> str:
+        """moby's State.State(): the one-word status."""
+        s = self.state
+        if s["Running"]:
+            return "paused" if s["Paused"] else "restarting" if s["Restarting"] else "running"
+        if self.removing:
+            return "removing"
+        if s["Dead"]:
+            return "dead"
+        if not s["StartedAt"]:
+            return "created"
+        return "exited"
+
+    def status_text(self, now_ns: int) -> str:
+        """moby's State.String(): the STATUS column of `docker ps`."""
+        s = self.state
+        if s["Running"]:
+            out = "Up " + timefmt.human_duration((now_ns - s["StartedAt"]) / 1e9)
+            return out + " (Paused)" if s["Paused"] else out
+        if self.removing:
+            return "Removal In Progress"
+        if s["Dead"]:
+            return "Dead"
+        if not s["StartedAt"]:
+            return "Created"
+        if not s["FinishedAt"]:
+            return ""
+        ago = timefmt.human_duration((now_ns - s["FinishedAt"]) / 1e9)
+        return f"Exited ({s['ExitCode']}) {ago} ago"
+
+    # the waiters of POST /containers/{id}/wait
+    def notify_stopped(self) -> None:
+        self.stopped.set()
+        result = (self.state["ExitCode"], self.state["Error"] or None)
+        for fut in self.stop_waiters:
+            if not fut.done():
+                fut.set_result(result)
+        self.stop_waiters.clear()
+
+    def notify_removed(self) -> None:
+        self.removed = True
+        self.notify_stopped()
+        result = (self.state["ExitCode"], self.state["Error"] or None)
+        for fut in self.remove_waiters:
+            if not fut.done():
+                fut.set_result(result)
+        self.remove_waiters.clear()
+        for pending in self.pending_attaches:
+            if not pending.ready.done():
+                pending.ready.set_result(None)
+        self.pending_attaches.clear()
+
+
+def new_state() -> dict:
+    return dict(STATE_FIELDS)
+
+
+def inspect(c: Container, *, image_id: str, data_root: Path, exec_root: Path,
+            lower_dirs: list[str], driver: str, api_version: str) -> dict:
+    """GET /containers/{id}/json: always with Config, State, HostConfig, NetworkSettings."""
+    r, s = c.record, c.state
+    cdir = Path(data_root) / "containers" / c.id
+    layer = Path(data_root) / "overlay" / "containers" / c.id
+    net_mode = c.host_config.get("NetworkMode") or "bridge"
+    return {
+        "Id": c.id,
+        "Created": timefmt.rfc3339nano(r["Created"]),
+        "Path": r["Path"],
+        "Args": r["Args"],
+        "State": {
+            "Status": c.status(),
+            "Running": s["Running"],
+            "Paused": s["Paused"],
+            "Restarting": s["Restarting"],
+            "OOMKilled": s["OOMKilled"],
+            "Dead": s["Dead"],
+            "Pid": s["Pid"],
+            "ExitCode": s["ExitCode"],
+            "Error": s["Error"],
+            "StartedAt": timefmt.rfc3339nano(s["StartedAt"]),
+            "FinishedAt": timefmt.rfc3339nano(s["FinishedAt"]),
+        },
+        "Image": image_id,
+        "ResolvConfPath": str(cdir / "resolv.conf"),
+        "HostnamePath": str(cdir / "hostname"),
+        "HostsPath": str(cdir / "hosts"),
+        "LogPath": str(cdir / f"{c.id}-json.log")
+        if c.host_config["LogConfig"]["Type"] == "json-file" else "",
+        "Name": c.name,
+        "RestartCount": r.get("RestartCount", 0),
+        "Driver": driver,
+        "Platform": "linux",
+        "MountLabel": "",
+        "ProcessLabel": "",
+        "AppArmorProfile": "",
+        "ExecIDs": None,
+        "HostConfig": c.host_config,
+        "GraphDriver": {
+            "Name": driver,
+            "Data": {
+                "LowerDir": ":".join(lower_dirs),
+                "UpperDir": str(layer / "diff"),
+                "WorkDir": str(layer / "work"),
+                "MergedDir": str(Path(exec_root) / "tasks" / "berth" / c.id / "rootfs"),
+            },
+        },
+        "Mounts": _mounts(c),
+        "Config": c.config,
+        "NetworkSettings": network_settings(net_mode),
+    }
+
+
+def _mounts(c: Container) -> list[dict]:
+    out = []
+    for bind in c.host_config.get("Binds") or []:
+        parts = bind.split(":")
+        mode = parts[2] if len(parts) > 2 else ""
+        out.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
+                    "RW": "ro" not in mode.split(","), "Propagation": "rprivate"})
+    return out
+
+
+def network_settings(mode: str) -> dict:
+    """No networks are set up yet (a private, loopback-only namespace for bridge/none): the
+    shape is dockerd's so clients find every field, the addresses are empty."""
+    networks = {}
+    if mode not in ("host",) and not mode.startswith("container:"):
+        networks[mode if mode != "default" else "bridge"] = {
+            "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
+            "DriverOpts": None, "GwPriority": 0, "NetworkID": "", "EndpointID": "",
+            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None,
+        }
+    return {
+        "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
+        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
+        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": networks,
+    }
+
+
+def summary(c: Container, *, image_id: str, now_ns: int) -> dict:
+    """One element of GET /containers/json."""
+    net_mode = c.host_config.get("NetworkMode") or "bridge"
+    command = " ".join([c.record["Path"], *c.record["Args"]]).strip()
+    return {
+        "Id": c.id,
+        "Names": [c.name],
+        "Image": c.config.get("Image", ""),
+        "ImageID": image_id,
+        "Command": command,
+        "Created": c.record["Created"] // 1_000_000_000,
+        "Ports": [],
+        "Labels": c.config.get("Labels") or {},
+        "State": c.status(),
+        "Status": c.status_text(now_ns),
+        "HostConfig": {"NetworkMode": net_mode},
+        "NetworkSettings": {"Networks": network_settings(net_mode)["Networks"]},
+        "Mounts": _mounts(c),
+    }

@@ -1,0 +1,657 @@
+"""Container lifecycle: what dockerd's daemon/ does for create, start, wait, kill, stop, remove
+and attach, over berth-supervisor's containerd API.
+
+As in dockerd, `create` only makes berthd's record and the writable layer; `start` creates the
+supervisor's container and task (the shim mounts the overlay rootfs), and when the task exits its
+task and container are deleted again, so the supervisor holds only what is running. Records
+survive berthd: on start, `restore()` picks up the containers that kept running meanwhile.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import re
+import shutil
+import signal as signals
+import sqlite3
+from pathlib import Path
+from urllib.parse import urlencode
+
+from supervisor import errors as sup_errors
+
+from . import container as views, names, rootfs, spec as oci_spec, timefmt
+from .config import DaemonConfig
+from .container import Container, PendingAttach
+from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound, NotModified
+from .images.store import ImageStore
+from .store import Store
+from .supervisor_link import SupervisorLink
+
+log = logging.getLogger("berthd.containers")
+
+KILL_WAIT = 10.0            # how long a SIGKILL may take to show as an exit
+DEFAULT_STOP_TIMEOUT = 10
+MIN_MEMORY = 6 * 1024 * 1024
+KNOWN_RUNTIMES = ("lowrt", "runc", "crun", "io.containerd.runc.v2")
+LOG_DRIVERS = ("json-file", "none")
+JSON_FILE_OPTS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env",
+                  "env-regex", "tag")
+
+EXIT_EACCES, EXIT_NOT_FOUND, EXIT_UNKNOWN = 126, 127, 128
+
+
+def default_host_config(runtime: str, cgroup_v2: bool) -> dict:
+    """dockerd's HostConfig with nothing set, so inspect shows every field clients read."""
+    return {
+        "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
+        "NetworkMode": "bridge", "PortBindings": {},
+        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
+        "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "CapAdd": None,
+        "CapDrop": None, "CgroupnsMode": "private" if cgroup_v2 else "host", "Dns": [],
+        "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None,
+        "IpcMode": "private", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "",
+        "Privileged": False, "PublishAllPorts": False, "ReadonlyRootfs": False,
+        "SecurityOpt": None, "UTSMode": "", "UsernsMode": "", "ShmSize": 64 * 1024 * 1024,
+        "Runtime": runtime, "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
+        "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
+        "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
+        "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
+        "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
+        "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0,
+        "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": None if cgroup_v2 else False,
+        "PidsLimit": None, "Ulimits": [], "CpuCount": 0, "CpuPercent": 0,
+        "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
+        "MaskedPaths": list(oci_spec.MASKED_PATHS), "ReadonlyPaths": list(oci_spec.READONLY_PATHS),
+    }
+
+
+def _default_config() -> dict:
+    return {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
+            "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
+            "StdinOnce": False, "Env": None, "Cmd": None, "Image": "", "Volumes": None,
+            "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": {}}
+
+
+def merge_image_config(config: dict, image_config: dict) -> None:
+    """moby's merge(): the image's defaults fill what the create request left out."""
+    if not config.get("User"):
+        config["User"] = image_config.get("User", "")
+    env = list(config.get("Env") or [])
+    keys = {e.split("=", 1)[0] for e in env}
+    env += [e for e in image_config.get("Env") or [] if e.split("=", 1)[0] not in keys]
+    config["Env"] = env
+    labels = dict(image_config.get("Labels") or {})
+    labels.update(config.get("Labels") or {})
+    config["Labels"] = labels
+    if image_config.get("ExposedPorts"):
+        ports = dict(image_config["ExposedPorts"])
+        ports.update(config.get("ExposedPorts") or {})
+        config["ExposedPorts"] = ports
+    if not config.get("Entrypoint"):
+        if not config.get("Cmd"):
+            config["Cmd"] = image_config.get("Cmd")
+        if config.get("Entrypoint") is None:
+            config["Entrypoint"] = image_config.get("Entrypoint")
+    if not config.get("WorkingDir"):
+        config["WorkingDir"] = image_config.get("WorkingDir", "")
+    if image_config.get("Volumes"):
+        volumes = dict(image_config["Volumes"])
+        volumes.update(config.get("Volumes") or {})
+        config["Volumes"] = volumes
+    if not config.get("StopSignal") and image_config.get("StopSignal"):
+        config["StopSignal"] = image_config["StopSignal"]
+
+
+def parse_size(text: str) -> int:
+    """docker's RAMInBytes: '10m' -> 10485760 (binary units, optional b suffix)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)b?\s*", str(text).lower())
+    if not m:
+        raise InvalidParameter(f"invalid size: '{text}'")
+    mult = 1024 ** " kmgtp".index(m.group(2) or " ")
+    return int(float(m.group(1)) * mult)
+
+
+def parse_signal(value: str | int | None, default: int) -> int:
+    """'SIGHUP', 'HUP', 'hup' or '1' -> 1."""
+    if value is None or value == "":
+        return default
+    text = str(value).strip().upper()
+    if text.isdigit():
+        num = int(text)
+        if not 0 < num < 65:
+            raise InvalidParameter(f"invalid signal: {value}")
+        return num
+    name = text if text.startswith("SIG") else "SIG" + text
+    try:
+        return int(getattr(signals.Signals, name))
+    except AttributeError:
+        raise InvalidParameter(f"invalid signal: {value}") from None
+
+
+def exit_code_for_start_error(message: str) -> int:
+    """moby's setExitCodeFromError: 126 cannot invoke, 127 not found, 128 anything else."""
+    low = message.lower()
+    if os.strerror(errno.EACCES).lower() in low or os.strerror(errno.EISDIR).lower() in low:
+        return EXIT_EACCES
+    if any(s in low for s in ("executable file not found", "no such file or directory",
+                              "not a directory")):
+        return EXIT_NOT_FOUND
+    return EXIT_UNKNOWN
+
+
+class Containers:
+    def __init__(self, cfg: DaemonConfig, store: Store, images: ImageStore, link: SupervisorLink):
+        self.cfg = cfg
+        self.store = store
+        self.images = images
+        self.link = link
+        self.by_id: dict[str, Container] = {}
+        self.by_name: dict[str, str] = {}
+        self.containers_dir = cfg.data_root / "containers"
+        self.containers_dir.mkdir(parents=True, exist_ok=True)
+        for record in store.load_containers():
+            c = Container(record)
+            self.by_id[c.id] = c
+            self.by_name[c.name] = c.id
+
+    # lookup
+    def get(self, ref: str) -> Container:
+        """Full ID, name (with or without '/'), or unique ID prefix, as dockerd resolves them."""
+        if ref in self.by_id:
+            return self.by_id[ref]
+        name = ref if ref.startswith("/") else "/" + ref
+        if name in self.by_name:
+            return self.by_id[self.by_name[name]]
+        if ref and re.fullmatch(r"[0-9a-f]+", ref):
+            matches = [c for cid, c in self.by_id.items() if cid.startswith(ref)]
+            if len(matches) > 1:
+                raise InvalidParameter(f"multiple IDs found with provided prefix: {ref}")
+            if matches:
+                return matches[0]
+        raise NotFound(f"No such container: {ref}")
+
+    def all(self) -> list[Container]:
+        return sorted(self.by_id.values(), key=lambda c: c.record["Created"], reverse=True)
+
+    def container_dir(self, cid: str) -> Path:
+        return self.containers_dir / cid
+
+    def log_path(self, cid: str) -> Path:
+        return self.container_dir(cid) / f"{cid}-json.log"
+
+    def _save(self, c: Container) -> None:
+        self.store.update_container(c.id, c.name, c.record)
+
+    # create
+    def create(self, name: str, body: dict) -> Container:
+        if not isinstance(body, dict):
+            raise InvalidParameter("invalid JSON body: expected an object")
+        config = _default_config()
+        config.update({k: v for k, v in body.items()
+                       if k not in ("HostConfig", "NetworkingConfig")})
+        image_ref = config.get("Image") or ""
+        if not image_ref:
+            raise InvalidParameter("no image specified: Config.Image is empty")
+        image = self.images.resolve(image_ref)
+        hc = self._host_config(body.get("HostConfig") or {})
+        merge_image_config(config, image.container_config)
+        args = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+        if not args:
+            raise InvalidParameter("No command specified")
+        if name:
+            name = names.normalize(name)
+            if name in self.by_name:
+                raise Conflict(
+                    f'Conflict. The container name "{name}" is already in use by container '
+                    f'"{self.by_name[name]}". You have to remove (or rename) that container '
+                    f'to be able to reuse that name.')
+        else:
+            name = names.generate(lambda n: n in self.by_name)
+        cid = os.urandom(32).hex()
+        while cid in self.by_id or cid[:12] in {k[:12] for k in self.by_id}:
+            cid = os.urandom(32).hex()
+        if not config.get("Hostname"):
+            config["Hostname"] = os.uname().nodename if hc["NetworkMode"] == "host" else cid[:12]
+        record = {
+            "Id": cid, "Created": timefmt.now_ns(), "Name": name, "Path": args[0],
+            "Args": args[1:], "Config": config, "HostConfig": hc, "Image": image.id,
+            "State": views.new_state(), "RestartCount": 0,
+        }
+        cdir = self.container_dir(cid)
+        cdir.mkdir(parents=True)
+        try:
+            rootfs.prepare(self.cfg.data_root, cid)
+            self.store.insert_container(cid, name, record["Created"], record)
+        except (OSError, sqlite3.Error) as e:
+            shutil.rmtree(cdir, ignore_errors=True)
+            rootfs.remove(self.cfg.data_root, cid)
+            raise Internal(f"cannot create container {cid}: {e}") from None
+        c = Container(record)
+        self.by_id[cid] = c
+        self.by_name[name] = cid
+        log.info("created container %s (%s) from %s", cid[:12], name, image_ref)
+        return c
+
+    def _host_config(self, given: dict) -> dict:
+        if not isinstance(given, dict):
+            raise InvalidParameter("invalid HostConfig: expected an object")
+        hc = default_host_config(self.cfg.default_runtime, self.cfg.cgroup_v2)
+        hc.update({k: v for k, v in given.items() if v is not None or k not in hc})
+        mode = hc.get("NetworkMode") or "bridge"
+        if mode == "default":
+            mode = "bridge"
+        if mode.startswith("container:"):
+            raise InvalidParameter(f"network mode {mode} is not supported yet")
+        if mode not in ("bridge", "host", "none"):
+            raise NotFound(f"network {mode} not found")
+        hc["NetworkMode"] = mode
+        log_config = hc.get("LogConfig") or {}
+        driver = log_config.get("Type") or "json-file"
+        if driver not in LOG_DRIVERS:
+            raise InvalidParameter(
+                f"failed to create container: logger: no log driver named '{driver}' is registered")
+        opts = dict(log_config.get("Config") or {})
+        for key in opts:
+            if driver == "json-file" and key not in JSON_FILE_OPTS:
+                raise InvalidParameter(f"unknown log opt '{key}' for json-file log driver")
+        if "max-size" in opts and parse_size(opts["max-size"]) <= 0:
+            raise InvalidParameter("max-size must be a positive number")
+        if "max-file" in opts:
+            if not str(opts["max-file"]).isdigit() or int(opts["max-file"]) < 1:
+                raise InvalidParameter("max-file cannot be less than 1")
+            if int(opts["max-file"]) > 1 and "max-size" not in opts:
+                raise InvalidParameter("max-file cannot be set without max-size")
+        hc["LogConfig"] = {"Type": driver, "Config": opts}
+        restart = hc.get("RestartPolicy") or {}
+        policy = restart.get("Name") or "no"
+        if policy not in ("no", "always", "unless-stopped", "on-failure"):
+            raise InvalidParameter(f"invalid restart policy '{policy}'")
+        hc["RestartPolicy"] = {"Name": policy,
+                               "MaximumRetryCount": restart.get("MaximumRetryCount") or 0}
+        if hc.get("AutoRemove") and policy != "no":
+            raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
+        memory = hc.get("Memory") or 0
+        if 0 < memory < MIN_MEMORY:
+            raise InvalidParameter("Minimum memory limit allowed is 6MB")
+        swap = hc.get("MemorySwap") or 0
+        if memory > 0 and swap == 0:
+            hc["MemorySwap"] = memory * 2
+        elif 0 < swap < memory:
+            raise InvalidParameter(
+                "Minimum memoryswap limit should be larger than memory limit, see usage")
+        if hc.get("NanoCpus") and (hc.get("CpuQuota") or hc.get("CpuPeriod")):
+            raise InvalidParameter(
+                "Conflicting options: Nano CPUs and CPU Period cannot both be set")
+        pids = hc.get("PidsLimit")
+        if pids is not None and pids <= 0:
+            hc["PidsLimit"] = None if pids == 0 else pids
+        runtime = hc.get("Runtime") or self.cfg.default_runtime
+        if runtime not in KNOWN_RUNTIMES and not (runtime.startswith("/")
+                                                  and os.access(runtime, os.X_OK)):
+            raise InvalidParameter(f"unknown or invalid runtime name: {runtime}")
+        hc["Runtime"] = runtime
+        for key in ("UTSMode", "PidMode", "IpcMode"):
+            value = hc.get(key) or ""
+            allowed = ("", "host", "private", "shareable", "none") if key == "IpcMode" \
+                else ("", "host")
+            if value not in allowed:
+                raise InvalidParameter(f"invalid {key[:-4].upper()} mode: {value}")
+        if hc.get("Privileged"):
+            hc["MaskedPaths"], hc["ReadonlyPaths"] = None, None
+        return hc
+
+    # start
+    async def start(self, c: Container) -> None:
+        async with c.lock:
+            if c.removing or c.removed:
+                raise Conflict(f"cannot start container {c.id}: it is being removed")
+            if c.running:
+                raise NotModified("container already started")
+            await self._start_locked(c)
+
+    def _write_etc_files(self, c: Container) -> None:
+        cdir = self.container_dir(c.id)
+        host_mode = c.host_config["NetworkMode"] == "host"
+        (cdir / "hostname").write_text(c.config["Hostname"] + "\n")
+        if host_mode:
+            shutil.copyfile("/etc/hosts", cdir / "hosts")
+        else:
+            (cdir / "hosts").write_text(
+                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+                "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
+                "ff02::2\tip6-allrouters\n")
+        try:
+            resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            resolv = ""
+        if not host_mode:
+            # a private namespace cannot reach the host's loopback resolvers
+            lines = [ln for ln in resolv.splitlines()
+                     if not re.match(r"\s*nameserver\s+(127\.|::1)", ln)]
+            if not any(ln.strip().startswith("nameserver") for ln in lines):
+                lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
+            resolv = "\n".join(lines) + "\n"
+        (cdir / "resolv.conf").write_text(resolv)
+
+    def _stdio(self, c: Container) -> tuple[str, str]:
+        config = c.host_config["LogConfig"]
+        log_uri = ""
+        if config["Type"] == "json-file":
+            query = {}
+            if config["Config"].get("max-size"):
+                query["max-size"] = parse_size(config["Config"]["max-size"])
+                query["max-file"] = int(config["Config"].get("max-file") or 1)
+            log_uri = f"berth-jsonfile://{self.log_path(c.id)}"
+            if query:
+                log_uri += "?" + urlencode(query)
+        stdin = ""
+        if c.config.get("OpenStdin"):
+            stdin = "berth-attach:?once=1" if c.config.get("StdinOnce") else "berth-attach:"
+        return stdin, log_uri
+
+    def _runtime_args(self, c: Container) -> dict:
+        runtime = c.host_config.get("Runtime") or self.cfg.default_runtime
+        if runtime.startswith("/"):
+            return {"runtime": "io.containerd.runc.v2", "runtime_binary": runtime}
+        return {"runtime": runtime}
+
+    async def _start_locked(self, c: Container) -> None:
+        image = self.images.find(c.record["Image"])
+        if image is None:
+            raise NotFound(f"No such image: {c.record['Image']} (of container {c.id[:12]})")
+        lower = self.images.lower_dirs(image)
+        rootfs.prepare(self.cfg.data_root, c.id)
+        try:
+            self._write_etc_files(c)
+            spec = oci_spec.build(
+                container_id=c.id, config=c.config, host_config=c.host_config,
+                rootfs_dirs=rootfs.merged_view(self.cfg.data_root, c.id, lower),
+                container_dir=self.container_dir(c.id), cgroup_parent=self.cfg.cgroup_parent,
+                cgroup_v2=self.cfg.cgroup_v2)
+            workdir = rootfs.upper_dir(self.cfg.data_root, c.id) / spec["process"]["cwd"].lstrip("/")
+            if not any((Path(d) / spec["process"]["cwd"].lstrip("/")).is_dir() for d in lower):
+                workdir.mkdir(parents=True, exist_ok=True)   # as dockerd creates WorkingDir
+        except EngineError as e:
+            await self._start_failed(c, e.message, EXIT_NOT_FOUND if "find user" in e.message
+                                     else EXIT_UNKNOWN)
+            raise
+        except OSError as e:
+            await self._start_failed(c, str(e), EXIT_UNKNOWN)
+            raise Internal(f"cannot start container {c.id}: {e}") from None
+        stdin, log_uri = self._stdio(c)
+        try:
+            client = await self.link.ready_client()
+            try:
+                await client.create_container(c.id, spec, image=c.config.get("Image", ""),
+                                              **self._runtime_args(c))
+            except sup_errors.AlreadyExists:
+                await self._delete_task(c.id)
+                await client.create_container(c.id, spec, image=c.config.get("Image", ""),
+                                              **self._runtime_args(c))
+            await client.create_task(
+                c.id, rootfs=rootfs.mounts(self.cfg.data_root, c.id, lower), stdin=stdin,
+                stdout=log_uri, stderr=log_uri, terminal=c.tty)
+            pending, c.pending_attaches = c.pending_attaches, []
+            for p in pending:
+                if p.ready.done():      # its client went away meanwhile
+                    continue
+                try:
+                    p.ready.set_result(await client.attach(c.id, stdin=p.stdin, stdout=p.stdout,
+                                                           stderr=p.stderr))
+                except sup_errors.SupervisorError as e:
+                    log.warning("cannot attach to %s: %s", c.id[:12], e)
+                    p.ready.set_result(None)
+            pid = await client.start(c.id)
+        except sup_errors.SupervisorError as e:
+            await self._delete_task(c.id)
+            code = exit_code_for_start_error(e.message)
+            await self._start_failed(c, e.message, code)
+            if code in (EXIT_EACCES, EXIT_NOT_FOUND):
+                raise InvalidParameter(e.message) from None
+            raise Internal(e.message) from None
+        s = c.state
+        s.update(Running=True, Paused=False, Restarting=False, OOMKilled=False, Dead=False,
+                 Pid=pid, ExitCode=0, Error="", StartedAt=timefmt.now_ns())
+        c.stopped.clear()
+        self._save(c)
+        c.monitor = asyncio.get_running_loop().create_task(self._monitor(c))
+        log.info("started container %s (pid %d)", c.id[:12], pid)
+
+    async def _start_failed(self, c: Container, message: str, code: int) -> None:
+        """As dockerd: the exit code says why (126/127/128), the error is kept in State.Error,
+        waiters and pending attaches are released, and an AutoRemove container goes away."""
+        log.warning("cannot start container %s: %s", c.id[:12], message)
+        c.state.update(ExitCode=code, Error=message)
+        self._save(c)
+        for p in c.pending_attaches:
+            if not p.ready.done():
+                p.ready.set_result(None)
+        c.pending_attaches.clear()
+        c.notify_stopped()
+        if c.host_config.get("AutoRemove") and not c.removing:
+            await self._remove_locked(c)
+
+    async def _delete_task(self, cid: str) -> tuple[int, int] | None:
+        """Delete the supervisor's task and container for cid, killing a live task first.
+        Returns the task's (exit status, exited at) when there was one."""
+        client = await self.link.ready_client()
+        result = None
+        try:
+            _, status, exited_at = await client.delete_task(cid)
+            result = (status, exited_at)
+        except sup_errors.NotFound:
+            pass
+        except sup_errors.FailedPrecondition:
+            try:
+                await client.kill(cid, signals.SIGKILL, all=True)
+                status, exited_at = await client.wait(cid)
+                await client.delete_task(cid)
+                result = (status, exited_at)
+            except sup_errors.NotFound:
+                pass
+        try:
+            await client.delete_container(cid)
+        except sup_errors.NotFound:
+            pass
+        return result
+
+    # exits
+    async def _monitor(self, c: Container) -> None:
+        delay = 0.1
+        while True:
+            try:
+                client = await self.link.ready_client()
+                status, exited_at = await client.wait(c.id)
+                break
+            except sup_errors.NotFound:
+                log.error("container %s: its task is gone from berth-supervisor", c.id[:12])
+                status, exited_at = 255, timefmt.now_ns()
+                c.state["Error"] = "the container's task was lost (its shim died)"
+                break
+            except sup_errors.SupervisorError as e:
+                # the supervisor is restarting (Unavailable, or our channel was cancelled)
+                log.debug("waiting on %s: %s; retrying", c.id[:12], e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        await self._handle_exit(c, status, exited_at)
+
+    async def _handle_exit(self, c: Container, status: int, exited_at: int) -> None:
+        async with c.lock:
+            if not c.running:
+                return
+            try:
+                deleted = await self._delete_task(c.id)
+                if deleted and deleted[1]:
+                    status, exited_at = deleted
+            except sup_errors.SupervisorError as e:
+                log.error("cannot delete the task of %s: %s", c.id[:12], e)
+            c.state.update(Running=False, Paused=False, Pid=0, ExitCode=status,
+                           FinishedAt=exited_at or timefmt.now_ns())
+            self._save(c)
+            c.monitor = None
+            log.info("container %s exited with %d", c.id[:12], status)
+            c.notify_stopped()
+            if c.host_config.get("AutoRemove") and not c.removing:
+                await self._remove_locked(c)
+
+    async def wait_stopped(self, c: Container, timeout: float | None) -> bool:
+        if not c.running:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(c.stopped.wait()), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
+
+    # wait
+    def waiter(self, c: Container, condition: str) -> asyncio.Future:
+        """A future of (exit code, error or None) for POST /containers/{id}/wait."""
+        fut = asyncio.get_running_loop().create_future()
+        result = (c.state["ExitCode"], c.state["Error"] or None)
+        if condition == "not-running" and not c.running:
+            fut.set_result(result)
+        elif condition == "removed":
+            if c.removed:
+                fut.set_result(result)
+            else:
+                c.remove_waiters.append(fut)
+        else:
+            c.stop_waiters.append(fut)
+        return fut
+
+    # signals
+    async def kill(self, c: Container, sig: int, ref: str) -> None:
+        if not c.running:
+            raise Conflict(f"cannot kill container: {ref}: container {c.id} is not running")
+        await self._signal(c, sig)
+        if sig == signals.SIGKILL:
+            await self.wait_stopped(c, KILL_WAIT)
+
+    async def _signal(self, c: Container, sig: int) -> None:
+        client = await self.link.ready_client()
+        try:
+            await client.kill(c.id, sig)
+        except (sup_errors.NotFound, sup_errors.FailedPrecondition):
+            pass   # it exited meanwhile; the monitor records the exit
+        except sup_errors.SupervisorError as e:
+            raise Internal(f"cannot kill container {c.id}: {e.message}") from None
+
+    async def stop(self, c: Container, timeout: int | None, sig: str | None) -> None:
+        if not c.running:
+            raise NotModified("container already stopped")
+        stop_sig = parse_signal(sig or c.config.get("StopSignal"), signals.SIGTERM)
+        if timeout is None:
+            timeout = c.config.get("StopTimeout")
+            timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
+        await self._signal(c, stop_sig)
+        if await self.wait_stopped(c, None if timeout < 0 else timeout):
+            return
+        log.info("container %s did not stop within %ds; killing it", c.id[:12], timeout)
+        await self._signal(c, signals.SIGKILL)
+        if not await self.wait_stopped(c, KILL_WAIT * 3):
+            raise Internal(f"container {c.id} did not exit after SIGKILL")
+
+    # remove
+    async def remove(self, c: Container, *, force: bool, ref: str) -> None:
+        if c.removing:
+            raise Conflict(f"removal of container {ref} is already in progress")
+        if c.running:
+            if not force:
+                raise Conflict(f'cannot remove container "{ref}": container is {c.status()}: '
+                               f'stop the container before removing or force remove')
+            c.removing = True
+            try:
+                await self._signal(c, signals.SIGKILL)
+                if not await self.wait_stopped(c, KILL_WAIT * 3):
+                    raise Internal(f'cannot remove container "{ref}": could not kill container')
+            except BaseException:
+                c.removing = False
+                raise
+        async with c.lock:
+            if c.removed:
+                return
+            await self._remove_locked(c)
+
+    async def _remove_locked(self, c: Container) -> None:
+        c.removing = True
+        try:
+            await self._delete_task(c.id)
+        except sup_errors.SupervisorError as e:
+            log.warning("removing %s: cannot delete its task: %s", c.id[:12], e)
+        self.store.delete_container(c.id)
+        self.by_id.pop(c.id, None)
+        if self.by_name.get(c.name) == c.id:
+            del self.by_name[c.name]
+        shutil.rmtree(self.container_dir(c.id), ignore_errors=True)
+        rootfs.remove(self.cfg.data_root, c.id)
+        c.removing = False
+        c.notify_removed()
+        log.info("removed container %s", c.id[:12])
+
+    # attach
+    async def attach(self, c: Container, *, stdin: bool, stdout: bool, stderr: bool):
+        """A supervisor attachment to the container's stdio: now if it runs, else at its next
+        start. None when it never starts (removed) or has exited meanwhile."""
+        stdin = stdin and bool(c.config.get("OpenStdin"))
+        if c.running:
+            client = await self.link.ready_client()
+            try:
+                return await client.attach(c.id, stdin=stdin, stdout=stdout, stderr=stderr)
+            except (sup_errors.NotFound, sup_errors.FailedPrecondition):
+                return None
+        pending = PendingAttach(stdin, stdout, stderr,
+                                asyncio.get_running_loop().create_future())
+        c.pending_attaches.append(pending)
+        try:
+            return await pending.ready
+        except asyncio.CancelledError:
+            if pending in c.pending_attaches:
+                c.pending_attaches.remove(pending)
+            raise
+
+    async def resize(self, c: Container, height: int, width: int) -> None:
+        if not c.running:
+            raise Conflict(f"cannot resize container {c.id}: it is not running")
+        client = await self.link.ready_client()
+        try:
+            await client.resize_pty(c.id, width, height)
+        except sup_errors.SupervisorError as e:
+            raise Internal(f"cannot resize container {c.id}: {e.message}") from None
+
+    # restart of berthd
+    async def restore(self) -> None:
+        """Reconcile records with the supervisor after berthd (re)starts: monitor what still
+        runs, record exits that happened meanwhile, and clean up what no record owns."""
+        client = await self.link.ready_client()
+        tasks = {t["id"]: t for t in await client.list_tasks()}
+        sup_containers = {x["id"] for x in await client.list_containers()}
+        for c in list(self.by_id.values()):
+            task = tasks.get(c.id)
+            if c.running:
+                if task and task.get("pid"):
+                    c.state["Pid"] = task["pid"]
+                c.stopped.clear()
+                c.monitor = asyncio.get_running_loop().create_task(self._monitor(c))
+            elif c.id in tasks or c.id in sup_containers:
+                log.info("cleaning up the leftover task of stopped container %s", c.id[:12])
+                await self._delete_task(c.id)
+            elif c.host_config.get("AutoRemove") and c.state["StartedAt"]:
+                async with c.lock:
+                    await self._remove_locked(c)
+        for cid in (set(tasks) | sup_containers) - set(self.by_id):
+            log.info("removing supervisor container %s that berthd has no record of", cid[:12])
+            await self._delete_task(cid)
+
+    async def shutdown(self) -> None:
+        """Stop watching; the containers themselves keep running (live restore)."""
+        for c in self.by_id.values():
+            if c.monitor:
+                c.monitor.cancel()
+            for p in c.pending_attaches:
+                if not p.ready.done():
+                    p.ready.set_result(None)
+        monitors = [c.monitor for c in self.by_id.values() if c.monitor]
+        if monitors:
+            await asyncio.gather(*monitors, return_exceptions=True)

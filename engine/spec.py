@@ -1,0 +1,304 @@
+"""The OCI runtime spec berthd gives a container: docker's default spec (moby's
+`daemon/pkg/oci/defaults.go`) with the container's Config and HostConfig applied as dockerd does
+(namespaces by mode, resources, capabilities, env, user, mounts of hostname/hosts/resolv.conf).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import InvalidParameter
+
+DEFAULT_PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+DEFAULT_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+    "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+    "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+
+MASKED_PATHS = [
+    "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys",
+    "/proc/latency_stats", "/proc/sched_debug", "/proc/scsi", "/proc/timer_list",
+    "/proc/timer_stats", "/sys/devices/virtual/powercap", "/sys/firmware",
+]
+READONLY_PATHS = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
+
+# the device cgroup: deny all, then the default devices (null, zero, full, random, urandom,
+# tty, console/ptmx pair) as docker allows them, and explicitly deny /dev/net/tun (10:229)
+_DEVICE_RULES = [(False, None, None, None)] + [
+    (True, "c", major, minor) for major, minor in ((1, 5), (1, 3), (1, 9), (1, 8), (5, 0), (5, 1))
+] + [(False, "c", 10, 229)]
+
+DEFAULT_SHM_SIZE = 64 * 1024 * 1024
+
+
+def _device_rules() -> list[dict]:
+    rules = []
+    for allow, kind, major, minor in _DEVICE_RULES:
+        rule: dict = {"allow": allow, "access": "rwm"}
+        if kind:
+            rule.update(type=kind, major=major, minor=minor)
+        rules.append(rule)
+    return rules
+
+
+def _mounts(shm_size: int) -> list[dict]:
+    return [
+        {"destination": "/proc", "type": "proc", "source": "proc",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
+        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
+         "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+         "options": ["ro", "nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+         "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+         "options": ["nosuid", "noexec", "nodev", "mode=1777", f"size={shm_size}"]},
+    ]
+
+
+def replace_or_append_env(base: list[str], extra: list[str]) -> list[str]:
+    """docker's ReplaceOrAppendEnvValues: extra's KEY=V replace base's KEY, else are appended."""
+    out = list(base)
+    index = {e.split("=", 1)[0]: i for i, e in enumerate(out)}
+    for item in extra:
+        key = item.split("=", 1)[0]
+        if key in index:
+            out[index[key]] = item
+        else:
+            index[key] = len(out)
+            out.append(item)
+    return out
+
+
+def process_env(config: dict) -> list[str]:
+    env = [f"PATH={DEFAULT_PATH_ENV}", f"HOSTNAME={config.get('Hostname') or ''}"]
+    if config.get("Tty"):
+        env.append("TERM=xterm")
+    return replace_or_append_env(env, config.get("Env") or [])
+
+
+def _read_rootfs_file(rootfs_dirs: list[Path], rel: str) -> str:
+    """A file of the container's filesystem read from its layers, the top one first."""
+    for d in rootfs_dirs:
+        path = Path(d) / rel
+        if path.is_file():
+            return path.read_text(errors="replace")
+    return ""
+
+
+def _lookup(content: str, key: str) -> list[str] | None:
+    for line in content.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and (fields[0] == key or fields[2] == key):
+            return fields
+    return None
+
+
+def resolve_user(user: str, rootfs_dirs: list[Path], group_add: list[str]) -> dict:
+    """Config.User ('', 'name', 'uid', 'name:group', 'uid:gid') -> the spec's process.user."""
+    name, _, group = (user or "").partition(":")
+    passwd = _read_rootfs_file(rootfs_dirs, "etc/passwd")
+    groups = _read_rootfs_file(rootfs_dirs, "etc/group")
+    uid, gid, username = 0, 0, "root"
+    if name:
+        entry = _lookup(passwd, name)
+        if entry:
+            username, uid, gid = entry[0], int(entry[2]), int(entry[3])
+        elif name.isdigit():
+            uid, username = int(name), ""
+        else:
+            raise InvalidParameter(
+                f"unable to find user {name}: no matching entries in passwd file")
+    if group:
+        entry = _lookup(groups, group)
+        if entry:
+            gid = int(entry[2])
+        elif group.isdigit():
+            gid = int(group)
+        else:
+            raise InvalidParameter(
+                f"unable to find group {group}: no matching entries in group file")
+    extra = []
+    for line in groups.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and username and username in fields[3].split(","):
+            extra.append(int(fields[2]))
+    for g in group_add or []:
+        entry = _lookup(groups, g)
+        if entry:
+            extra.append(int(entry[2]))
+        elif g.isdigit():
+            extra.append(int(g))
+        else:
+            raise InvalidParameter(f"unable to find group {g}: no matching entries in group file")
+    out: dict = {"uid": uid, "gid": gid}
+    extra = sorted(set(extra) - {gid})
+    if extra:
+        out["additionalGids"] = extra
+    return out
+
+
+def _capabilities(host_config: dict) -> list[str]:
+    def norm(c: str) -> str:
+        c = c.upper()
+        return c if c.startswith("CAP_") else "CAP_" + c
+
+    caps = list(DEFAULT_CAPS)
+    adds = [norm(c) for c in host_config.get("CapAdd") or []]
+    drops = [norm(c) for c in host_config.get("CapDrop") or []]
+    if "CAP_ALL" in drops:
+        caps = []
+    caps = [c for c in caps if c not in drops]
+    caps += [c for c in adds if c != "CAP_ALL" and c not in caps]
+    return caps
+
+
+def _resources(hc: dict) -> dict:
+    res: dict = {"devices": _device_rules()}
+    memory = {}
+    if hc.get("Memory", 0) > 0:
+        memory["limit"] = hc["Memory"]
+    if hc.get("MemoryReservation", 0) > 0:
+        memory["reservation"] = hc["MemoryReservation"]
+    if hc.get("MemorySwap", 0) > 0:
+        memory["swap"] = hc["MemorySwap"]
+    if hc.get("MemorySwappiness") is not None and hc["MemorySwappiness"] >= 0:
+        memory["swappiness"] = hc["MemorySwappiness"]
+    if hc.get("OomKillDisable") is not None:
+        memory["disableOOMKiller"] = bool(hc["OomKillDisable"])
+    if memory:
+        res["memory"] = memory
+    cpu: dict = {}
+    if hc.get("CpuShares"):
+        if hc["CpuShares"] < 0:
+            raise InvalidParameter(
+                f"invalid CPU shares ({hc['CpuShares']}): value must be a positive integer")
+        cpu["shares"] = hc["CpuShares"]
+    if hc.get("CpusetCpus"):
+        cpu["cpus"] = hc["CpusetCpus"]
+    if hc.get("CpusetMems"):
+        cpu["mems"] = hc["CpusetMems"]
+    if hc.get("NanoCpus", 0) > 0:
+        cpu["period"] = 100_000
+        cpu["quota"] = hc["NanoCpus"] * 100_000 // 1_000_000_000
+    if hc.get("CpuPeriod"):
+        cpu["period"] = hc["CpuPeriod"]
+    if hc.get("CpuQuota"):
+        cpu["quota"] = hc["CpuQuota"]
+    if cpu:
+        res["cpu"] = cpu
+    if hc.get("PidsLimit") is not None:
+        res["pids"] = {"limit": hc["PidsLimit"] if hc["PidsLimit"] > 0 else -1}
+    if hc.get("BlkioWeight"):
+        res["blockIO"] = {"weight": hc["BlkioWeight"]}
+    return res
+
+
+def _namespaces(hc: dict, cgroup_v2: bool) -> list[dict]:
+    ns = [{"type": "mount"}]
+    net = hc.get("NetworkMode") or "bridge"
+    if net != "host":
+        ns.append({"type": "network"})
+    if (hc.get("UTSMode") or "") != "host":
+        ns.append({"type": "uts"})
+    if (hc.get("PidMode") or "") != "host":
+        ns.append({"type": "pid"})
+    if (hc.get("IpcMode") or "") != "host":
+        ns.append({"type": "ipc"})
+    cgroupns = hc.get("CgroupnsMode") or ("private" if cgroup_v2 else "host")
+    if cgroupns == "private":
+        ns.append({"type": "cgroup"})
+    return ns
+
+
+def _binds(hc: dict) -> list[dict]:
+    """HostConfig.Binds of host paths ('/src:/dst[:ro|rw]'); named volumes are not served yet."""
+    mounts = []
+    for bind in hc.get("Binds") or []:
+        parts = bind.split(":")
+        if len(parts) < 2 or not parts[1].startswith("/"):
+            raise InvalidParameter(f"invalid volume specification: '{bind}'")
+        src, dst = parts[0], parts[1]
+        opts = parts[2].split(",") if len(parts) > 2 else []
+        if not src.startswith("/"):
+            raise InvalidParameter(
+                f"invalid volume specification: '{bind}': named volumes are not supported yet")
+        if not os.path.exists(src):
+            os.makedirs(src, exist_ok=True)   # dockerd creates a missing bind source directory
+        mode = "ro" if "ro" in opts else "rw"
+        mounts.append({"destination": dst, "type": "bind", "source": src,
+                       "options": ["rbind", mode, "rprivate"]})
+    return mounts
+
+
+def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: list[Path],
+          container_dir: Path, cgroup_parent: str, cgroup_v2: bool) -> dict:
+    """The config.json for the container's bundle. rootfs is 'rootfs': the shim mounts it there."""
+    hc = host_config
+    privileged = bool(hc.get("Privileged"))
+    args = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
+    if not args:
+        raise InvalidParameter("No command specified")
+    caps = _capabilities(hc)
+    user = resolve_user(config.get("User") or "", rootfs_dirs, hc.get("GroupAdd") or [])
+    shm = hc.get("ShmSize") or DEFAULT_SHM_SIZE
+    net = hc.get("NetworkMode") or "bridge"
+    mounts = _mounts(shm)
+    # the files dockerd writes per container and binds over the image's
+    for name, dest in (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
+                       ("resolv.conf", "/etc/resolv.conf")):
+        mounts.append({"destination": dest, "type": "bind", "source": str(container_dir / name),
+                       "options": ["rbind", "rprivate"]})
+    mounts += _binds(hc)
+    if privileged:
+        for m in mounts:
+            if m["type"] in ("sysfs", "cgroup"):
+                m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+    process = {
+        "terminal": bool(config.get("Tty")),
+        "user": user,
+        "args": args,
+        "env": process_env(config),
+        "cwd": config.get("WorkingDir") or "/",
+        "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
+        "noNewPrivileges": "no-new-privileges" in (hc.get("SecurityOpt") or [])
+                           or "no-new-privileges:true" in (hc.get("SecurityOpt") or []),
+    }
+    if config.get("Tty") and hc.get("ConsoleSize") and any(hc["ConsoleSize"]):
+        height, width = hc["ConsoleSize"]
+        process["consoleSize"] = {"height": height, "width": width}
+    if hc.get("Ulimits"):
+        process["rlimits"] = [{"type": "RLIMIT_" + u["Name"].upper(), "hard": u["Hard"],
+                               "soft": u["Soft"]} for u in hc["Ulimits"]]
+    if hc.get("OomScoreAdj"):
+        process["oomScoreAdj"] = hc["OomScoreAdj"]
+    linux: dict = {
+        "namespaces": _namespaces(hc, cgroup_v2),
+        "resources": _resources(hc),
+        "cgroupsPath": os.path.join(hc.get("CgroupParent") or cgroup_parent, container_id),
+        "maskedPaths": [] if privileged else list(MASKED_PATHS),
+        "readonlyPaths": [] if privileged else list(READONLY_PATHS),
+        "sysctl": dict(hc.get("Sysctls") or {}),
+    }
+    if net != "host":
+        # as dockerd, for a private network namespace: ping and low ports without capabilities
+        linux["sysctl"].setdefault("net.ipv4.ping_group_range", "0 2147483647")
+        linux["sysctl"].setdefault("net.ipv4.ip_unprivileged_port_start", "0")
+    spec = {
+        "ociVersion": "1.0.2",
+        "process": process,
+        "root": {"path": "rootfs", "readonly": bool(hc.get("ReadonlyRootfs"))},
+        "mounts": mounts,
+        "linux": linux,
+    }
+    if (hc.get("UTSMode") or "") != "host":
+        spec["hostname"] = config.get("Hostname") or container_id[:12]
+    if config.get("Domainname"):
+        spec["domainname"] = config["Domainname"]
+    return spec
