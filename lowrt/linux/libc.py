@@ -34,10 +34,10 @@ def check(ret: int, what: str, target: object = None) -> int:
     return ret
 
 
-def syscall(name: str, *args: object) -> int:
-    """A raw syscall by name; returns its result, raising OSError on failure."""
+def syscall(name: str, *args: object, target: object = None) -> int:
+    """A raw syscall by name; returns its result, raising OSError (naming target) on failure."""
     try:
         nr = SYSCALLS[name]
     except KeyError:
         raise OSError(38, f"{name}: no syscall number known for {MACHINE}") from None
-    return check(libc.syscall(nr, *args), name)
+    return check(libc.syscall(nr, *args), name, target)

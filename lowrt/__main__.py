@@ -1,0 +1,5 @@
+import sys
+
+from lowrt.cli import main
+
+sys.exit(main())

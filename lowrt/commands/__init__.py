@@ -1,0 +1,1 @@
+"""One module per group of lowrt verbs; each verb is cmd_<name>(globals, argv) -> exit code."""

@@ -1,0 +1,78 @@
+"""OCI lifecycle hooks: each runs with the container's state as JSON on its stdin.
+
+prestart, createRuntime, createContainer and startContainer failures fail the operation;
+poststart and poststop failures are logged and ignored (the OCI runtime spec says so).
+"""
+from __future__ import annotations
+
+import os
+
+from lowrt import fastjson
+from lowrt.errors import LowrtError
+
+FATAL = ("prestart", "createRuntime", "createContainer", "startContainer")
+
+
+def hook_state(cid: str, pid: int, status: str, bundle: str, spec: dict) -> dict:
+    state = {"ociVersion": spec.get("ociVersion", "1.0.2-dev"), "id": cid, "status": status,
+             "pid": pid, "bundle": bundle}
+    if spec.get("annotations"):
+        state["annotations"] = spec["annotations"]
+    return state
+
+
+def run(kind: str, spec: dict, state: dict, log=None) -> None:
+    """Run every hook of kind, in order."""
+    import subprocess
+
+    data = fastjson.dumps(state, compact=True).encode()
+    for i, hook in enumerate((spec.get("hooks") or {}).get(kind) or []):
+        path = hook["path"]
+        args = hook.get("args") or [path]
+        env = hook.get("env")
+        timeout = hook.get("timeout")
+        if timeout is not None and timeout <= 0:
+            raise LowrtError(f"{kind} hook #{i} ({path}): timeout must be positive, got {timeout}")
+        try:
+            proc = subprocess.run(args, executable=path, input=data, capture_output=True,
+                                  env=_env(env), timeout=timeout, close_fds=True)
+            failure = None if proc.returncode == 0 else (
+                f"exit status {proc.returncode}, stdout: {proc.stdout.decode(errors='replace').strip()}, "
+                f"stderr: {proc.stderr.decode(errors='replace').strip()}")
+        except subprocess.TimeoutExpired:
+            failure = f"timed out after {timeout}s"
+        except OSError as e:
+            failure = e.strerror.lower() if e.strerror else str(e)
+        if failure is None:
+            continue
+        msg = f"error running {kind} hook #{i} ({path}): {failure}"
+        if kind in FATAL:
+            raise LowrtError(msg)
+        if log is not None:
+            log.warning(msg)
+
+
+def _env(env: list[str] | None) -> dict[str, str] | None:
+    """A hook without env inherits lowrt's environment, as runc's (Go's exec) does."""
+    if env is None:
+        return None
+    out = {}
+    for item in env or []:
+        key, _, value = item.partition("=")
+        out[key] = value
+    return out
+
+
+def has(spec: dict, *kinds: str) -> bool:
+    hooks = spec.get("hooks") or {}
+    return any(hooks.get(k) for k in kinds)
+
+
+def run_cwd(kind: str, spec: dict, state: dict, cwd: str, log=None) -> None:
+    """Run hooks with cwd as working directory (createContainer hooks see the rootfs there)."""
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        run(kind, spec, state, log)
+    finally:
+        os.chdir(old)

@@ -1,0 +1,114 @@
+"""The container's first process, from its namespaces to exec of the config's program.
+
+It sets up the rootfs, reports "ready" to lowrt, and for `create` blocks on the exec FIFO
+until `start` opens it; then startContainer hooks run and the program replaces it.
+"""
+from __future__ import annotations
+
+import os
+
+from lowrt import hooks, process
+from lowrt.linux import fds, keyring, uts
+from lowrt.rootfs import Rootfs, write_sysctls
+from lowrt.spawn import Launch
+from lowrt.sync import Channel
+
+
+class InitPlan:
+    """Everything the init does that the parent decided (inherited through fork)."""
+
+    def __init__(self, cid: str, bundle: str, spec: dict, caps: dict[str, int]) -> None:
+        self.cid = cid
+        self.bundle = bundle
+        self.spec = spec
+        self.caps = caps
+        self.userns = False
+        self.cgroupns = False
+        self.no_pivot = False
+        self.no_new_keyring = False
+        self.console_fd = -1                  # connected console socket (or socketpair end)
+        self.fifo_fd = -1                     # O_PATH fd of exec.fifo; -1 for `run`
+        self.preserve = 0                     # fds 3 .. 3+preserve-1 reach the program
+        self.seccomp: bytes | None = None
+        self.extra_env: list[str] = []
+
+
+def stage(plan: InitPlan):
+    """The init's code, with every module it will need already imported: after pivot_root
+    the host's Python library is out of reach."""
+    process.preload(plan.spec["process"], plan.spec)
+
+    def run(launch: Launch, chan: Channel) -> None:
+        _init(plan, launch, chan)
+    return run
+
+
+def _init(plan: InitPlan, launch: Launch, chan: Channel) -> None:
+    spec = plan.spec
+    proc = spec["process"]
+    linux = spec.get("linux") or {}
+    os.setsid()
+    if not plan.no_new_keyring:
+        keyring.join_session_keyring(f"_ses.{plan.cid}")
+    # The exec FIFO is reopened for writing through our own /proc/self/fd after pivot_root;
+    # the host's /proc is held open for that, as the container may not mount one.
+    proc_fds = -1
+    if plan.fifo_fd >= 0:
+        proc_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    rfs = Rootfs(spec, userns=plan.userns, cgroupns=plan.cgroupns,
+                 cgroups=launch.cgroup_sources, terminal=bool(proc.get("terminal")))
+    rfs.prepare()
+    host_pid = 0
+    if hooks.has(spec, "prestart", "createRuntime", "createContainer", "startContainer"):
+        chan.send("hooks")
+        host_pid = int(chan.expect("ok"))
+        if hooks.has(spec, "createContainer"):
+            state = hooks.hook_state(plan.cid, host_pid, "creating", plan.bundle, spec)
+            hooks.run_cwd("createContainer", spec, state, rfs.root)
+    rfs.pivot(plan.no_pivot)
+    cwd = proc["cwd"]
+    os.makedirs(cwd, 0o755, exist_ok=True)
+    if proc.get("terminal"):
+        from lowrt import console  # preloaded
+        slave = console.setup_in_container(plan.console_fd, proc.get("consoleSize"))
+        rfs.mount_console(slave)
+    rfs.finalize()
+    if spec.get("hostname"):
+        uts.sethostname(spec["hostname"])
+    if spec.get("domainname"):
+        uts.setdomainname(spec["domainname"])
+    if linux.get("sysctl"):
+        write_sysctls(linux["sysctl"])
+    rfs.restrict()
+
+    process.apply_rlimits(proc.get("rlimits") or [])
+    if proc.get("oomScoreAdj") is not None:
+        process.set_oom_score_adj(proc["oomScoreAdj"], lambda msg: chan.send("warning", msg))
+    env = process.environment(proc)
+    for item in plan.extra_env:
+        key, _, value = item.partition("=")
+        env[key] = value
+    user = proc.get("user") or {}
+    if "HOME" not in env:
+        env["HOME"] = process.home_of(user.get("uid", 0))
+    os.chdir(cwd)
+    path = process.lookup(proc["args"][0], env)
+    process.fix_stdio_owner(user)
+    process.apply_privileges(proc, plan.caps, plan.seccomp)
+    os.umask(user["umask"] if user.get("umask") is not None else 0o022)
+    fds.cloexec_from(3 + plan.preserve)
+    for fd in range(3, 3 + plan.preserve):
+        fds.set_cloexec(fd, False)
+    chan.send("ready")
+
+    if plan.fifo_fd >= 0:
+        fifo = os.open(str(plan.fifo_fd), os.O_WRONLY | os.O_CLOEXEC, dir_fd=proc_fds)
+        os.write(fifo, b"0")
+        os.close(fifo)
+        os.close(plan.fifo_fd)
+        os.close(proc_fds)
+    if hooks.has(spec, "startContainer"):
+        state = hooks.hook_state(plan.cid, host_pid, "created", plan.bundle, spec)
+        hooks.run("startContainer", spec, state)
+    process.exec_process(path, proc["args"], env, cwd)

@@ -1,0 +1,368 @@
+"""A container's life, from the runtime's side: create, start, signal, destroy.
+
+create leaves the init blocked on the exec FIFO and writes state.json; if anything fails on
+the way, everything made so far (processes, cgroup, state directory) is undone before the error
+is reported. The init is never lowrt's child once create returns (see lowrt/spawn.py).
+"""
+from __future__ import annotations
+
+import _signal  # `signal` builds enums when imported (7 ms here); its C half is enough
+import os
+import time
+
+from lowrt import config, hooks, spawn
+from lowrt.errors import LowrtError
+from lowrt.log import log
+from lowrt.state import Container, alive, process_stat, remove_state_dir, validate_id
+from lowrt.timefmt import rfc3339_nano
+
+SIGKILL = 9
+
+class CreateOptions:
+    def __init__(self, root: str, cid: str, bundle: str) -> None:
+        self.root = root
+        self.id = cid
+        self.bundle = bundle
+        self.pid_file = ""
+        self.console_socket = ""
+        self.no_pivot = False
+        self.no_new_keyring = False
+        self.preserve_fds = 0
+        self.exec_fifo = True        # False for `run`: nothing waits for a `start`
+        self.detach = True           # False when lowrt stays attached (`run` without -d)
+
+
+class Created:
+    """A container whose init is ready; for `run`, the channel still says whether exec worked."""
+
+    def __init__(self, container: Container, chan, console_master: int = -1) -> None:
+        self.container = container
+        self.chan = chan
+        self.console_master = console_master
+
+
+def create(opts: CreateOptions) -> Created:
+    validate_id(opts.id)
+    bundle = os.path.abspath(opts.bundle or ".")
+    try:
+        os.chdir(bundle)
+    except OSError as e:
+        raise LowrtError(f"chdir to bundle {bundle}: {e.strerror.lower()}") from None
+    spec = config.load(bundle)
+    proc = spec["process"]
+    terminal = bool(proc.get("terminal"))
+    if opts.detach and terminal and not opts.console_socket:
+        raise LowrtError("cannot allocate tty if lowrt will detach without setting console socket")
+    if (not opts.detach or not terminal) and opts.console_socket:
+        raise LowrtError("cannot use console socket if lowrt will not detach or allocate tty")
+    preserve, extra_env = _inherited_fds(opts.preserve_fds)
+
+    from lowrt import caps as capsmod, init, process
+    from lowrt.linux import capability, ns, prctl
+    process.check_rlimits(proc.get("rlimits") or [])
+    cap_sets, dropped = capsmod.plan(proc.get("capabilities"), capability.bounding_set())
+    if dropped:
+        log.warning(f"capabilities not in lowrt's bounding set, dropped from every set: "
+                    f"{', '.join(capsmod.names(dropped))}")
+    seccomp = _compile_seccomp(spec)
+
+    os.makedirs(opts.root, 0o711, exist_ok=True)
+    c = Container(opts.root, opts.id)
+    try:
+        os.mkdir(c.dir, 0o711)
+    except FileExistsError:
+        raise LowrtError(f"container with id exists: {opts.id}") from None
+    except OSError as e:
+        raise LowrtError(f"create state directory {c.dir}: {e.strerror.lower()}") from None
+
+    pid = 0
+    cgroup = None
+    console_master = -1
+    try:
+        linux = spec["linux"]
+        from lowrt import cgroups
+        cgroup = cgroups.manager(linux.get("cgroupsPath") or "", opts.id)
+        # The device nodes the config asks for are usable (lowrt.cgroups appends runc's
+        # default rules for the standard nodes).
+        resources = dict(linux.get("resources") or {})
+        resources["devices"] = list(resources.get("devices") or []) + [
+            {"allow": True, "type": d.get("type"), "major": d.get("major"),
+             "minor": d.get("minor"), "access": "rwm"} for d in linux.get("devices") or []]
+        for note in cgroup.create(resources) or []:
+            log.warning(note)
+
+        plan = init.InitPlan(opts.id, bundle, spec, cap_sets)
+        plan.no_pivot = opts.no_pivot
+        plan.no_new_keyring = opts.no_new_keyring
+        plan.preserve = preserve
+        plan.extra_env = extra_env
+        plan.seccomp = seccomp
+        launch = spawn.Launch()
+        launch.cgroup = cgroup
+        launch.want_cgroup_sources = any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])
+        for entry in linux.get("namespaces") or []:
+            kind, path = entry["type"], entry.get("path") or ""
+            if path:
+                launch.join.append((kind, _open_ns(path, kind), path))
+            elif kind == "user":
+                launch.new_user = True
+            else:
+                launch.new_flags |= ns.KINDS[kind][0]
+        order = list(ns.KINDS)
+        launch.join.sort(key=lambda j: order.index(j[0]))  # the user namespace first
+        plan.userns = any(e["type"] == "user" for e in linux.get("namespaces") or [])
+        plan.cgroupns = any(e["type"] == "cgroup" for e in linux.get("namespaces") or [])
+        launch.uid_map = linux.get("uidMappings") or []
+        launch.gid_map = linux.get("gidMappings") or []
+        launch.time_offsets = linux.get("timeOffsets")
+
+        if opts.exec_fifo:
+            os.mkfifo(c.fifo, 0o622)
+            os.chmod(c.fifo, 0o622)  # mkfifo obeys the umask
+            plan.fifo_fd = os.open(c.fifo, os.O_PATH | os.O_CLOEXEC)
+        parent_console = -1
+        if terminal:
+            from lowrt import console
+            if opts.console_socket:
+                plan.console_fd = console.connect(opts.console_socket)
+            else:
+                parent_console, plan.console_fd = console.socketpair()
+
+        # From here on lowrt's own process must not be reachable through /proc from inside.
+        prctl.set_dumpable(False)
+        if not opts.detach:
+            prctl.set_child_subreaper()
+        chan, child = spawn.start(launch, init.stage(plan))
+        for fd in (plan.fifo_fd, plan.console_fd):
+            if fd >= 0:
+                os.close(fd)
+        pid = spawn.wait_child(chan, child, launch)
+        c.record = {
+            "id": opts.id, "init_pid": pid, "bundle": bundle, "rootfs": spec["root"]["path"],
+            "created": rfc3339_nano(time.time_ns()), "cgroup_paths": cgroup.paths,
+            "config": spec,
+        }
+        _serve_until_ready(c, chan)
+        st = process_stat(pid)
+        c.record["init_start_time"] = st[1] if st else 0
+        if parent_console >= 0:
+            from lowrt import console
+            console_master = console.recv_master(parent_console)
+            os.close(parent_console)
+        c.save()
+        if opts.pid_file:
+            write_pid_file(opts.pid_file, pid)
+    except BaseException as e:
+        _undo(c, pid, cgroup)
+        if isinstance(e, OSError):
+            raise LowrtError(spawn.describe(e)) from None
+        raise
+    return Created(c, chan, console_master)
+
+
+def _serve_until_ready(c: Container, chan) -> None:
+    """Answer the init's requests (prestart and createRuntime hooks) until it is ready."""
+    while True:
+        kind, payload = chan.recv()
+        if kind == "hooks":
+            state = hooks.hook_state(c.id, c.pid, "creating", c.record["bundle"], c.config)
+            hooks.run("prestart", c.config, state, log)
+            hooks.run("createRuntime", c.config, state, log)
+            chan.send("ok", str(c.pid))
+        elif kind == "warning":
+            log.warning(payload)
+        elif kind == "ready":
+            return
+        elif kind == "error":
+            raise LowrtError(f"unable to start container process: {payload}")
+        elif kind == "eof":
+            raise LowrtError("unable to start container process: the init exited before it was ready")
+        else:
+            raise LowrtError(f"unexpected message from the container's init: {kind!r}")
+
+
+def wait_exec(created: Created) -> None:
+    """For `run`: return once the init has exec'd the program (its end of the channel closed)."""
+    while True:
+        kind, payload = created.chan.recv()
+        if kind == "eof":
+            created.chan.close()
+            return
+        if kind == "warning":
+            log.warning(payload)
+        elif kind == "error":
+            created.chan.close()
+            raise LowrtError(f"unable to start container process: {payload}")
+
+
+def _inherited_fds(preserve_fds: int) -> tuple[int, list[str]]:
+    """How many fds past stdio the program gets: $LISTEN_FDS (socket activation) + --preserve-fds."""
+    extra_env: list[str] = []
+    listen = os.environ.get("LISTEN_FDS", "")
+    n_listen = int(listen) if listen.isdigit() else 0
+    if n_listen:
+        extra_env = [f"LISTEN_FDS={n_listen}", "LISTEN_PID=1"]
+    if preserve_fds < 0:
+        raise LowrtError(f"--preserve-fds {preserve_fds}: must not be negative")
+    total = n_listen + preserve_fds
+    for i in range(3 + n_listen, 3 + total):
+        try:
+            os.fstat(i)
+        except OSError:
+            raise LowrtError(f"unable to stat preserved-fd {i - 3 - n_listen} (of {preserve_fds}): "
+                             f"fd {i} is not open") from None
+    return total, extra_env
+
+
+def _open_ns(path: str, kind: str) -> int:
+    try:
+        return os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError as e:
+        raise LowrtError(f"open {kind} namespace {path}: {e.strerror.lower()}") from None
+
+
+def _compile_seccomp(spec: dict) -> bytes | None:
+    profile = (spec.get("linux") or {}).get("seccomp")
+    if not profile:
+        return None
+    from lowrt import seccomp
+    try:
+        return seccomp.compile(profile)
+    except ValueError as e:
+        raise LowrtError(f"invalid linux.seccomp: {e}") from None
+
+
+def write_pid_file(path: str, pid: int) -> None:
+    """Written to a temporary name and renamed, so a reader never sees a partial pid."""
+    path = os.path.abspath(path)
+    tmp = os.path.join(os.path.dirname(path), "." + os.path.basename(path))
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, str(pid).encode())
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+    except OSError as e:
+        raise LowrtError(f"write pid file {path}: {e.strerror.lower()}") from None
+
+
+def _undo(c: Container, pid: int, cgroup) -> None:
+    """Take back whatever a failed create made."""
+    if pid:
+        kill_and_wait(pid)
+    if cgroup is not None:
+        try:
+            cgroup.destroy(kill=True)
+        except Exception as e:  # noqa: BLE001 - CgroupError; the create error matters more
+            log.warning(f"remove cgroup of failed container {c.id}: {e}")
+    remove_state_dir(c.dir)
+
+
+def kill_and_wait(pid: int, start_time: int | None = None, timeout: float = 10.0) -> bool:
+    """SIGKILL pid and wait until it has exited (it need not be our child)."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return True
+    try:
+        if start_time is not None and not alive(pid, start_time):
+            return True
+        try:
+            _signal.pidfd_send_signal(pidfd, SIGKILL)
+        except ProcessLookupError:
+            return True
+        import select
+        p = select.poll()
+        p.register(pidfd, select.POLLIN)
+        return bool(p.poll(timeout * 1000))
+    finally:
+        os.close(pidfd)
+
+
+# --- start, kill, delete --------------------------------------------------------------------
+
+def start(c: Container) -> None:
+    status = c.status()
+    if status == "stopped":
+        raise LowrtError("cannot start a container that has stopped")
+    if status != "created":
+        raise LowrtError(f"cannot start an already {status} container" if status == "running"
+                         else f"cannot start a container in the {status} state")
+    try:
+        fd = os.open(c.fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise LowrtError("cannot start an already running container") from None
+    try:
+        import select
+        p = select.poll()
+        p.register(fd, select.POLLIN)
+        # The init writes one byte once it has opened its end; poll with a timeout so that
+        # an init killed meanwhile does not leave start waiting forever.
+        while not p.poll(100):
+            if not c.running():
+                raise LowrtError("cannot start a container that has stopped")
+        if not os.read(fd, 1):
+            raise LowrtError("cannot start a container that has stopped")
+    finally:
+        os.close(fd)
+    os.unlink(c.fifo)
+    run_poststart(c)
+
+
+def run_poststart(c: Container) -> None:
+    if hooks.has(c.config, "poststart"):
+        hooks.run("poststart", c.config, hooks.hook_state(c.id, c.pid, "running",
+                                                            c.record["bundle"], c.config), log)
+
+
+def kill(c: Container, sig: int, all_processes: bool = False) -> None:
+    status = c.status()
+    if status == "stopped" and not all_processes:
+        raise LowrtError("container not running")
+    if all_processes:
+        c.cgroup().kill_all(sig)
+    elif status != "stopped":
+        try:
+            os.kill(c.pid, sig)
+        except ProcessLookupError:
+            raise LowrtError("container not running") from None
+    if sig == SIGKILL and status == "paused":
+        c.cgroup().thaw()  # a frozen task dies only once thawed
+
+
+def delete(root: str, cid: str, force: bool) -> None:
+    validate_id(cid)
+    try:
+        c = Container.load(root, cid)
+    except LowrtError:
+        path = os.path.join(root, cid)
+        if os.path.isdir(path):  # a state directory without its state: half made, remove it
+            remove_state_dir(path)
+        if force:
+            return
+        raise
+    status = c.status()
+    if status in ("running", "paused") and not force:
+        raise LowrtError(f"cannot delete container {cid} that is not stopped: {status}")
+    if status != "stopped":
+        if status == "paused":
+            c.cgroup().thaw()
+        if not kill_and_wait(c.pid, c.record.get("init_start_time")):
+            raise LowrtError(f"container {cid}: init {c.pid} still running after SIGKILL")
+    destroy(c)
+
+
+def destroy(c: Container) -> None:
+    """Remove what the container holds: its processes (when it shares the host's pid
+    namespace, they outlive the init), cgroup and state; then poststop hooks."""
+    namespaces = c.config.get("linux", {}).get("namespaces") or []
+    own_pidns = any(n.get("type") == "pid" and not n.get("path") for n in namespaces)
+    try:
+        c.cgroup().destroy(kill=not own_pidns)
+    except Exception as e:  # noqa: BLE001 - lowrt.cgroups.CgroupError
+        raise LowrtError(f"remove cgroup of container {c.id}: {e}") from None
+    remove_state_dir(c.dir)
+    if hooks.has(c.config, "poststop"):
+        hooks.run("poststop", c.config, hooks.hook_state(c.id, 0, "stopped", c.record["bundle"],
+                                                           c.config), log)

@@ -1,0 +1,31 @@
+"""File descriptors that must not reach the container: everything lowrt holds is marked close-on-exec."""
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import os
+
+from lowrt.linux.libc import SYSCALLS, libc
+
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+
+def cloexec_from(first: int) -> None:
+    """Mark every fd >= first close-on-exec (close_range(2) where the kernel has it, 5.11+)."""
+    nr = SYSCALLS.get("close_range")
+    if nr is not None and libc.syscall(nr, first, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC) == 0:
+        return
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd >= first:
+            try:
+                set_cloexec(fd, True)
+            except OSError:  # the fd of the listdir itself, already closed
+                pass
+
+
+def set_cloexec(fd: int, on: bool) -> None:
+    flags = fcntl.fcntl(fd, fcntl.F_GETFD)
+    new = flags | fcntl.FD_CLOEXEC if on else flags & ~fcntl.FD_CLOEXEC
+    if new != flags:
+        fcntl.fcntl(fd, fcntl.F_SETFD, new)

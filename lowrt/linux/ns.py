@@ -1,0 +1,46 @@
+"""Namespaces: unshare and setns, and the names the OCI config and /proc use for each kind."""
+from __future__ import annotations
+
+import os
+
+from lowrt.linux.libc import check, libc
+
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+# OCI namespace type -> (clone flag, name of its link under /proc/PID/ns/). Order matters when
+# joining: the user namespace first, so the others are entered with its privileges.
+KINDS: dict[str, tuple[int, str]] = {
+    "user": (CLONE_NEWUSER, "user"),
+    "pid": (CLONE_NEWPID, "pid"),
+    "network": (CLONE_NEWNET, "net"),
+    "ipc": (CLONE_NEWIPC, "ipc"),
+    "uts": (CLONE_NEWUTS, "uts"),
+    "cgroup": (CLONE_NEWCGROUP, "cgroup"),
+    "time": (CLONE_NEWTIME, "time"),
+    "mount": (CLONE_NEWNS, "mnt"),
+}
+
+
+def flag_names(flags: int) -> str:
+    return ",".join(kind for kind, (flag, _) in KINDS.items() if flags & flag) or "none"
+
+
+def unshare(flags: int) -> None:
+    check(libc.unshare(flags), "unshare", f"namespaces {flag_names(flags)}")
+
+
+def setns(fd: int, kind: str, path: str) -> None:
+    """Join the namespace open at fd; path only names it in the error."""
+    check(libc.setns(fd, KINDS[kind][0]), "setns", f"{kind} namespace {path}")
+
+
+def available(kind: str) -> bool:
+    """Whether this kernel has the namespace kind (time namespaces came in 5.6)."""
+    return os.path.exists(f"/proc/self/ns/{KINDS[kind][1]}")

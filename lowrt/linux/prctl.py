@@ -1,0 +1,43 @@
+"""prctl(2) calls lowrt makes: dumpable, subreaper, no_new_privs, keepcaps, parent-death signal."""
+from __future__ import annotations
+
+import ctypes
+
+from lowrt.linux.libc import check, libc
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_GET_NO_NEW_PRIVS = 39
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+
+def prctl(option: int, arg2: int = 0, arg3: int = 0, what: str = "prctl") -> int:
+    return check(libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
+                            ctypes.c_ulong(0), ctypes.c_ulong(0)), what)
+
+
+def set_dumpable(on: bool) -> None:
+    prctl(PR_SET_DUMPABLE, int(on), what="prctl PR_SET_DUMPABLE")
+
+
+def set_child_subreaper() -> None:
+    prctl(PR_SET_CHILD_SUBREAPER, 1, what="prctl PR_SET_CHILD_SUBREAPER")
+
+
+def set_no_new_privs() -> None:
+    prctl(PR_SET_NO_NEW_PRIVS, 1, what="prctl PR_SET_NO_NEW_PRIVS")
+
+
+def set_keepcaps(on: bool) -> None:
+    prctl(PR_SET_KEEPCAPS, int(on), what="prctl PR_SET_KEEPCAPS")
+
+
+def set_pdeathsig(sig: int) -> None:
+    prctl(PR_SET_PDEATHSIG, sig, what="prctl PR_SET_PDEATHSIG")

@@ -1,0 +1,184 @@
+"""The last steps before a container process runs: limits, identity, privileges, exec.
+
+Shared by the init and by `exec`. Called in the container's namespaces, after pivot_root (init)
+or setns (exec). The order is runc's: rlimits; no_new_privs; seccomp early when no_new_privs is
+off (loading it then needs CAP_SYS_ADMIN); drop the bounding set; switch user keeping
+capabilities; set the other four sets; seccomp late when no_new_privs is on.
+"""
+from __future__ import annotations
+
+import _signal  # `signal` builds enums at import (7 ms); this is its C half
+import os
+
+from lowrt.errors import LowrtError
+from lowrt.linux import capability, prctl
+
+# The RLIMIT_* numbers of Linux (asm-generic/resource.h), the same on every architecture lowrt
+# runs on; importing `resource` only for them costs more than a whole mount.
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+
+def preload(proc: dict, spec: dict | None = None) -> None:
+    """Import now what the process's setup will need once it is inside the container's mount
+    namespace, where the host's Python library cannot be found. Only what this config uses."""
+    if proc.get("rlimits"):
+        import resource  # noqa: F401
+    if proc.get("terminal"):
+        import socket  # noqa: F401
+        import termios  # noqa: F401
+
+        from lowrt import console  # noqa: F401
+    if spec is not None and spec.get("hooks"):
+        import subprocess  # noqa: F401
+    if spec is not None and (spec.get("linux") or {}).get("seccomp"):
+        from lowrt.linux import seccomp  # noqa: F401
+
+
+def check_rlimits(rlimits: list[dict]) -> None:
+    for r in rlimits:
+        if r.get("type") not in RLIMITS:
+            raise LowrtError(f"unknown rlimit type {r.get('type')!r}")
+
+
+def apply_rlimits(rlimits: list[dict]) -> None:
+    if not rlimits:
+        return
+    import resource  # preloaded
+    for r in rlimits:
+        soft, hard = r.get("soft", 0), r.get("hard", 0)
+        try:
+            resource.setrlimit(RLIMITS[r["type"]], (_rlim(soft), _rlim(hard)))
+        except (OSError, ValueError) as e:
+            raise LowrtError(f"setrlimit {r['type']} soft={soft} hard={hard}: {e}") from None
+
+
+def _rlim(value: int) -> int:
+    """OCI writes "unlimited" as 2^64-1; Python's resource module wants RLIM_INFINITY (-1)."""
+    return -1 if value >= 2**63 else value
+
+
+def set_oom_score_adj(value: int, log_warning) -> None:
+    try:
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write(str(value))
+    except PermissionError:
+        # Lowering the score needs CAP_SYS_RESOURCE, which a host may withhold from root
+        # (this policy is lowrt's: see lowrt/caps.py). Keep the inherited score.
+        log_warning(f"oomScoreAdj {value} not applied: lowering it needs CAP_SYS_RESOURCE")
+    except OSError as e:
+        raise LowrtError(f"write oom_score_adj {value}: {e.strerror.lower()}") from None
+
+
+def environment(proc: dict) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in proc.get("env") or []:
+        key, _, value = item.partition("=")
+        env[key] = value
+    return env
+
+
+def home_of(uid: int, passwd: str = "/etc/passwd") -> str:
+    try:
+        with open(passwd, errors="replace") as f:
+            for line in f:
+                fields = line.rstrip("\n").split(":")
+                if len(fields) >= 6 and fields[2] == str(uid):
+                    return fields[5] or "/"
+    except OSError:
+        pass
+    return "/"
+
+
+def lookup(arg0: str, env: dict[str, str]) -> str:
+    """Find the program as Go's exec.LookPath does, with the container's PATH."""
+    if "/" in arg0:
+        if not os.path.exists(arg0):
+            raise LowrtError(f'exec: "{arg0}": stat {arg0}: no such file or directory')
+        return arg0
+    for d in env.get("PATH", "").split(":"):
+        candidate = os.path.join(d or ".", arg0)
+        if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
+            return candidate
+    raise LowrtError(f'exec: "{arg0}": executable file not found in $PATH')
+
+
+def switch_user(user: dict) -> None:
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    groups = list(user.get("additionalGids") or [])
+    try:
+        os.setgroups(groups)
+    except PermissionError:
+        # In a user namespace whose setgroups is denied, the group list cannot change.
+        if groups:
+            raise LowrtError(f"setgroups {groups}: operation not permitted") from None
+    try:
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+    except OSError as e:
+        raise LowrtError(f"set user {uid}:{gid}: {e.strerror.lower()}") from None
+
+
+def apply_privileges(proc: dict, caps: dict[str, int], seccomp_filter: bytes | None) -> None:
+    """no_new_privs, seccomp, capabilities and user, in the order that lets each succeed."""
+    nnp = bool(proc.get("noNewPrivileges"))
+    if nnp:
+        prctl.set_no_new_privs()
+    if seccomp_filter is not None and not nnp:
+        _load_seccomp(seccomp_filter)
+    capability.drop_bounding(caps["bounding"])
+    prctl.set_keepcaps(True)
+    switch_user(proc.get("user") or {})
+    capability.capset(caps["effective"], caps["permitted"], caps["inheritable"])
+    prctl.set_keepcaps(False)
+    # The kernel raises an ambient capability only if it is permitted and inheritable; runc
+    # skips the others silently (its spec example asks for ambient without inheritable).
+    capability.set_ambient(caps["ambient"] & caps["permitted"] & caps["inheritable"])
+    if seccomp_filter is not None and nnp:
+        _load_seccomp(seccomp_filter)
+
+
+def _load_seccomp(program: bytes) -> None:
+    from lowrt.linux import seccomp  # preloaded
+    seccomp.load(program)
+
+
+def exec_process(path: str, args: list[str], env: dict[str, str], cwd: str) -> None:
+    """Become the container's program; everything lowrt opened closes on exec."""
+    try:
+        os.chdir(cwd)
+    except OSError as e:
+        raise LowrtError(f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror.lower()}") from None
+    # Python ignores SIGPIPE and SIGXFSZ; exec keeps ignored signals ignored, which the
+    # container's program would not expect.
+    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
+        _signal.signal(sig, _signal.SIG_DFL)
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+    try:
+        os.execve(path, args, env)
+    except OSError as e:
+        raise LowrtError(f'exec: "{args[0]}": {e.strerror.lower()}') from None
+
+
+def fix_stdio_owner(user: dict) -> None:
+    """Give stdio to the process's user, so it can reopen /proc/self/fd/N (runc does the same).
+
+    /dev/null is left alone: it is shared with everyone.
+    """
+    import stat as st
+    uid, gid = user.get("uid", 0), user.get("gid", 0)
+    if uid == 0 and gid == 0:
+        return
+    null_rdev = os.makedev(1, 3)
+    for fd in (0, 1, 2):
+        try:
+            s = os.fstat(fd)
+            if st.S_ISCHR(s.st_mode) and s.st_rdev == null_rdev:
+                continue
+            os.fchown(fd, uid, gid)
+        except OSError:  # closed, or owned by an id this user namespace does not map
+            pass

@@ -1,0 +1,129 @@
+"""How lowrt starts a process inside a container: two forks, as runc's nsexec does.
+
+lowrt (the parent) forks a child that joins the cgroup, joins or creates the namespaces and
+forks again: new pid and time namespaces take effect only for children. The grandchild is the
+container's process; the child reports its pid and exits, so the grandchild is re-parented to
+the caller's nearest child-subreaper (or to lowrt itself, when lowrt waits on it: `run`,
+non-detached `exec`). The parent writes a new user namespace's uid/gid maps when asked.
+"""
+from __future__ import annotations
+
+import os
+from lowrt.errors import LowrtError
+from lowrt.sync import Channel
+
+
+class Launch:
+    """What the child needs to put a process into a container (built by the parent)."""
+
+    def __init__(self) -> None:
+        self.join: list[tuple[str, int, str]] = []   # (kind, fd, path) to setns, user first
+        self.new_flags = 0                          # CLONE_NEW* to unshare, user excepted
+        self.new_user = False
+        self.uid_map: list[dict] = []
+        self.gid_map: list[dict] = []
+        self.cgroup = None                          # a lowrt.cgroups manager, joined first
+        self.want_cgroup_sources = False
+        self.cgroup_sources: list[dict] = []        # filled in by the child
+        self.time_offsets: dict | None = None
+
+
+def start(launch: Launch, stage) -> tuple[Channel, int]:
+    """Fork the child; returns the parent's channel and the child's pid.
+
+    stage(launch, channel) runs in the grandchild and must not return: it execs, or raises.
+    """
+    chan = Channel()
+    pid = os.fork()
+    if pid == 0:
+        chan.as_child()
+        try:
+            _child(launch, stage, chan)
+        except BaseException as e:  # noqa: BLE001 - everything goes back to the parent
+            chan.send("error", describe(e))
+        os._exit(1)
+    chan.as_parent()
+    for _, fd, _ in launch.join:
+        os.close(fd)
+    return chan, pid
+
+
+def describe(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.filename:
+        return f"{e.strerror.lower() if e.strerror else e}: {e.filename}"
+    return str(e) or type(e).__name__
+
+
+def _child(launch: Launch, stage, chan: Channel) -> None:
+    from lowrt.linux import ns
+
+    if launch.cgroup is not None:
+        launch.cgroup.add(os.getpid())
+    if launch.want_cgroup_sources:
+        from lowrt.rootfs import cgroup_sources
+        launch.cgroup_sources = cgroup_sources()
+    for kind, fd, path in launch.join:
+        ns.setns(fd, kind, path)
+        os.close(fd)
+    if launch.new_user:
+        ns.unshare(ns.CLONE_NEWUSER)
+        chan.send("userns")
+        chan.expect("ok")
+        os.setresgid(0, 0, 0)
+        os.setresuid(0, 0, 0)
+    if launch.new_flags:
+        ns.unshare(launch.new_flags)
+    if launch.time_offsets:
+        _write_time_offsets(launch.time_offsets)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            stage(launch, chan)
+        except BaseException as e:  # noqa: BLE001
+            chan.send("error", describe(e))
+        os._exit(1)
+    chan.send("pid", str(pid))
+    os._exit(0)
+
+
+def _write_time_offsets(offsets: dict) -> None:
+    lines = []
+    for clock in ("monotonic", "boottime"):
+        o = offsets.get(clock)
+        if o:
+            lines.append(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n")
+    with open("/proc/self/timens_offsets", "w") as f:
+        for line in lines:  # the kernel takes one clock per write
+            f.write(line)
+            f.flush()
+
+
+def write_id_maps(pid: int, launch: Launch) -> None:
+    """Parent side of a new user namespace: the maps must be written from outside it."""
+    for name, entries in (("uid_map", launch.uid_map), ("gid_map", launch.gid_map)):
+        text = "".join(f"{m['containerID']} {m['hostID']} {m['size']}\n" for m in entries)
+        try:
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        except OSError as e:
+            raise LowrtError(f"write /proc/{pid}/{name} ({text.strip()!r}): {e.strerror.lower()}") from None
+
+
+def wait_child(chan: Channel, pid: int, launch: Launch) -> int:
+    """Serve the child until it reports the grandchild's pid; reap the child; return that pid."""
+    try:
+        while True:
+            kind, payload = chan.recv()
+            if kind == "userns":
+                write_id_maps(pid, launch)
+                chan.send("ok")
+            elif kind == "pid":
+                return int(payload)
+            elif kind == "error":
+                raise LowrtError(payload)
+            elif kind == "eof":
+                raise LowrtError("lowrt's child exited before starting the container process")
+            else:
+                raise LowrtError(f"unexpected message from lowrt's child: {kind!r}")
+    finally:
+        os.waitpid(pid, 0)
