@@ -80,7 +80,15 @@ async def serve(args: argparse.Namespace) -> None:
     task_logic = Tasks(store, exchange, ctrs, layout, shim_binary)
     await task_logic.recover()
 
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 << 20),
+    class LogCalls(grpc.aio.ServerInterceptor):
+        """--debug: one line per call (method and namespace), unknown methods included."""
+
+        async def intercept_service(self, continuation, details):
+            md = dict(details.invocation_metadata or ())
+            log.debug("call %s ns=%s", details.method, md.get("containerd-namespace", "-"))
+            return await continuation(details)
+
+    server = grpc.aio.server(interceptors=[LogCalls()] if args.debug else [], options=[("grpc.max_receive_message_length", 64 << 20),
                                       ("grpc.max_send_message_length", 64 << 20)])
     version_pb2_grpc.add_VersionServicer_to_server(version.VersionServicer(), server)
     introspection_pb2_grpc.add_IntrospectionServicer_to_server(
@@ -124,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("grpc").setLevel(logging.INFO)
     if not args.debug:
         logging.getLogger("asyncio").setLevel(logging.WARNING)
     asyncio.run(serve(args))

@@ -88,7 +88,9 @@ class ShimConnection:
         if resp is None:
             raise ShimGone(f"shim at {self.socket} closed the connection during {field}")
         if resp.error != shim_pb2.OK:
-            raise _ERRORS.get(resp.error, errors.Internal)(resp.message or f"shim {field} failed")
+            # Codes without a class (UNKNOWN_ERROR: the OCI runtime failed) travel as UNKNOWN,
+            # as containerd reports runtime failures.
+            raise _ERRORS.get(resp.error, errors.SupervisorError)(resp.message or f"shim {field} failed")
         return resp
 
     async def send(self, message) -> None:

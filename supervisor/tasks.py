@@ -385,12 +385,29 @@ class Tasks:
         async with self._lock((ns, cid)):
             init = self._init(ns, cid)
             rec = self._process(ns, cid, exec_id)
-            resp = await self._call(init, "start", shim_pb2.StartRequest(id=cid, exec_id=exec_id))
+            try:
+                resp = await self._call(init, "start", shim_pb2.StartRequest(id=cid, exec_id=exec_id))
+            except errors.SupervisorError:
+                await self._settle_failed_start(init, rec)
+                raise
             pid = resp.start.pid
             rec = self.store.get_process(*rec.key)
             if rec is not None:
                 self._mark_started(rec, pid)
             return pid
+
+    async def _settle_failed_start(self, init: ProcessRecord, rec: ProcessRecord) -> None:
+        """A process the runtime could not start is stopped for good (the shim announces no exit
+        for it): record that, so its waiters get an answer."""
+        try:
+            st = (await self._client(init).call(
+                "state", shim_pb2.StateRequest(id=rec.container_id, exec_id=rec.exec_id))).state
+        except errors.SupervisorError:
+            return
+        rec = self.store.get_process(*rec.key)
+        if rec is not None and st.status == shim_pb2.STOPPED:
+            self._record_exit(rec, st.pid, st.exit_status or SHIM_DIED_STATUS,
+                              st.exited_at or time.time_ns(), st.reason or "start failed")
 
     async def delete(self, ns: str, cid: str) -> tuple[int, int, int]:
         """Delete the task: the shim deletes the container and exits; the bundle goes. Returns
@@ -400,13 +417,7 @@ class Tasks:
             init = self._init(ns, cid)
             exit_info = None
             if not self._shim_gone(init):
-                try:
-                    state = (await self._client(init).call(
-                        "state", shim_pb2.StateRequest(id=cid))).state
-                    if state.status in (shim_pb2.RUNNING, shim_pb2.PAUSED, shim_pb2.PAUSING):
-                        raise FailedPrecondition(
-                            f"task {cid}: cannot delete a {STATUS_BY_SHIM[state.status]} task; "
-                            "kill it first")
+                try:  # the shim refuses a running or paused task (FailedPrecondition)
                     d = (await self._client(init).call(
                         "delete", shim_pb2.DeleteRequest(id=cid))).delete
                     exit_info = (d.pid, d.exit_status, d.exited_at)
