@@ -55,7 +55,7 @@ def create(opts: CreateOptions) -> Created:
         raise LowrtError("cannot allocate tty if lowrt will detach without setting console socket")
     if (not opts.detach or not terminal) and opts.console_socket:
         raise LowrtError("cannot use console socket if lowrt will not detach or allocate tty")
-    preserve, extra_env = _inherited_fds(opts.preserve_fds)
+    preserve, extra_env = inherited_fds(opts.preserve_fds)
 
     from lowrt import caps as capsmod, init, process
     from lowrt.linux import capability, ns, prctl
@@ -64,7 +64,7 @@ def create(opts: CreateOptions) -> Created:
     if dropped:
         log.warning(f"capabilities not in lowrt's bounding set, dropped from every set: "
                     f"{', '.join(capsmod.names(dropped))}")
-    seccomp = _compile_seccomp(spec)
+    seccomp = compile_seccomp(spec)
 
     os.makedirs(opts.root, 0o711, exist_ok=True)
     c = Container(opts.root, opts.id)
@@ -195,7 +195,7 @@ def wait_exec(created: Created) -> None:
             raise LowrtError(f"unable to start container process: {payload}")
 
 
-def _inherited_fds(preserve_fds: int) -> tuple[int, list[str]]:
+def inherited_fds(preserve_fds: int) -> tuple[int, list[str]]:
     """How many fds past stdio the program gets: $LISTEN_FDS (socket activation) + --preserve-fds."""
     extra_env: list[str] = []
     listen = os.environ.get("LISTEN_FDS", "")
@@ -221,7 +221,7 @@ def _open_ns(path: str, kind: str) -> int:
         raise LowrtError(f"open {kind} namespace {path}: {e.strerror.lower()}") from None
 
 
-def _compile_seccomp(spec: dict) -> bytes | None:
+def compile_seccomp(spec: dict) -> bytes | None:
     profile = (spec.get("linux") or {}).get("seccomp")
     if not profile:
         return None
