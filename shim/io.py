@@ -323,6 +323,7 @@ class ProcessIO:
         self._container_fds: list[int] = []  # the ends the runtime hands to the container
         self.stdio = (os.devnull, os.devnull, os.devnull)
         self.done = False
+        self._started = False
         self.activity = 0                   # bytes of output read so far
         self.master = -1
         self.stdin_fd = -1                  # where stdin data goes: a pipe's write end or master
@@ -418,11 +419,14 @@ class ProcessIO:
         for fd in self._container_fds:
             os.close(fd)
         self._container_fds.clear()
+        self._started = True
         if master >= 0:
             self.master = master
             self._out_fds[master] = "stdout"
-            if self.has_stdin:
+            if self.has_stdin and not self._stdin_closing:
                 self.stdin_fd = master
+                if self._stdin_pending:     # typed by an attach client before the start
+                    self.loop.add_writer(master, self._flush_stdin)
         for fd, stream in self._out_fds.items():
             self.loop.add_reader(fd, lambda fd=fd, stream=stream: self._on_output(fd, stream))
         if self._stdin_fifo >= 0:
@@ -507,12 +511,14 @@ class ProcessIO:
 
     # -- stdin -----------------------------------------------------------------------------
     def stdin_open(self) -> bool:
-        return self.stdin_fd >= 0 and not self._stdin_closing
+        """Whether stdin takes data (a TTY's master only exists once the process does)."""
+        return self.has_stdin and not self._stdin_closing and \
+            (self.stdin_fd >= 0 or not self._started)
 
     def write_stdin(self, data: bytes) -> None:
         if not self.stdin_open() or not data:
             return
-        if not self._stdin_pending:
+        if not self._stdin_pending and self.stdin_fd >= 0:
             try:
                 n = os.write(self.stdin_fd, data)
             except BlockingIOError:
@@ -548,10 +554,10 @@ class ProcessIO:
 
     def close_stdin(self) -> None:
         """Close the process's stdin once what is queued for it has been written."""
-        if self.stdin_fd < 0 or self._stdin_closing:
+        if self._stdin_closing or not self.has_stdin:
             return
         self._stdin_closing = True
-        if not self._stdin_pending:
+        if not self._stdin_pending or self.stdin_fd < 0:
             self._close_stdin_now()
 
     def _close_stdin_now(self) -> None:

@@ -50,7 +50,7 @@ class Loop:
     # -- fds --------------------------------------------------------------------------------
     def _update(self, fd: int) -> None:
         mask = (_IN if fd in self._readers else 0) | (_OUT if fd in self._writers else 0)
-        old = self._registered.get(fd)
+        old = self._registered.get(fd, 0)
         if mask == old:
             return
         if not mask:
@@ -59,7 +59,7 @@ class Loop:
                 self._epoll.unregister(fd)
             except (OSError, ValueError):  # closed already: epoll forgot it by itself
                 pass
-        elif old is None:
+        elif not old:
             self._epoll.register(fd, mask)
             self._registered[fd] = mask
         else:

@@ -178,6 +178,10 @@ class ShimEnv:
                 c.delete(self.id)
             except (ShimError, OSError):
                 pass
+            try:
+                ShimClient(self.socket, timeout=5).shutdown(now=True)
+            except (ShimError, OSError):
+                pass
             if not wait_gone(self.shim_pid, 5):
                 try:
                     os.kill(self.shim_pid, signal.SIGKILL)
