@@ -7,7 +7,8 @@
     state["cgroup_paths"] = m.paths                      # later: cgroups.load(paths)
 
 The hybrid layout (v1 controllers plus an empty cgroup2 at /sys/fs/cgroup/unified) is
-treated as v1, as runc does. Errors are CgroupError, whose message names the path or value.
+treated as v1, as runc does, and the container joins the cgroup2 hierarchy too (the "" key
+of `paths`), as runc 1.1 does. Errors are CgroupError, whose message names the path or value.
 """
 from __future__ import annotations
 
@@ -67,6 +68,11 @@ def manager(cgroups_path: str | None, container_id: str) -> Manager:
             paths[controller] = posixpath.join(mount.mountpoint, inner.lstrip("/"))
         else:
             paths[controller] = mount.dir_for(posixpath.join(own.get(controller, "/"), inner))
+    if lay.unified is not None:  # hybrid: join the (controller-less) cgroup2 hierarchy too
+        if own is None:
+            paths[""] = posixpath.join(lay.unified.mountpoint, inner.lstrip("/"))
+        else:
+            paths[""] = lay.unified.dir_for(posixpath.join(own.get("", "/"), inner))
     return V1Manager(paths)
 
 
@@ -80,8 +86,10 @@ def manager_for_pid(pid: int) -> Manager:
             raise CgroupError(f"process {pid} has no cgroup v2 entry in /proc/{pid}/cgroup")
         return V2Manager(lay.unified.dir_for(where[""]), lay.unified.mountpoint)
     from lowrt.cgroups.v1 import V1Manager
-    return V1Manager({c: lay.v1[c].dir_for(where[c]) for c in _V1_JOINED
-                      if c in lay.v1 and c in where})
+    paths = {c: lay.v1[c].dir_for(where[c]) for c in _V1_JOINED if c in lay.v1 and c in where}
+    if lay.unified is not None and "" in where:
+        paths[""] = lay.unified.dir_for(where[""])
+    return V1Manager(paths)
 
 
 def load(paths: dict[str, str]) -> Manager:

@@ -146,10 +146,12 @@ def test_v1_paths_absolute_relative_and_default(fake_host):
                        "memory": "/sys/fs/cgroup/memory/docker/c1",
                        "pids": "/sys/fs/cgroup/pids/docker/c1",
                        "name=systemd": "/sys/fs/cgroup/systemd/docker/c1",
-                       "freezer": "/mnt/with space/docker/c1"}
+                       "freezer": "/mnt/with space/docker/c1",
+                       "": "/sys/fs/cgroup/unified/docker/c1"}
     m = cgroups.manager("../x", "c1")
     assert m.paths["memory"] == "/sys/fs/cgroup/memory/rt/x"
     assert m.paths["pids"] == "/sys/fs/cgroup/pids/x"
+    assert m.paths[""] == "/sys/fs/cgroup/unified/x"  # own cgroup2 path: "/" (absent)
     assert cgroups.manager(None, "c1").paths["cpu"] == "/sys/fs/cgroup/cpu,cpuacct/rt/c1"
     for bad in ("/", ".", "/a/.."):
         with pytest.raises(CgroupError, match="root cgroup"):

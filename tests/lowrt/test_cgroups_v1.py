@@ -86,6 +86,8 @@ def test_create_writes_limits_and_add_joins_every_hierarchy(cg):
     with open(f"/proc/{child.pid}/cgroup") as f:
         lines = f.read()
     assert f"memory:{cg.path}" in lines and f"name=systemd:{cg.path}" in lines
+    # hybrid host: the cgroup2 hierarchy is joined too, as runc does
+    assert f"0::{cg.path}" in lines
 
 
 def test_memory_limit_ooms_and_oom_fd_and_counter_report_it(cg):
