@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
 import time
 
 from lowrt.cgroups import fs
 from lowrt.cgroups.fs import CgroupError
+
+# SIGKILL, without importing signal (and enum with it: 8 ms on the create path)
+SIGKILL = 9
 
 
 class Manager:
@@ -66,7 +68,7 @@ class Manager:
     def _can_freeze(self) -> bool:
         raise NotImplementedError
 
-    def kill_all(self, sig: int = signal.SIGKILL) -> None:
+    def kill_all(self, sig: int = SIGKILL) -> None:
         """Signal every process, frozen first so none can fork past the list (as runc does).
 
         A cgroup that was paused stays paused, except for SIGKILL: its processes must thaw
@@ -88,7 +90,7 @@ class Manager:
                 except ProcessLookupError:
                     pass
         finally:
-            if can_freeze and (not was_frozen or sig == signal.SIGKILL):
+            if can_freeze and (not was_frozen or sig == SIGKILL):
                 self.thaw()
 
     def wait_empty(self, timeout: float = 2.0) -> bool:
@@ -111,7 +113,7 @@ class Manager:
         every directory is tried even if one fails.
         """
         if kill and self.exists():
-            self.kill_all(signal.SIGKILL)
+            self.kill_all(SIGKILL)
             self.wait_empty()
         elif not self.wait_empty(0.2):
             raise CgroupError(f"remove cgroup {self._procs_dir()}: processes "

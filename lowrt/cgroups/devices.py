@@ -9,7 +9,6 @@ it names any of them (denying "w" must stop an open for "rw").
 """
 from __future__ import annotations
 
-from lowrt.cgroups import ebpf
 from lowrt.cgroups.fs import CgroupError
 
 # runc's default allow list, appended after the config's own rules as runc does: mknod of
@@ -123,6 +122,7 @@ def bpf_program(rules: list[Rule]) -> bytes:
     The rules are tested newest first, so the first match is the last matching rule of the
     list; none matching falls through to the default.
     """
+    from lowrt.cgroups import ebpf  # v2 only: v1 never needs the assembler
     default, live = effective(rules)
     prog = [
         ebpf.ldx_w(_TYPE, _R1, 0),

@@ -9,9 +9,10 @@ from __future__ import annotations
 import errno
 import os
 import posixpath
+import time
 
 from lowrt.cgroups import devices, fs, stats
-from lowrt.cgroups.base import Manager
+from lowrt.cgroups.base import SIGKILL, Manager
 from lowrt.cgroups.fs import CgroupError
 from lowrt.cgroups.resources import (
     blkio_weight_to_io_weight, cpu_max, get_int, get_list, get_section, hugepage_limits,
@@ -274,7 +275,6 @@ class V2Manager(Manager):
         return (fs.read_optional(f"{self.path}/cgroup.freeze") or "").strip() == "1"
 
     def _wait_frozen(self, want: bool, timeout_iters: int = 1000) -> None:
-        import time
         for _ in range(timeout_iters):
             events = fs.read_keyed(f"{self.path}/cgroup.events")
             if bool(events.get("frozen", 0)) == want:
@@ -287,10 +287,10 @@ class V2Manager(Manager):
         raise CgroupError(f"freeze {self.path}: cgroup.events did not report frozen "
                           "within 10s")
 
-    def kill_all(self, sig: int = 9) -> None:
+    def kill_all(self, sig: int = SIGKILL) -> None:
         """SIGKILL through cgroup.kill (5.14+) where the kernel has it: it reaches every
         process below, forks included, with no freeze needed."""
-        if sig == 9 and os.path.exists(f"{self.path}/cgroup.kill"):
+        if sig == SIGKILL and os.path.exists(f"{self.path}/cgroup.kill"):
             self._write("cgroup.kill", "1")
             return
         super().kill_all(sig)
