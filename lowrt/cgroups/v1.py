@@ -270,7 +270,14 @@ class V1Manager(Manager):
                 raise CgroupError(f"linux.resources.{where}: needs major and minor")
             w = get_int(wd, "weight", where)
             if w:
-                fs.write(f"{d}/{prefix}weight_device", f"{major}:{minor} {w}")
+                try:
+                    fs.write(f"{d}/{prefix}weight_device", f"{major}:{minor} {w}")
+                except CgroupError as err:
+                    if err.errno != errno.EOPNOTSUPP:
+                        raise
+                    raise CgroupError(f"linux.resources.{where}: device {major}:{minor} does "
+                                      "not take per-device weights (its I/O scheduler is not "
+                                      f"BFQ): {err}", err.errno) from None
             lw = get_int(wd, "leafWeight", where)
             if lw:
                 if os.path.exists(f"{d}/blkio.leaf_weight_device"):

@@ -2,9 +2,12 @@
 enforced by the kernel, and nothing left behind."""
 from __future__ import annotations
 
+import json
 import os
 import select
+import shutil
 import signal
+import subprocess
 import sys
 import time
 
@@ -265,3 +268,102 @@ def test_stats_keys_are_the_shim_stats_response_fields(cg):
     assert ev["pids"] == {"current": 1}
     assert set(ev) == {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt",
                        "network_interfaces"}
+
+
+def _shape(value):
+    """The key structure of a JSON value (lists and numbers reduced to their kind)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return ["list"]
+    return type(value).__name__ if value is not None else None
+
+
+@pytest.mark.skipif(shutil.which("runc") is None, reason="runc is not installed")
+def test_events_stats_has_the_shape_runc_prints(cg, short_tmp, busybox_rootfs):
+    """runc itself runs a container in our cgroup path; `runc events --stats` and
+    events_stats() on the same cgroup must have the same JSON structure and agree on values
+    that do not move."""
+    bundle = short_tmp / "b"
+    bundle.mkdir()
+    os.rename(busybox_rootfs, bundle / "rootfs")
+    subprocess.run(["runc", "spec", "-b", str(bundle)], check=True)
+    config = json.loads((bundle / "config.json").read_text())
+    config["process"].update(terminal=False, args=["sleep", "30"])
+    config["linux"]["cgroupsPath"] = cg.path
+    config["linux"]["resources"].update(memory={"limit": 64 << 20}, pids={"limit": 50})
+    (bundle / "config.json").write_text(json.dumps(config))
+    root = str(short_tmp / "r")
+    cid = os.path.basename(cg.path)
+    m = cg.manager()
+    subprocess.run(["runc", "--root", root, "run", "-d", "-b", str(bundle), cid], check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=30)
+    try:
+        out = subprocess.run(["runc", "--root", root, "events", "--stats", cid], check=True,
+                             capture_output=True, text=True, timeout=30).stdout
+        theirs = json.loads(out)
+        ours = m.events_stats()
+    finally:
+        subprocess.run(["runc", "--root", root, "delete", "-f", cid], timeout=30)
+    assert theirs["type"] == "stats" and theirs["id"] == cid
+    data = theirs["data"]
+    # Fields that are zero on one side may be omitted by Go's omitempty: compare the
+    # structure where both have a key, and require every non-empty runc section we know.
+    assert set(data) == set(ours)
+    for section in ("cpu", "memory", "pids", "cpuset", "blkio", "hugetlb"):
+        assert set(_shape(data[section])) <= set(_shape(ours[section])) | {"cache"}, section
+    assert _shape(data["memory"]["usage"]) == _shape(ours["memory"]["usage"])
+    assert ours["memory"]["usage"]["limit"] == data["memory"]["usage"]["limit"] == 64 << 20
+    assert ours["pids"] == data["pids"] == {"current": 1, "limit": 50}
+    assert ours["cpuset"] == data["cpuset"]
+    assert ours["cpu"] == data["cpu"]  # an idle container: its counters stand still
+    assert _shape(ours["memory"]) == _shape(data["memory"])
+    assert ours["network_interfaces"] == data["network_interfaces"] is None
+    assert set(ours["memory"]["raw"]) == set(data["memory"]["raw"])
+
+
+@pytest.fixture
+def loop_device(short_tmp):
+    """A loop device over a small file: a block device tests may read with O_DIRECT."""
+    if shutil.which("losetup") is None:
+        pytest.skip("no losetup")
+    image = short_tmp / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(8 << 20)
+    dev = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True,
+                         text=True)
+    if dev.returncode != 0:
+        pytest.skip(f"cannot make a loop device: {dev.stderr.strip()}")
+    path = dev.stdout.strip()
+    try:
+        yield path
+    finally:
+        subprocess.run(["losetup", "-d", path])
+
+
+def test_blkio_throttle_is_enforced_counted_and_cleared(cg, loop_device):
+    st = os.stat(loop_device)
+    major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+    m = cg.manager()
+    notes = m.create({"blockIO": {
+        "weight": 300, "leafWeight": 200,
+        "throttleReadBpsDevice": [{"major": major, "minor": minor, "rate": 4 << 20}],
+        "throttleWriteIOPSDevice": [{"major": major, "minor": minor, "rate": 100}]}})
+    d = m.paths["blkio"]
+    if os.path.exists(f"{d}/blkio.bfq.weight"):
+        assert read(f"{d}/blkio.bfq.weight") == "300"
+    assert notes == [] or "leafWeight" in notes[0]
+    assert read(f"{d}/blkio.throttle.read_bps_device") == f"{major}:{minor} {4 << 20}"
+    assert read(f"{d}/blkio.throttle.write_iops_device") == f"{major}:{minor} 100"
+    child = cg.child(f"exec dd if={loop_device} of=/dev/null bs=64k count=32 iflag=direct")
+    m.add(child.pid)
+    start = time.monotonic()
+    child.release()
+    rc, _, err = child.finish()
+    elapsed = time.monotonic() - start
+    assert rc == 0, err
+    assert elapsed > 0.3  # 2 MiB at 4 MiB/s; unthrottled it takes milliseconds
+    assert m.stats()["blkio_read_bytes"] == 2 << 20
+    m.update({"blockIO": {"throttleReadBpsDevice": [{"major": major, "minor": minor,
+                                                     "rate": 0}]}})
+    assert read(f"{d}/blkio.throttle.read_bps_device") == ""
