@@ -11,12 +11,20 @@ import os
 import time
 
 
-class CgroupError(Exception):
-    """A cgroup operation failed; the message names the path or value, `errno` the cause."""
+class CgroupError(OSError):
+    """A cgroup operation failed; the message names the path or value, `errno` the cause
+    (None for a refused configuration). An OSError, so that callers handling I/O errors
+    handle these too; str() is the message alone."""
 
     def __init__(self, message: str, errno: int | None = None):
-        super().__init__(message)
-        self.errno = errno
+        if errno is None:
+            super().__init__(message)
+        else:
+            super().__init__(errno, message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 def _reason(err: OSError) -> str:
