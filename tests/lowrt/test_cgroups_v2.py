@@ -167,6 +167,19 @@ def test_real_v2_hugetlb_limit_is_written_and_reported(v2):
 
 
 @real
+def test_real_v2_unified_keys_are_written_through(v2):
+    m = v2.manager()
+    m.create({"unified": {"cgroup.max.descendants": "3", "cgroup.max.depth": "2"}})
+    assert read(f"{m.path}/cgroup.max.descendants") == "3"
+    assert read(f"{m.path}/cgroup.max.depth") == "2"
+    os.makedirs(f"{m.path}/a/b")
+    with pytest.raises(OSError):
+        os.mkdir(f"{m.path}/a/b/c")  # the kernel enforces the depth just set
+    m.update({"unified": {"cgroup.max.descendants": "max"}})
+    assert read(f"{m.path}/cgroup.max.descendants") == "max"
+
+
+@real
 def test_real_v2_missing_controller_is_named_and_nothing_is_left(v2):
     m = v2.manager()
     with pytest.raises(CgroupError, match="the memory controller is not enabled"):
@@ -315,6 +328,19 @@ def test_fake_update_touches_only_what_is_given(fake):
     fake.manager.update({"pids": {"limit": -1}, "cpu": {"period": 50000}})
     assert fake.writes_to() == [("pids.max", "max"), ("cpu.max", "max 50000")]
     assert fake.device_rules == []
+
+
+def test_fake_oom_fd_is_an_inotify_watch_on_memory_events(fake):
+    import select
+    fd = fake.manager.oom_fd()
+    try:
+        assert select.select([fd], [], [], 0)[0] == []
+        with open(fake.root / "ctr" / "c1" / "memory.events", "a") as f:
+            f.write("oom_kill 2\n")
+        assert select.select([fd], [], [], 2)[0] == [fd]
+        assert len(os.read(fd, 4096)) >= 16  # one struct inotify_event
+    finally:
+        os.close(fd)
 
 
 def test_fake_stats_read_v2_files(fake):
