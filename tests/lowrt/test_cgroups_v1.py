@@ -62,7 +62,8 @@ def test_create_writes_limits_and_add_joins_every_hierarchy(cg):
     notes = m.create({
         "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swappiness": 10},
         "pids": {"limit": 20},
-        "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"},
+        "cpu": {"shares": 512, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0",
+                "realtimePeriod": 1000000, "realtimeRuntime": 1000},
         "devices": DENY_ALL,
     })
     assert notes == []
@@ -77,6 +78,7 @@ def test_create_writes_limits_and_add_joins_every_hierarchy(cg):
     assert read(f"{p['cpu']}/cpu.cfs_quota_us") == "20000"
     assert read(f"{p['cpu']}/cpu.cfs_period_us") == "100000"
     assert read(f"{p['cpuset']}/cpuset.cpus") == "0"
+    assert read(f"{p['cpu']}/cpu.rt_runtime_us") == "1000"
     devices_list = read(f"{p['devices']}/devices.list").splitlines()
     assert "c 1:3 rwm" in devices_list and "c 136:* rwm" in devices_list
     assert "a *:* rwm" not in devices_list
