@@ -57,7 +57,8 @@ def prog_load(prog_type: int, insns: bytes, license: str = "Apache-2.0",
             return _bpf(BPF_PROG_LOAD, attr, "bpf prog load")
         except OSError:
             detail = log.value.decode(errors="replace").strip().splitlines()
-            raise OSError(err.errno, f"{err.strerror} ({detail[-1] if detail else 'no log'})")
+            raise OSError(err.errno, f"{err.strerror} ({detail[-1] if detail else 'no log'})"
+                          ) from None
 
 
 def prog_attach(prog_fd: int, target_fd: int, attach_type: int, flags: int,

@@ -31,7 +31,8 @@ def set_filter(program: bytes, flags: int = 0) -> None:
     except OSError as err:
         if err.errno != errno.ENOSYS or flags:
             raise OSError(err.errno, f"seccomp set filter ({len(program) // 8} instructions, "
-                                     f"flags {flags:#x}): {os.strerror(err.errno).lower()}")
+                                     f"flags {flags:#x}): {os.strerror(err.errno).lower()}"
+                          ) from None
         ret = libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER),
                          ctypes.byref(prog), ctypes.c_ulong(0), ctypes.c_ulong(0))
         if ret != 0:

@@ -176,9 +176,12 @@ def test_systemd_paths_are_refused_by_name():
 
 # -- devices --------------------------------------------------------------------------
 
+RULE_KEYS = ("allow", "type", "major", "minor", "access")
+
+
 def rules(*specs, defaults=False):
-    return devices.parse_rules([dict(zip(("allow", "type", "major", "minor", "access"), s))
-                                for s in specs], defaults=defaults)
+    return devices.parse_rules([dict(zip(RULE_KEYS, s, strict=True)) for s in specs],
+                               defaults=defaults)
 
 
 def test_device_rules_as_v1_lines():

@@ -198,7 +198,8 @@ LEAF_FILES = {
     "cgroup.controllers": "cpuset cpu io memory hugetlb pids",
     "memory.max": "max", "memory.swap.max": "max", "memory.low": "0", "memory.high": "max",
     "memory.current": "4096", "memory.peak": "8192", "memory.swap.current": "0",
-    "memory.stat": "anon 4096\nfile 100\n", "memory.events": "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n",
+    "memory.stat": "anon 4096\nfile 100\n",
+    "memory.events": "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n",
     "cpu.weight": "100", "cpu.max": "max 100000", "cpu.max.burst": "0", "cpu.idle": "0",
     "cpu.stat": "usage_usec 7\nuser_usec 3\nsystem_usec 4\nnr_periods 5\nnr_throttled 2\n"
                 "throttled_usec 9\n",

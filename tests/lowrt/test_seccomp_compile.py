@@ -2,7 +2,6 @@
 to an independent reference of the profile's meaning."""
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import random
@@ -259,12 +258,15 @@ def test_unknown_names_are_skipped_with_a_note():
     ({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"}, "listenerPath"),
     ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_ALLOW"}]},
      r"syscalls\[0\]: names"),
-    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
-      "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}, r"args\[0\]: index 6"),
-    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
-      "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_SIMILAR"}]}]}, "SCMP_CMP_SIMILAR"),
-    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": ["read"], "action": "SCMP_ACT_ERRNO",
-      "args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]}]}, "unsigned 64-bit"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{
+        "names": ["read"], "action": "SCMP_ACT_ERRNO",
+        "args": [{"index": 6, "value": 1, "op": "SCMP_CMP_EQ"}]}]}, r"args\[0\]: index 6"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{
+        "names": ["read"], "action": "SCMP_ACT_ERRNO",
+        "args": [{"index": 0, "value": 1, "op": "SCMP_CMP_SIMILAR"}]}]}, "SCMP_CMP_SIMILAR"),
+    ({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{
+        "names": ["read"], "action": "SCMP_ACT_ERRNO",
+        "args": [{"index": 0, "value": -1, "op": "SCMP_CMP_EQ"}]}]}, "unsigned 64-bit"),
     ({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": "EPERM"}, "errnoRet 'EPERM'"),
 ])
 def test_bad_profiles_are_refused_naming_what_is_wrong(config, words):
