@@ -431,7 +431,10 @@ class Containers:
         c.pending_attaches.clear()
         c.notify_stopped()
         if c.host_config.get("AutoRemove") and not c.removing:
-            await self._remove_locked(c)
+            try:
+                await self._remove_locked(c)
+            except EngineError as e:
+                log.error("auto-remove of %s failed: %s", c.id[:12], e.message)
 
     async def _delete_task(self, cid: str) -> tuple[int, int] | None:
         """Delete the supervisor's task and container for cid, killing a live task first.
@@ -494,7 +497,10 @@ class Containers:
             log.info("container %s exited with %d", c.id[:12], status)
             c.notify_stopped()
             if c.host_config.get("AutoRemove") and not c.removing:
-                await self._remove_locked(c)
+                try:
+                    await self._remove_locked(c)
+                except EngineError as e:
+                    log.error("auto-remove of %s failed: %s", c.id[:12], e.message)
 
     async def wait_stopped(self, c: Container, timeout: float | None) -> bool:
         if not c.running:
@@ -579,7 +585,13 @@ class Containers:
         try:
             await self._delete_task(c.id)
         except sup_errors.SupervisorError as e:
-            log.warning("removing %s: cannot delete its task: %s", c.id[:12], e)
+            # keep the record (as dockerd keeps a container it cannot clean up) so that a
+            # later `rm` can try again, rather than forget a task that may still be there
+            c.removing = False
+            c.state.update(Dead=True, Error=f"cannot delete its task: {e.message}")
+            self._save(c)
+            raise Internal(f"cannot remove container {c.name.lstrip('/')}: cannot delete its "
+                           f"task: {e.message}") from None
         self.store.delete_container(c.id)
         self.by_id.pop(c.id, None)
         if self.by_name.get(c.name) == c.id:
@@ -618,6 +630,8 @@ class Containers:
         try:
             await client.resize_pty(c.id, width, height)
         except sup_errors.SupervisorError as e:
+            if await self.wait_stopped(c, 0.5):   # it exited meanwhile: nothing to resize
+                raise Conflict(f"cannot resize container {c.id}: it is not running") from None
             raise Internal(f"cannot resize container {c.id}: {e.message}") from None
 
     # restart of berthd
@@ -629,20 +643,26 @@ class Containers:
         sup_containers = {x["id"] for x in await client.list_containers()}
         for c in list(self.by_id.values()):
             task = tasks.get(c.id)
-            if c.running:
-                if task and task.get("pid"):
-                    c.state["Pid"] = task["pid"]
-                c.stopped.clear()
-                c.monitor = asyncio.get_running_loop().create_task(self._monitor(c))
-            elif c.id in tasks or c.id in sup_containers:
-                log.info("cleaning up the leftover task of stopped container %s", c.id[:12])
-                await self._delete_task(c.id)
-            elif c.host_config.get("AutoRemove") and c.state["StartedAt"]:
-                async with c.lock:
-                    await self._remove_locked(c)
+            try:
+                if c.running:
+                    if task and task.get("pid"):
+                        c.state["Pid"] = task["pid"]
+                    c.stopped.clear()
+                    c.monitor = asyncio.get_running_loop().create_task(self._monitor(c))
+                elif c.id in tasks or c.id in sup_containers:
+                    log.info("cleaning up the leftover task of stopped container %s", c.id[:12])
+                    await self._delete_task(c.id)
+                elif c.host_config.get("AutoRemove") and c.state["StartedAt"]:
+                    async with c.lock:
+                        await self._remove_locked(c)
+            except (sup_errors.SupervisorError, EngineError) as e:
+                log.error("restoring container %s: %s", c.id[:12], e)
         for cid in (set(tasks) | sup_containers) - set(self.by_id):
             log.info("removing supervisor container %s that berthd has no record of", cid[:12])
-            await self._delete_task(cid)
+            try:
+                await self._delete_task(cid)
+            except sup_errors.SupervisorError as e:
+                log.error("cannot remove supervisor container %s: %s", cid[:12], e)
 
     async def shutdown(self) -> None:
         """Stop watching; the containers themselves keep running (live restore)."""

@@ -71,10 +71,13 @@ async def wait(request: web.Request) -> web.StreamResponse:
         await resp.prepare(request)
     code, error = await result
     body = {"StatusCode": code, "Error": {"Message": error} if error else None}
-    if not resp.prepared:
-        await resp.prepare(request)
-    await resp.write(json.dumps(body).encode() + b"\n")
-    await resp.write_eof()
+    try:
+        if not resp.prepared:
+            await resp.prepare(request)
+        await resp.write(json.dumps(body).encode() + b"\n")
+        await resp.write_eof()
+    except ConnectionResetError:
+        pass    # the client stopped waiting (`docker run -d` closes its wait once started)
     return resp
 
 

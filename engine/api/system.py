@@ -21,11 +21,8 @@ PING_HEADERS = {
 
 async def ping(request: web.Request) -> web.Response:
     body = b"" if request.method == "HEAD" else b"OK"
-    resp = web.Response(body=body, headers=PING_HEADERS, content_type="text/plain",
+    return web.Response(body=body, headers=PING_HEADERS, content_type="text/plain",
                         charset="utf-8")
-    if request.method == "HEAD":
-        resp.content_length = 0
-    return resp
 
 
 def _arch() -> str:
