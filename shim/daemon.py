@@ -49,6 +49,9 @@ def serve(opts: Options, ready_fd: int) -> int:
     """Run in the forked child. Reports "ok" or an error on ready_fd, then serves until done."""
     try:
         os.setsid()
+        # Outliving whoever started us: keep none of its fds (a supervisor's sockets, pipes).
+        os.closerange(3, ready_fd)
+        os.closerange(ready_fd + 1, 1 << 16)
         os.chdir(opts.bundle)
         _redirect_stdio(opts.bundle)
         from shim import linux

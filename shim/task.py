@@ -86,7 +86,8 @@ class Task:
         return p
 
     def _pid_file(self, p: Process) -> str:
-        return os.path.join(self.bundle, f"{p.exec_id}.pid" if p.exec_id else "init.pid")
+        # "exec-" keeps an exec named "init" from taking the init's pid file.
+        return os.path.join(self.bundle, f"exec-{p.exec_id}.pid" if p.exec_id else "init.pid")
 
     # -- create / start --------------------------------------------------------------------
     def create(self, req, conn, seq):
@@ -229,7 +230,7 @@ class Task:
         if self.init.reaped:
             raise errors.FailedPrecondition(f"container {self.id} init process is not running")
         pid_file = self._pid_file(p)
-        process_file = os.path.join(self.bundle, f"{p.exec_id}.process.json")
+        process_file = os.path.join(self.bundle, f"exec-{p.exec_id}.process.json")
         try:
             _write_atomic(process_file, p.spec)
             p.pid = self._run_process(p, lambda stdio, console: self.runtime.exec(
@@ -287,12 +288,13 @@ class Task:
             self.maybe_publish(self.init)
 
     def _publish_now(self, p: Process) -> None:
-        """Deleting: an exit still waiting for its output to drain is published as it is."""
+        """Deleting: an exit still waiting for its output to drain is published as it is, and
+        a process that never exited (or never started) answers its waiters with 255."""
         if p.reaped and not p.published:
             p.close_io()
             self.maybe_publish(p)
-        if not p.published and p.pid:
-            p.fail_start("deleted")     # never ran to an exit we saw: answer its waiters
+        if not p.published:
+            p.fail_start("deleted before it exited")
 
     # -- delete ----------------------------------------------------------------------------
     def delete(self, req, conn, seq):
@@ -301,6 +303,7 @@ class Task:
             raise errors.FailedPrecondition(
                 f"cannot delete a {STATUS_NAMES[p.status]} process ({p.describe()})")
         if p.exec_id:
+            self._publish_now(p)
             p.close_io()
             p.deleted = True
             del self.execs[p.exec_id]

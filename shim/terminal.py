@@ -11,7 +11,7 @@ import os
 import socket
 import struct
 
-RECEIVE_TIMEOUT = 10.0
+RECEIVE_TIMEOUT = 3.0   # the runtime has returned by now: the master is queued or never comes
 
 
 class ConsoleSocket:

@@ -200,3 +200,30 @@ def test_init_without_pid_namespace_takes_its_children_along(env):
     assert c.wait(env.id, timeout=10)[0] == 0
     child = int((env.tmp / "upper" / "tmp" / "child").read_text())
     assert wait_gone(child), "the init's background child was killed"
+
+
+def test_kill_all_reaches_every_process(env):
+    env.create(["sh", "-c", "trap '' TERM; sleep 100 & sleep 100 & wait"], pid_ns=False)
+    c = env.client
+    pid = c.start(env.id)
+    time.sleep(0.2)
+    assert len(c.pids(env.id)) == 3
+    c.kill(env.id, signal.SIGKILL, all=True)
+    assert c.wait(env.id, timeout=10)[0] == 137
+    assert pid > 0
+
+
+def test_deleting_an_exec_that_never_started_answers_its_waiters(env):
+    import threading
+    env.create(["sleep", "100"])
+    c = env.client
+    c.start(env.id)
+    c.exec(env.id, "init", exec_spec(["true"]))   # an exec may be called "init"
+    result = []
+    t = threading.Thread(target=lambda: result.append(c.wait(env.id, "init", timeout=10)))
+    t.start()
+    time.sleep(0.1)
+    assert c.delete(env.id, "init")[0] == 0
+    t.join(10)
+    assert result and result[0][0] == 255
+    assert c.state(env.id).pid == int((env.bundle / "init.pid").read_text())
