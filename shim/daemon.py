@@ -72,7 +72,7 @@ def serve(opts: Options, ready_fd: int) -> int:
         task = Task(loop=loop, reaper=reaper, events=Events(), runtime=runtime,
                     namespace=opts.namespace, id=opts.id, bundle=opts.bundle,
                     socket_path=opts.socket, log=_log_line, on_exit=loop.stop)
-        server = Server(loop, opts.socket, task, _log_line)
+        server = Server(loop, opts.socket, task, _log_line, debug=opts.debug)
         _write_file(os.path.join(opts.bundle, "shim.pid"), str(os.getpid()))
         _write_file(os.path.join(opts.bundle, "address"), opts.socket)
     except BaseException as e:  # noqa: BLE001 - whatever it is, `start` must hear of it

@@ -321,7 +321,7 @@ class ProcessIO:
         self._blocked: set[Sink] = set()
         self._out_fds: dict[int, str] = {}  # our read ends (or the pty master) -> stream
         self._container_fds: list[int] = []  # the ends the runtime hands to the container
-        self.stdio = (os.devnull, os.devnull, os.devnull)
+        self.stdio: tuple[int, ...] = ()     # the container's 0, 1, 2 (not for a TTY)
         self.done = False
         self._started = False
         self.activity = 0                   # bytes of output read so far
@@ -412,7 +412,7 @@ class ProcessIO:
         """The fds the runtime command gets as 0, 1, 2; it passes them on to the process."""
         if self.terminal:
             return (null, null, 2)
-        return self.stdio  # type: ignore[return-value]
+        return self.stdio[0], self.stdio[1], self.stdio[2]
 
     def started(self, master: int = -1) -> None:
         """The runtime has made the process: drop our copies of its ends and start copying."""

@@ -165,11 +165,12 @@ class Connection:
 
 
 class Server:
-    def __init__(self, loop: Loop, path: str, task, log) -> None:
+    def __init__(self, loop: Loop, path: str, task, log, debug: bool = False) -> None:
         self.loop = loop
         self.path = path
         self.task = task
         self.log = log
+        self.debug = debug
         self.connections: set[Connection] = set()
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -204,6 +205,8 @@ class Server:
         try:
             result = getattr(self.task, kind)(body, conn, req.seq)
         except ShimError as e:
+            if self.debug:
+                self.log(f"{kind}: {pb.ErrorCode.Name(e.code).lower()}: {e}")
             conn.reply(pb.Response(seq=req.seq, error=e.code, message=str(e)))
             return
         except Exception as e:  # a bug: answer, log it and keep serving the container
@@ -211,6 +214,9 @@ class Server:
             self.log(f"{kind} failed:\n{traceback.format_exc()}")
             conn.reply(pb.Response(seq=req.seq, error=pb.INTERNAL, message=f"{kind}: {e}"))
             return
+        if self.debug:
+            exec_id = getattr(body, "exec_id", "")
+            self.log(f"{kind}{' ' + exec_id if exec_id else ''}: ok")
         if result is PARKED:
             return
         resp = pb.Response(seq=req.seq)
