@@ -20,8 +20,11 @@ PING_HEADERS = {
 
 
 async def ping(request: web.Request) -> web.Response:
-    body = b"" if request.method == "HEAD" else b"OK"
-    return web.Response(body=body, headers=PING_HEADERS, content_type="text/plain",
+    if request.method == "HEAD":
+        # dockerd answers HEAD with Content-Length: 0 (aiohttp leaves it out unless told)
+        return web.Response(headers={**PING_HEADERS, "Content-Length": "0",
+                                     "Content-Type": "text/plain; charset=utf-8"})
+    return web.Response(body=b"OK", headers=PING_HEADERS, content_type="text/plain",
                         charset="utf-8")
 
 

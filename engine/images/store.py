@@ -161,11 +161,8 @@ class ImageStore:
         hexid = reference.id_prefix(text)
         if text.startswith("sha256:"):
             return self._by_id_prefix(hexid) if hexid else None
-        try:
-            parsed = reference.parse(text)
-        except Exception:
-            parsed = None
-        if parsed is not None and not parsed.digest:
+        parsed = reference.parse(text)      # InvalidParameter for a malformed reference
+        if not parsed.digest:
             entry = self.tags.get(str(parsed))
             if entry:
                 return self.images.get(entry[0])
