@@ -3,7 +3,8 @@
 A filter is selectors joined by `,` (all must match); a request's several filters are alternatives
 (any may match; none means everything). A selector is `fieldpath`, `fieldpath==value`,
 `fieldpath!=value` or `fieldpath~=regexp`; field path parts are joined by `.` and may be quoted
-(`labels."a.b"==x`), values may be quoted with `"` (backslash escapes) or `/` (for regexps).
+(`labels."a.b"==x`), values may be quoted with `"` (backslash escapes), a regexp also with
+`/` or `|` (`topic~=|^/tasks/|`); an unquoted value runs to the next `,`.
 A bare field path matches when the field is present.
 """
 from __future__ import annotations
@@ -67,6 +68,17 @@ class _Parser:
             self.pos += 1
         self.fail(f"unterminated quote {quote}")
 
+    def _alt_quoted(self) -> bool:
+        """A regexp quoted with / or | (containerd's alternative quotes): the value up to the
+        next `,` starts and ends with the quote. Anything else starting with / is a plain value,
+        so `topic==/tasks/exit` works unquoted (containerd itself refuses it)."""
+        quote = self.peek()
+        if quote not in ("/", "|"):
+            return False
+        end = self.text.find(",", self.pos)
+        value = self.text[self.pos:end if end >= 0 else len(self.text)].rstrip()
+        return len(value) >= 2 and value.endswith(quote)
+
     def field(self) -> str:
         if self.peek() == '"':
             return self.quoted('"')
@@ -88,8 +100,14 @@ class _Parser:
                 self.fail("expected an operator (==, !=, ~=) or ','")
             return Selector(tuple(path))
         self.pos += 2
-        if self.peek() in ('"', "/"):
-            value = self.quoted(self.peek())
+        if self.peek() == '"':
+            value = self.quoted('"')
+        elif op == "~=" and self._alt_quoted():
+            end = self.text.find(",", self.pos)
+            end = len(self.text) if end < 0 else end
+            raw = self.text[self.pos:end].rstrip()
+            value = raw[1:-1]
+            self.pos += len(raw)
         else:
             start = self.pos
             while self.pos < len(self.text) and self.text[self.pos] != ",":

@@ -183,18 +183,35 @@ def _umount(path: str) -> None:
             raise OSError(err, f"umount {path}: {os.strerror(err)}")
 
 
+def mounts_below(path: Path) -> list[str]:
+    """Mount points at or under path, deepest first (from mountinfo: a bind mount within one
+    filesystem is invisible to os.path.ismount)."""
+    prefix = str(path).rstrip("/")
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4]
+            if "\\" in point:   # octal escapes: \040 for a space, and so on
+                point = point.encode().decode("unicode_escape")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return sorted(set(found), key=len, reverse=True)
+
+
 def remove_bundle(bundle: Path) -> None:
-    """Remove a bundle; a rootfs the shim left mounted is detached first, so rmtree never walks
-    into a container's filesystem."""
+    """Remove a bundle; whatever the shim left mounted in it is detached first, so rmtree never
+    walks into a container's filesystem (or the host directory bound there)."""
     if not bundle.exists():
         return
-    rootfs = bundle / "rootfs"
     for _ in range(8):
-        if not os.path.ismount(rootfs):
+        points = mounts_below(bundle)
+        if not points:
             break
-        _umount(str(rootfs))
-    if os.path.ismount(rootfs):
-        raise OSError(errno.EBUSY, f"remove bundle {bundle}: {rootfs} is still mounted")
+        for point in points:
+            _umount(point)
+    left = mounts_below(bundle)
+    if left:
+        raise OSError(errno.EBUSY, f"remove bundle {bundle}: {left[0]} is still mounted")
     shutil.rmtree(bundle, ignore_errors=True)
     try:
         bundle.parent.rmdir()   # the namespace directory, once empty
