@@ -141,7 +141,8 @@ class _Generator:
                 if f.HasField("oneof_index"):
                     oneofs.setdefault(msg.oneof_decl[f.oneof_index].name, []).append(f.name)
             if oneofs:
-                lines.append(f"{py}._ONEOFS = {{{', '.join(f'{k!r}: {tuple(v)!r}' for k, v in oneofs.items())}}}")
+                items = ", ".join(f"{k!r}: {tuple(v)!r}" for k, v in oneofs.items())
+                lines.append(f"{py}._ONEOFS = {{{items}}}")
             for enum in msg.enum_type:
                 self._enum(enum, f"{py}.{enum.name}", lines, py)
         lines.append("")

@@ -5,8 +5,8 @@ Why this exists: one berth-shim runs per container, and importing protobuf's run
 needs only proto3 scalars, strings, bytes, enums, nested and repeated messages, packed repeated
 scalars, one map and oneofs of messages, so a table-driven codec of ~200 lines covers it. Its
 encodings are byte-identical to protobuf's deterministic serialization (fields in number order,
-map entries sorted by key as upb sorts them, with both key and value written), which tests/shim/test_codec.py checks
-against the protoc-generated shim_pb2 module.
+map entries sorted by key as upb sorts them, with both key and value written), which
+tests/shim/test_codec.py checks against the protoc-generated shim_pb2 module.
 
 Messages are plain objects with one slot per field. Singular message fields default to None
 (protobuf returns an empty default instance instead); `HasField` and `WhichOneof` work as in
@@ -147,7 +147,7 @@ class Message:
             setattr(self, name, list(value) if isinstance(value, tuple) else value)
 
     # -- encoding ---------------------------------------------------------------------------
-    def SerializeToString(self, deterministic: bool = True) -> bytes:  # noqa: N802 (protobuf's name)
+    def SerializeToString(self, deterministic: bool = True) -> bytes:  # noqa: N802 (protobuf's)
         out = bytearray()
         self._encode(out)
         return bytes(out)

@@ -27,7 +27,8 @@ def find_binary(name: str) -> str:
         if os.access(path, os.X_OK) and not os.path.isdir(path):
             return path
         raise ValueError(f"runtime {name}: not an executable file")
-    for d in os.environ.get("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin").split(":"):
+    default = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    for d in os.environ.get("PATH", default).split(":"):
         path = os.path.join(d or ".", name)
         if os.access(path, os.X_OK) and not os.path.isdir(path):
             return path

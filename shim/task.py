@@ -511,7 +511,8 @@ class Task:
             values = cgroups.manager_for_pid(p.pid).stats()
         except OSError as e:
             raise errors.Internal(f"stats of {self.id}: {e}") from None
-        resp = pb.StatsResponse(**{k: v for k, v in values.items() if k in pb.StatsResponse.__slots__})
+        fields = pb.StatsResponse.__slots__
+        resp = pb.StatsResponse(**{k: v for k, v in values.items() if k in fields})
         if not resp.timestamp:
             resp.timestamp = time.time_ns()
         return resp

@@ -32,9 +32,11 @@ def _scalar(rng: random.Random, field):
     if t == FD.TYPE_BOOL:
         return rng.random() < 0.5
     if t == FD.TYPE_STRING:
-        return rng.choice(["", "x", "busybox-1", "ünïcødé ✓", "a" * rng.randint(0, 300), "\0\n"])
+        return rng.choice(["", "x", "busybox-1", "ünïcødé ✓", "a" * rng.randint(0, 300),
+                           "\0\n"])
     if t == FD.TYPE_BYTES:
-        return rng.choice([b"", b"\x00\xff", bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200)))])
+        noise = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200)))
+        return rng.choice([b"", b"\x00\xff", noise])
     if t == FD.TYPE_ENUM:
         return rng.choice([v.number for v in field.enum_type.values])
     edges = {
@@ -119,5 +121,6 @@ def test_oneof_and_enum_helpers_match_protobuf():
     req = shim_lean.Request(seq=3, kill=shim_lean.KillRequest(id="c", signal=9))
     assert req.WhichOneof("body") == "kill"
     assert shim_lean.Request().WhichOneof("body") is None
-    assert shim_lean.ErrorCode.Name(shim_lean.NOT_FOUND) == shim_pb2.ErrorCode.Name(shim_pb2.NOT_FOUND)
+    assert shim_lean.ErrorCode.Name(shim_lean.NOT_FOUND) == \
+        shim_pb2.ErrorCode.Name(shim_pb2.NOT_FOUND)
     assert shim_lean.AttachFrame.STDERR == shim_pb2.AttachFrame.STDERR

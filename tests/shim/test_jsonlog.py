@@ -27,7 +27,8 @@ def test_bad_sizes_are_refused(bad):
 
 
 def test_strings_are_escaped_as_gos_encoder_does():
-    assert json_string(b'a"b\\c\n\r\t\x01<>&') == b'"a\\"b\\\\c\\n\\r\\t\\u0001\\u003c\\u003e\\u0026"'
+    assert json_string(b'a"b\\c\n\r\t\x01<>&') == \
+        b'"a\\"b\\\\c\\n\\r\\t\\u0001\\u003c\\u003e\\u0026"'
     assert json_string("é\u2028".encode()) == '"é\\u2028"'.encode()
     assert json_string(b"ok\xff\xfe") == b'"ok\\ufffd\\ufffd"', "one U+FFFD per invalid byte"
 

@@ -7,8 +7,6 @@ import json
 import os
 import re
 import select
-import stat
-import threading
 import time
 
 import pytest
