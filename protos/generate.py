@@ -12,6 +12,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+# Also generated as lean pure-Python codecs (protos/lean_codegen.py): read by processes that run
+# once per container and cannot afford protobuf's runtime (berth-shim).
+LEAN_PROTOS = ["protos/berth/shim/v1/shim.proto"]
 
 
 def proto_files() -> list[str]:
@@ -43,6 +46,11 @@ def generate(out_dir: str | os.PathLike[str] = ROOT) -> list[str]:
                 raise RuntimeError(f"protoc failed on {' '.join(group)}")
     finally:
         os.chdir(cwd)
+    import runpy  # by path: setup.py runs this file before the protos package is importable
+
+    lean = runpy.run_path(str(HERE / "lean_codegen.py"))["generate"]
+    for proto in LEAN_PROTOS:
+        lean(proto, out)
     return files
 
 
