@@ -74,7 +74,10 @@ class Daemon:
         else:
             await self.link.wait_external()
         await self.containers.restore()
-        self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False)
+        # handler_cancellation: a client that hangs up ends its handler (a wait, a logs -f);
+        # a short shutdown_timeout: at exit, open waits and follows are cut, not waited for
+        self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False,
+                                     handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
         for path in self.cfg.socket_paths():
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ class SupervisorLink:
         self.managed = managed
         self._client: AsyncClient | None = None
         self._generation = -1
+        self._verified = -2
         self._stale: list[AsyncClient] = []
 
     @property
@@ -34,14 +35,27 @@ class SupervisorLink:
         return self._client
 
     async def ready_client(self, timeout: float = 60.0) -> AsyncClient:
-        """The client, once the supervisor is up (a managed one may be restarting)."""
+        """The client, once the supervisor is up (a managed one may be restarting) and this
+        client has reached it: gRPC keeps connections to an address in a process-wide pool, so
+        even a new channel waits out the reconnect backoff the dead supervisor caused."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         if self.managed is not None:
             try:
                 await asyncio.wait_for(self.managed.up.wait(), timeout)
             except asyncio.TimeoutError:
                 raise sup_errors.Unavailable(
                     f"berth-supervisor at {self.address} is not up") from None
-        return self.client
+        client = self.client
+        while self._verified != self._generation:
+            try:
+                await client.version()
+                self._verified = self._generation
+            except sup_errors.SupervisorError:
+                if loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        return client
 
     async def wait_external(self, timeout: float = 30.0) -> None:
         """For a supervisor berthd did not start: wait until it answers."""

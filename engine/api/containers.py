@@ -108,8 +108,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
                 # the output ended because the process did: let its exit be recorded first,
                 # so a client reading the exit code right after EOF sees it
                 await daemon.containers.wait_stopped(c, 2.0)
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass    # the client went away
     return resp
 
 
@@ -183,8 +183,8 @@ async def logs(request: web.Request) -> web.StreamResponse:
             data = logreader.render(entry, opts)
             await resp.write(data if c.tty else frame(entry.stream, data))
         await resp.write_eof()
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass    # the client went away
     return resp
 
 

@@ -1,0 +1,50 @@
+"""Issue 2, done-when 2: the unchanged docker CLI and docker-py against berthd."""
+from __future__ import annotations
+
+import time
+
+
+def test_docker_run_detached_ps_logs_rm(daemon):
+    p = daemon.docker("run", "-d", "--name", "x", "busybox", "sh", "-c",
+                      "echo ready; sleep 30")
+    assert p.returncode == 0, p.stderr
+    cid = p.stdout.decode().strip()
+    ps = daemon.docker("ps").stdout.decode().splitlines()
+    row = next(line for line in ps if line.endswith(" x"))
+    assert row.startswith(cid[:12]) and "busybox" in row and "Up " in row
+    for _ in range(100):
+        logs = daemon.docker("logs", "x")
+        if logs.stdout:
+            break
+        time.sleep(0.05)
+    assert logs.returncode == 0 and logs.stdout == b"ready\n"
+    p = daemon.docker("rm", "-f", "x")
+    assert p.returncode == 0 and p.stdout == b"x\n"
+    assert " x\n" not in daemon.docker("ps", "-a").stdout.decode() + "\n"
+
+
+def test_docker_run_attached_exit_code_and_stdin(daemon):
+    p = daemon.docker("run", "--rm", "busybox", "sh", "-c", "echo out; echo err >&2; exit 9")
+    assert (p.returncode, p.stdout, p.stderr) == (9, b"out\n", b"err\n")
+    p = daemon.docker("run", "--rm", "-i", "busybox", "cat", input=b"piped\n")
+    assert (p.returncode, p.stdout) == (0, b"piped\n")
+    p = daemon.docker("run", "--name", "kept", "busybox", "true")
+    assert p.returncode == 0
+    assert "Exited (0)" in daemon.docker("ps", "-a", "--filter", "name=kept").stdout.decode()
+
+
+def test_docker_run_missing_command_exits_127(daemon):
+    p = daemon.docker("run", "--rm", "busybox", "no-such-command")
+    assert p.returncode == 127, p.stderr
+    assert b"Error response from daemon" in p.stderr
+
+
+def test_docker_version_and_info(daemon):
+    assert daemon.docker("version").returncode == 0
+    info = daemon.docker("info")
+    assert info.returncode == 0 and b"Server Version: " in info.stdout
+
+
+def test_docker_py_run_returns_output(daemon):
+    client = daemon.docker_py()
+    assert client.containers.run("busybox", "echo hi", remove=True) == b"hi\n"

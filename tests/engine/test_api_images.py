@@ -1,0 +1,66 @@
+"""Images: the seeded built-ins as real image records, list/inspect shapes, and a pull that has
+no registry to go to."""
+from __future__ import annotations
+
+import json
+import urllib.parse
+
+
+def test_builtin_images_are_real_records(daemon):
+    images = daemon.api("GET", "/images/json").json()
+    by_tag = {t: i for i in images for t in i["RepoTags"]}
+    assert {"busybox:latest", "hello-world:latest"} <= set(by_tag)
+    for img in by_tag.values():
+        assert img["Id"].startswith("sha256:") and len(img["Id"]) == 71
+        assert img["Size"] > 0 and img["Created"] > 0
+    busybox = daemon.api("GET", "/images/busybox/json").json()
+    assert busybox["Id"] == by_tag["busybox:latest"]["Id"]
+    assert busybox["Config"]["Cmd"] == ["sh"]
+    assert busybox["Os"] == "linux" and busybox["RootFS"]["Type"] == "layers"
+    assert len(busybox["RootFS"]["Layers"]) == 1
+    # the config blob's digest is the image ID, the layer's blob digest its diff ID
+    blobs = daemon.data_root / "content" / "blobs" / "sha256"
+    config = json.loads((blobs / busybox["Id"][7:]).read_bytes())
+    assert config["rootfs"]["diff_ids"] == busybox["RootFS"]["Layers"]
+    assert (blobs / busybox["RootFS"]["Layers"][0][7:]).is_file()
+
+
+def test_image_references(daemon):
+    want = daemon.api("GET", "/images/busybox/json").json()["Id"]
+    for ref in ("busybox:latest", "docker.io/library/busybox", want, want[7:19]):
+        r = daemon.api("GET", f"/images/{urllib.parse.quote(ref)}/json")
+        assert r.status == 200 and r.json()["Id"] == want
+    r = daemon.api("GET", "/images/nosuch/json")
+    assert r.status == 404 and r.json()["message"] == "No such image: nosuch:latest"
+
+
+def test_images_filters(daemon):
+    f = urllib.parse.quote(json.dumps({"reference": {"busybox": True}}))
+    tags = [t for i in daemon.api("GET", f"/images/json?filters={f}").json()
+            for t in i["RepoTags"]]
+    assert tags == ["busybox:latest"]
+
+
+def test_docker_images(daemon):
+    p = daemon.docker("images")
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.decode().splitlines()
+    assert lines[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID", "CREATED", "SIZE"]
+    assert any(line.split()[:2] == ["busybox", "latest"] for line in lines)
+    assert any(line.split()[:2] == ["hello-world", "latest"] for line in lines)
+
+
+def test_pull_of_a_local_image_is_up_to_date(daemon):
+    p = daemon.docker("pull", "busybox")
+    assert p.returncode == 0, p.stderr
+    assert b"Image is up to date for busybox:latest" in p.stdout
+
+
+def test_run_of_an_unknown_image_fails_cleanly(daemon):
+    before = daemon.container_ids()
+    p = daemon.docker("run", "--rm", "no-such-image")
+    assert p.returncode == 125
+    err = p.stderr.decode()
+    assert "Unable to find image 'no-such-image:latest' locally" in err
+    assert "berth has no registry client yet" in err
+    assert daemon.container_ids() == before
