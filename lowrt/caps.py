@@ -47,6 +47,15 @@ def names(mask: int) -> list[str]:
     return [name_of(cap) for cap in range(mask.bit_length()) if mask & (1 << cap)]
 
 
+def own_bounding_set() -> int:
+    """lowrt's bounding set, from /proc (no ctypes needed in the parent process)."""
+    with open("/proc/self/status", "rb") as f:
+        for line in f:
+            if line.startswith(b"CapBnd:"):
+                return int(line.split()[1], 16)
+    raise LowrtError("no CapBnd line in /proc/self/status")
+
+
 def plan(capabilities: dict | None, available: int) -> tuple[dict[str, int], int]:
     """Each set's mask limited to what is available, and the mask of what was asked but dropped.
 

@@ -94,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         command, rest = g.args[0], g.args[1:]
         if command not in COMMANDS:
             raise LowrtError(f"lowrt: no such command: {command}")
+        if command in ("create", "run", "exec"):
+            from lowrt import warmup
+            warmup.start()
         module = __import__(f"lowrt.commands.{COMMANDS[command][0]}", fromlist=["_"])
         verb = getattr(module, "cmd_" + command)
         return verb(Globals(g.values), rest) or 0

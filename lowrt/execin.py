@@ -26,7 +26,8 @@ class ExecOptions:
 
 
 class _Plan:
-    def __init__(self, proc: dict, caps: dict[str, int], seccomp: bytes | None, preserve: int,
+    def __init__(self, proc: dict, caps: dict[str, int], seccomp: tuple[bytes, int] | None,
+                 preserve: int,
                  console_fd: int, extra_env: list[str]) -> None:
         self.proc = proc
         self.caps = caps
@@ -57,10 +58,10 @@ def prepare(c: Container, proc: dict, opts: ExecOptions) -> None:
 def run(c: Container, proc: dict, opts: ExecOptions) -> int:
     prepare(c, proc, opts)
     from lowrt.lifecycle import compile_seccomp, inherited_fds, write_pid_file
-    from lowrt.linux import capability, prctl
+    from lowrt.linux import prctl
 
     preserve, extra_env = inherited_fds(opts.preserve_fds)
-    cap_sets, dropped = capsmod.plan(proc.get("capabilities"), capability.bounding_set())
+    cap_sets, dropped = capsmod.plan(proc.get("capabilities"), capsmod.own_bounding_set())
     if dropped:
         log.warning(f"capabilities not in lowrt's bounding set, dropped from every set: "
                     f"{', '.join(capsmod.names(dropped))}")
@@ -88,7 +89,6 @@ def run(c: Container, proc: dict, opts: ExecOptions) -> int:
     if not c.running():  # it may have exited while we prepared
         raise LowrtError("cannot exec in a stopped container")
 
-    prctl.set_dumpable(False)
     if not opts.detach:
         prctl.set_child_subreaper()
     chan, child = spawn.start(launch, _stage(plan))

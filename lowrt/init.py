@@ -1,7 +1,10 @@
 """The container's first process, from its namespaces to exec of the config's program.
 
 It sets up the rootfs, reports "ready" to lowrt, and for `create` blocks on the exec FIFO
-until `start` opens it; then startContainer hooks run and the program replaces it.
+until `start` opens it; then startContainer hooks run and the program replaces it. lowrt adds
+it to the cgroup meanwhile and says so ("cgroup", with where the cgroup is on the host, for a
+"cgroup" mount); the init waits for that before it mounts a cgroup filesystem, runs a hook or
+reports ready.
 """
 from __future__ import annotations
 
@@ -14,36 +17,8 @@ from lowrt.spawn import Launch
 from lowrt.sync import Channel
 
 
-class InitPlan:
-    """Everything the init does that the parent decided (inherited through fork)."""
-
-    def __init__(self, cid: str, bundle: str, spec: dict, caps: dict[str, int]) -> None:
-        self.cid = cid
-        self.bundle = bundle
-        self.spec = spec
-        self.caps = caps
-        self.userns = False
-        self.cgroupns = False
-        self.no_pivot = False
-        self.no_new_keyring = False
-        self.console_fd = -1                  # connected console socket (or socketpair end)
-        self.fifo_fd = -1                     # O_PATH fd of exec.fifo; -1 for `run`
-        self.preserve = 0                     # fds 3 .. 3+preserve-1 reach the program
-        self.seccomp: bytes | None = None
-        self.extra_env: list[str] = []
-
-
-def stage(plan: InitPlan):
-    """The init's code, with every module it will need already imported: after pivot_root
-    the host's Python library is out of reach."""
-    process.preload(plan.spec["process"], plan.spec)
-
-    def run(launch: Launch, chan: Channel) -> None:
-        _init(plan, launch, chan)
-    return run
-
-
-def _init(plan: InitPlan, launch: Launch, chan: Channel) -> None:
+def main(plan, launch: Launch, chan: Channel) -> None:
+    """The init, in the container's new namespaces; plan is lowrt.lifecycle.InitPlan."""
     spec = plan.spec
     proc = spec["process"]
     linux = spec.get("linux") or {}
@@ -56,9 +31,18 @@ def _init(plan: InitPlan, launch: Launch, chan: Channel) -> None:
     if plan.fifo_fd >= 0:
         proc_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
-    rfs = Rootfs(spec, userns=plan.userns, cgroupns=plan.cgroupns,
-                 cgroups=launch.cgroup_sources, terminal=bool(proc.get("terminal")))
+    sources: list = []
+
+    def joined_cgroup() -> list[dict]:
+        if not sources:
+            from lowrt import fastjson
+            sources.append(fastjson.loads(chan.expect("cgroup")))
+        return sources[0]
+
+    rfs = Rootfs(spec, userns=plan.userns, cgroupns=plan.cgroupns, cgroups=joined_cgroup,
+                 terminal=bool(proc.get("terminal")))
     rfs.prepare()
+    joined_cgroup()
     host_pid = 0
     if hooks.has(spec, "prestart", "createRuntime", "createContainer", "startContainer"):
         chan.send("hooks")

@@ -41,7 +41,48 @@ class Created:
         self.console_master = console_master
 
 
+class InitPlan:
+    """Everything the init does that the parent decided (inherited through fork)."""
+
+    def __init__(self, cid: str, bundle: str, spec: dict, caps: dict[str, int]) -> None:
+        self.cid = cid
+        self.bundle = bundle
+        self.spec = spec
+        self.caps = caps
+        self.userns = False
+        self.cgroupns = False
+        self.no_pivot = False
+        self.no_new_keyring = False
+        self.console_fd = -1                  # connected console socket (or socketpair end)
+        self.fifo_fd = -1                     # O_PATH fd of exec.fifo; -1 for `run`
+        self.preserve = 0                     # fds 3 .. 3+preserve-1 reach the program
+        self.seccomp: tuple[bytes, int] | None = None   # (BPF program, flags)
+        self.extra_env: list[str] = []
+
+
+def _preload_init(plan: InitPlan) -> None:
+    from lowrt import init, process  # noqa: F401
+    process.preload(plan.spec["process"], plan.spec)
+
+
+def _run_init(plan: InitPlan, launch, chan) -> None:
+    from lowrt import init  # already imported by _preload_init
+    init.main(plan, launch, chan)
+
+
 def create(opts: CreateOptions) -> Created:
+    """Make the container; its init is ready (blocked on the exec FIFO) when this returns.
+
+    The parent forks the child first and creates the cgroup meanwhile (the two overlap: a
+    cgroup costs milliseconds, and so do namespaces); it then puts the init into the cgroup
+    before the init may run anything. With a new cgroup namespace the child must be in the
+    cgroup before it unshares, so the cgroup comes first.
+    """
+    t0 = time.monotonic()
+
+    def phase(what: str) -> None:  # `--debug` shows where create's time goes
+        log.debug(f"create {opts.id}: {what} at {(time.monotonic() - t0) * 1e3:.1f} ms")
+
     validate_id(opts.id)
     bundle = os.path.abspath(opts.bundle or ".")
     try:
@@ -50,6 +91,7 @@ def create(opts: CreateOptions) -> Created:
         raise LowrtError(f"chdir to bundle {bundle}: {e.strerror.lower()}") from None
     spec = config.load(bundle)
     proc = spec["process"]
+    linux = spec["linux"]
     terminal = bool(proc.get("terminal"))
     if opts.detach and terminal and not opts.console_socket:
         raise LowrtError("cannot allocate tty if lowrt will detach without setting console socket")
@@ -57,14 +99,16 @@ def create(opts: CreateOptions) -> Created:
         raise LowrtError("cannot use console socket if lowrt will not detach or allocate tty")
     preserve, extra_env = inherited_fds(opts.preserve_fds)
 
-    from lowrt import caps as capsmod, init, process
-    from lowrt.linux import capability, ns, prctl
+    from lowrt import caps as capsmod, process
+    from lowrt.linux import ns
     process.check_rlimits(proc.get("rlimits") or [])
-    cap_sets, dropped = capsmod.plan(proc.get("capabilities"), capability.bounding_set())
+    cap_sets, dropped = capsmod.plan(proc.get("capabilities"), capsmod.own_bounding_set())
     if dropped:
         log.warning(f"capabilities not in lowrt's bounding set, dropped from every set: "
                     f"{', '.join(capsmod.names(dropped))}")
     seccomp = compile_seccomp(spec)
+    namespaces = linux.get("namespaces") or []
+    phase("config loaded")
 
     os.makedirs(opts.root, 0o711, exist_ok=True)
     c = Container(opts.root, opts.id)
@@ -77,30 +121,20 @@ def create(opts: CreateOptions) -> Created:
 
     pid = 0
     cgroup = None
+    chan = None
     console_master = -1
     try:
-        linux = spec["linux"]
-        from lowrt import cgroups
-        cgroup = cgroups.manager(linux.get("cgroupsPath") or "", opts.id)
-        # The device nodes the config asks for are usable (lowrt.cgroups appends runc's
-        # default rules for the standard nodes).
-        resources = dict(linux.get("resources") or {})
-        resources["devices"] = list(resources.get("devices") or []) + [
-            {"allow": True, "type": d.get("type"), "major": d.get("major"),
-             "minor": d.get("minor"), "access": "rwm"} for d in linux.get("devices") or []]
-        for note in cgroup.create(resources) or []:
-            log.warning(note)
-
-        plan = init.InitPlan(opts.id, bundle, spec, cap_sets)
+        plan = InitPlan(opts.id, bundle, spec, cap_sets)
         plan.no_pivot = opts.no_pivot
         plan.no_new_keyring = opts.no_new_keyring
         plan.preserve = preserve
         plan.extra_env = extra_env
         plan.seccomp = seccomp
+        plan.userns = any(e["type"] == "user" for e in namespaces)
+        plan.cgroupns = any(e["type"] == "cgroup" and not e.get("path") for e in namespaces)
         launch = spawn.Launch()
-        launch.cgroup = cgroup
-        launch.want_cgroup_sources = any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])
-        for entry in linux.get("namespaces") or []:
+        launch.preload = lambda: _preload_init(plan)
+        for entry in namespaces:
             kind, path = entry["type"], entry.get("path") or ""
             if path:
                 launch.join.append((kind, _open_ns(path, kind), path))
@@ -110,11 +144,10 @@ def create(opts: CreateOptions) -> Created:
                 launch.new_flags |= ns.KINDS[kind][0]
         order = list(ns.KINDS)
         launch.join.sort(key=lambda j: order.index(j[0]))  # the user namespace first
-        plan.userns = any(e["type"] == "user" for e in linux.get("namespaces") or [])
-        plan.cgroupns = any(e["type"] == "cgroup" for e in linux.get("namespaces") or [])
         launch.uid_map = linux.get("uidMappings") or []
         launch.gid_map = linux.get("gidMappings") or []
         launch.time_offsets = linux.get("timeOffsets")
+        launch.hold = not opts.detach
 
         if opts.exec_fifo:
             os.mkfifo(c.fifo, 0o622)
@@ -128,21 +161,41 @@ def create(opts: CreateOptions) -> Created:
             else:
                 parent_console, plan.console_fd = console.socketpair()
 
-        # From here on lowrt's own process must not be reachable through /proc from inside.
-        prctl.set_dumpable(False)
-        if not opts.detach:
-            prctl.set_child_subreaper()
-        chan, child = spawn.start(launch, init.stage(plan))
+        if plan.cgroupns:
+            cgroup = _make_cgroup(opts.id, linux)
+            launch.cgroup = cgroup
+        chan, child = spawn.start(launch, _run_init, plan)
         for fd in (plan.fifo_fd, plan.console_fd):
             if fd >= 0:
                 os.close(fd)
+        phase("child forked")
+        if not opts.detach:
+            from lowrt.linux import prctl
+            prctl.set_child_subreaper()  # before the held child exits and orphans the init
+        if cgroup is None:
+            cgroup = _make_cgroup(opts.id, linux)
+            phase("cgroup created")
         pid = spawn.wait_child(chan, child, launch)
+        phase(f"init {pid} forked")
+        try:
+            if launch.cgroup is None:
+                cgroup.add(pid)
+        except Exception:
+            if not alive(pid, None):  # an init that died meanwhile says why
+                _raise_init_error(chan)
+            raise
+        from lowrt import fastjson
+        from lowrt.rootfs import cgroup_sources
+        wanted = any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])
+        chan.send("cgroup", fastjson.dumps(cgroup_sources(cgroup.paths) if wanted else [],
+                                           compact=True))
         c.record = {
             "id": opts.id, "init_pid": pid, "bundle": bundle, "rootfs": spec["root"]["path"],
             "created": rfc3339_nano(time.time_ns()), "cgroup_paths": cgroup.paths,
             "config": spec,
         }
         _serve_until_ready(c, chan)
+        phase("init ready")
         st = process_stat(pid)
         c.record["init_start_time"] = st[1] if st else 0
         if parent_console >= 0:
@@ -153,11 +206,45 @@ def create(opts: CreateOptions) -> Created:
         if opts.pid_file:
             write_pid_file(opts.pid_file, pid)
     except BaseException as e:
+        if chan is not None:
+            chan.close()  # an init still waiting for us sees end-of-file and exits
         _undo(c, pid, cgroup)
         if isinstance(e, OSError):
             raise LowrtError(spawn.describe(e)) from None
         raise
     return Created(c, chan, console_master)
+
+
+def _make_cgroup(cid: str, linux: dict):
+    from lowrt import cgroups
+    cgroup = cgroups.manager(linux.get("cgroupsPath") or "", cid)
+    # The device nodes the config asks for are usable (lowrt.cgroups appends runc's default
+    # rules for the standard nodes).
+    resources = dict(linux.get("resources") or {})
+    resources["devices"] = list(resources.get("devices") or []) + [
+        {"allow": True, "type": d.get("type"), "major": d.get("major"),
+         "minor": d.get("minor"), "access": "rwm"} for d in linux.get("devices") or []]
+    try:
+        notes = cgroup.create(resources)
+    except Exception:
+        try:
+            cgroup.destroy()  # what create made before it failed
+        except Exception:  # noqa: BLE001 - the create error is the one to report
+            pass
+        raise
+    for note in notes or []:
+        log.warning(note)
+    return cgroup
+
+
+def _raise_init_error(chan) -> None:
+    """Raise the error an init reported before it exited (its end of the channel is closed)."""
+    while True:
+        kind, payload = chan.recv()
+        if kind == "error":
+            raise LowrtError(f"unable to start container process: {payload}")
+        if kind == "eof":
+            return
 
 
 def _serve_until_ready(c: Container, chan) -> None:
@@ -221,14 +308,16 @@ def _open_ns(path: str, kind: str) -> int:
         raise LowrtError(f"open {kind} namespace {path}: {e.strerror.lower()}") from None
 
 
-def compile_seccomp(spec: dict) -> bytes | None:
+def compile_seccomp(spec: dict) -> tuple[bytes, int] | None:
+    """The config's seccomp profile as (BPF program, seccomp(2) flags), compiled here in the
+    runtime before anything is forked (lowrt/seccomp)."""
     profile = (spec.get("linux") or {}).get("seccomp")
     if not profile:
         return None
     from lowrt import seccomp
     try:
-        return seccomp.compile(profile)
-    except ValueError as e:
+        return seccomp.compile(profile), seccomp.flags(profile)
+    except seccomp.SeccompError as e:
         raise LowrtError(f"invalid linux.seccomp: {e}") from None
 
 

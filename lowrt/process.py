@@ -123,7 +123,8 @@ def switch_user(user: dict) -> None:
         raise LowrtError(f"set user {uid}:{gid}: {e.strerror.lower()}") from None
 
 
-def apply_privileges(proc: dict, caps: dict[str, int], seccomp_filter: bytes | None) -> None:
+def apply_privileges(proc: dict, caps: dict[str, int],
+                     seccomp_filter: tuple[bytes, int] | None) -> None:
     """no_new_privs, seccomp, capabilities and user, in the order that lets each succeed."""
     nnp = bool(proc.get("noNewPrivileges"))
     if nnp:
@@ -142,9 +143,13 @@ def apply_privileges(proc: dict, caps: dict[str, int], seccomp_filter: bytes | N
         _load_seccomp(seccomp_filter)
 
 
-def _load_seccomp(program: bytes) -> None:
+def _load_seccomp(seccomp_filter: tuple[bytes, int]) -> None:
     from lowrt.linux import seccomp  # preloaded
-    seccomp.load(program)
+    program, flags = seccomp_filter
+    try:
+        seccomp.set_filter(program, flags)
+    except OSError as e:
+        raise LowrtError(f"load seccomp filter: {e.strerror or e}") from None
 
 
 def exec_process(path: str, args: list[str], env: dict[str, str], cwd: str) -> None:

@@ -50,17 +50,19 @@ class MountOptions:
         self.data = ",".join(data)
 
 
-def cgroup_sources() -> list[dict]:
-    """Where this process's cgroups are on the host, one entry per mounted hierarchy.
+def cgroup_sources(paths: dict[str, str]) -> list[dict]:
+    """The host's cgroup hierarchies, each with the directory a "cgroup" mount binds from it.
 
-    Read before the container's cgroup namespace exists, while paths are still the host's;
-    the init then mounts these for a config's "cgroup" mount.
+    paths is the container's cgroup ({controller: dir}, "" for v2, lowrt.cgroups' `paths`);
+    a hierarchy the container was not put in (the empty cgroup2 of a hybrid host) gives the
+    cgroup lowrt is in, which the init inherits.
     """
-    mine: dict[frozenset, str] = {}
+    own: dict[str, str] = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
             _, controllers, path = line.rstrip("\n").split(":", 2)
-            mine[frozenset(controllers.split(",")) if controllers else frozenset()] = path
+            for c in controllers.split(",") if controllers else [""]:
+                own[c] = path
     out = []
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -70,25 +72,26 @@ def cgroup_sources() -> list[dict]:
             if fstype not in ("cgroup", "cgroup2"):
                 continue
             root, point = fields[3], fields[4]
-            if fstype == "cgroup2":
-                key = frozenset()
-            else:
-                opts = set(superopts.split(","))
-                key = next((k for k in mine if k and k <= opts), None)
-            path = mine.get(key) if key is not None else None
-            if path is None:
+            keys = [""] if fstype == "cgroup2" else [o for o in superopts.split(",") if o in own]
+            if not keys:
                 continue
-            rel = path[len(root):] if root != "/" and path.startswith(root) else path
-            out.append({"fstype": fstype, "point": point, "controllers": sorted(key),
-                        "source": point + (rel if rel != "/" else "")})
+            joined = next((paths[k] for k in keys if k in paths), None)
+            if joined is None:
+                path = own[keys[0]]
+                rel = path[len(root):] if root != "/" and path.startswith(root) else path
+                joined = point + (rel if rel != "/" else "")
+            out.append({"fstype": fstype, "point": point, "source": joined,
+                        "controllers": sorted(k for k in keys if k)})
     return out
 
 
 class Rootfs:
     """Sets up one container's rootfs; `spec` is the validated config."""
 
-    def __init__(self, spec: dict, *, userns: bool, cgroupns: bool, cgroups: list[dict],
-                 terminal: bool) -> None:
+    def __init__(self, spec: dict, *, userns: bool, cgroupns: bool, cgroups, terminal: bool) -> None:
+        """cgroups() returns the container's cgroup hierarchies (cgroup_sources()' shape); it
+        may block until lowrt has put the init into its cgroup, so it is called only when a
+        "cgroup" mount is reached."""
         self.spec = spec
         self.root = spec["root"]["path"]
         self.userns = userns
@@ -174,12 +177,12 @@ class Rootfs:
     def _mount_cgroup(self, dest: str, opts: MountOptions) -> None:
         flags = opts.flags | mnt.MS_NOSUID | mnt.MS_NODEV | mnt.MS_NOEXEC
         _make_mountpoint(dest, True)
-        pure_v2 = len(self.cgroups) == 1 and self.cgroups[0]["fstype"] == "cgroup2"
-        if pure_v2:
-            self._mount_hierarchy(self.cgroups[0], dest, flags)
+        hierarchies = self.cgroups()
+        if len(hierarchies) == 1 and hierarchies[0]["fstype"] == "cgroup2":  # pure v2
+            self._mount_hierarchy(hierarchies[0], dest, flags)
             return
         mnt.mount("tmpfs", dest, "tmpfs", flags & ~mnt.MS_RDONLY, "mode=755")
-        for h in self.cgroups:
+        for h in hierarchies:
             name = os.path.basename(h["point"])
             sub = os.path.join(dest, name)
             os.makedirs(sub, 0o755, exist_ok=True)

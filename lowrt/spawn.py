@@ -1,14 +1,16 @@
 """How lowrt starts a process inside a container: two forks, as runc's nsexec does.
 
-lowrt (the parent) forks a child that joins the cgroup, joins or creates the namespaces and
-forks again: new pid and time namespaces take effect only for children. The grandchild is the
-container's process; the child reports its pid and exits, so the grandchild is re-parented to
-the caller's nearest child-subreaper (or to lowrt itself, when lowrt waits on it: `run`,
-non-detached `exec`). The parent writes a new user namespace's uid/gid maps when asked.
+lowrt (the parent) forks a child that joins or creates the namespaces and forks again: new pid
+and time namespaces take effect only for children. The grandchild is the container's process;
+the child reports its pid and exits, so the grandchild is re-parented to the caller's nearest
+child-subreaper (or to lowrt itself, when lowrt waits on it: `run`, non-detached `exec`).
+The parent writes a new user namespace's uid/gid maps when asked.
+
 """
 from __future__ import annotations
 
 import os
+
 from lowrt.errors import LowrtError
 from lowrt.sync import Channel
 
@@ -22,23 +24,26 @@ class Launch:
         self.new_user = False
         self.uid_map: list[dict] = []
         self.gid_map: list[dict] = []
-        self.cgroup = None                          # a lowrt.cgroups manager, joined first
-        self.want_cgroup_sources = False
-        self.cgroup_sources: list[dict] = []        # filled in by the child
+        self.cgroup = None       # a lowrt.cgroups manager the child joins itself, or None
         self.time_offsets: dict | None = None
+        self.hold = False        # the child waits for "release" before exiting (see wait_child)
+        self.preload = None      # called first in the child: import what the grandchild needs
 
 
-def start(launch: Launch, stage) -> tuple[Channel, int]:
+def start(launch: Launch, stage, *args) -> tuple[Channel, int]:
     """Fork the child; returns the parent's channel and the child's pid.
 
-    stage(launch, channel) runs in the grandchild and must not return: it execs, or raises.
+    stage(*args, launch, channel) runs in the grandchild and must not return: it execs, or
+    raises (the error goes to the parent).
     """
+    from lowrt import warmup
+    warmup.wait()
     chan = Channel()
     pid = os.fork()
     if pid == 0:
         chan.as_child()
         try:
-            _child(launch, stage, chan)
+            _child(launch, stage, args, chan)
         except BaseException as e:  # noqa: BLE001 - everything goes back to the parent
             chan.send("error", describe(e))
         os._exit(1)
@@ -54,14 +59,18 @@ def describe(e: BaseException) -> str:
     return str(e) or type(e).__name__
 
 
-def _child(launch: Launch, stage, chan: Channel) -> None:
-    from lowrt.linux import ns
+def _child(launch: Launch, stage, args: tuple, chan: Channel) -> None:
+    from lowrt.linux import ns, prctl
 
+    if launch.preload is not None:
+        # Imported here, while the host's files are still reachable and in parallel with the
+        # parent's work; the grandchild inherits the modules.
+        launch.preload()
+    # lowrt's own process must not be reachable through /proc from inside the container:
+    # non-dumpable before it joins or creates any of its namespaces.
+    prctl.set_dumpable(False)
     if launch.cgroup is not None:
         launch.cgroup.add(os.getpid())
-    if launch.want_cgroup_sources:
-        from lowrt.rootfs import cgroup_sources
-        launch.cgroup_sources = cgroup_sources()
     for kind, fd, path in launch.join:
         ns.setns(fd, kind, path)
         os.close(fd)
@@ -77,25 +86,25 @@ def _child(launch: Launch, stage, chan: Channel) -> None:
         _write_time_offsets(launch.time_offsets)
     pid = os.fork()
     if pid == 0:
+        chan.as_init()
         try:
-            stage(launch, chan)
+            stage(*args, launch, chan)
         except BaseException as e:  # noqa: BLE001
             chan.send("error", describe(e))
         os._exit(1)
     chan.send("pid", str(pid))
+    if launch.hold:
+        chan.expect("release")
     os._exit(0)
 
 
 def _write_time_offsets(offsets: dict) -> None:
-    lines = []
-    for clock in ("monotonic", "boottime"):
-        o = offsets.get(clock)
-        if o:
-            lines.append(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n")
     with open("/proc/self/timens_offsets", "w") as f:
-        for line in lines:  # the kernel takes one clock per write
-            f.write(line)
-            f.flush()
+        for clock in ("monotonic", "boottime"):
+            o = offsets.get(clock)
+            if o:  # the kernel takes one clock per write
+                f.write(f"{clock} {o.get('secs', 0)} {o.get('nanosecs', 0)}\n")
+                f.flush()
 
 
 def write_id_maps(pid: int, launch: Launch) -> None:
@@ -110,14 +119,22 @@ def write_id_maps(pid: int, launch: Launch) -> None:
 
 
 def wait_child(chan: Channel, pid: int, launch: Launch) -> int:
-    """Serve the child until it reports the grandchild's pid; reap the child; return that pid."""
+    """Serve the child until it reports the grandchild's pid; reap the child; return that pid.
+
+    A held child (`launch.hold`) exits only when released here: by then the parent must be
+    the subreaper that will adopt the grandchild.
+    """
+    ok = False
     try:
         while True:
             kind, payload = chan.recv()
             if kind == "userns":
                 write_id_maps(pid, launch)
-                chan.send("ok")
+                chan.send_child("ok")
             elif kind == "pid":
+                if launch.hold:
+                    chan.send_child("release")
+                ok = True
                 return int(payload)
             elif kind == "error":
                 raise LowrtError(payload)
@@ -126,4 +143,9 @@ def wait_child(chan: Channel, pid: int, launch: Launch) -> int:
             else:
                 raise LowrtError(f"unexpected message from lowrt's child: {kind!r}")
     finally:
+        if not ok:  # a held child would wait for its release forever
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
         os.waitpid(pid, 0)

@@ -1,7 +1,10 @@
-"""Messages between lowrt and the processes it forks, one line each, over two pipes.
+"""Messages between lowrt and the processes it forks, one line each, over pipes.
 
-Both pipes are close-on-exec: when the container's program starts, the child's ends close, and
-end-of-file tells the parent that exec succeeded (as subprocess learns it).
+One pipe carries every message up to lowrt (from the child and the init both, in order); two
+carry lowrt's messages down, one to the child and one to the init, so that neither can read
+what was meant for the other while both wait. All are close-on-exec: when the container's
+program starts, the init's ends close, and end-of-file tells lowrt that exec succeeded (as
+subprocess learns it).
 """
 from __future__ import annotations
 
@@ -12,33 +15,49 @@ from lowrt.errors import LowrtError
 
 class Channel:
     def __init__(self) -> None:
-        self.up_r, self.up_w = os.pipe()      # child -> parent
-        self.down_r, self.down_w = os.pipe()  # parent -> child
+        self.up_r, self.up_w = os.pipe()              # child and init -> parent
+        self.child_r, self.child_w = os.pipe()        # parent -> child
+        self.init_r, self.init_w = os.pipe()          # parent -> init
         self._buf = b""
         self._in = -1
         self._out = -1
 
     def as_parent(self) -> None:
-        os.close(self.up_w)
-        os.close(self.down_r)
-        self._in, self._out = self.up_r, self.down_w
+        for fd in (self.up_w, self.child_r, self.init_r):
+            os.close(fd)
+        self._in, self._out = self.up_r, self.init_w
 
     def as_child(self) -> None:
-        os.close(self.up_r)
-        os.close(self.down_w)
-        self._in, self._out = self.down_r, self.up_w
+        for fd in (self.up_r, self.child_w, self.init_w):
+            os.close(fd)
+        self._in, self._out = self.child_r, self.up_w
+
+    def as_init(self) -> None:
+        """In the init, just forked by the child: from now on read the init's pipe."""
+        os.close(self.child_r)
+        self._buf = b""
+        self._in = self.init_r
 
     def send(self, kind: str, payload: str = "") -> None:
+        """Up from the child or the init; down to the init from the parent."""
+        self._write(self._out, kind, payload)
+
+    def send_child(self, kind: str, payload: str = "") -> None:
+        """Parent only: a message for the child (not the init)."""
+        self._write(self.child_w, kind, payload)
+
+    @staticmethod
+    def _write(fd: int, kind: str, payload: str) -> None:
         line = f"{kind} {payload}".replace("\n", " ") + "\n"
         try:
-            os.write(self._out, line.encode(errors="replace"))
-        except BrokenPipeError:  # the parent is gone (create has returned): nobody to tell
+            os.write(fd, line.encode(errors="replace"))
+        except BrokenPipeError:  # the reader is gone (create has returned): nobody to tell
             pass
 
     def recv(self) -> tuple[str, str]:
         """The next message; ("eof", "") once every writer has closed its end."""
         while b"\n" not in self._buf:
-            chunk = os.read(self._in, 4096)
+            chunk = os.read(self._in, 65536)
             if not chunk:
                 return "eof", ""
             self._buf += chunk
@@ -55,7 +74,10 @@ class Channel:
         return payload
 
     def close(self) -> None:
-        for fd in (self._in, self._out):
+        for fd in (self._in, self._out, getattr(self, "child_w", -1)):
             if fd >= 0:
-                os.close(fd)
-        self._in = self._out = -1
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        self._in = self._out = self.child_w = -1

@@ -227,8 +227,9 @@ def cmd_features(g, argv: list[str]) -> int:
 
 
 def _seccomp_features() -> dict:
-    try:
-        from lowrt import seccomp
-    except ImportError:
-        return {"enabled": False}
-    return seccomp.features()
+    from lowrt.seccomp import compiler
+    actions = ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS",
+               "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"]
+    return {"enabled": True, "actions": actions, "operators": sorted(compiler.OPS),
+            "archs": sorted(compiler.ARCHES), "knownFlags": sorted(compiler.FLAGS),
+            "supportedFlags": sorted(compiler.FLAGS)}

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 
-from lowrt.linux.libc import check, libc
-
 CLONE_NEWTIME = 0x00000080
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -32,12 +30,16 @@ def flag_names(flags: int) -> str:
     return ",".join(kind for kind, (flag, _) in KINDS.items() if flags & flag) or "none"
 
 
+# libc (ctypes) is imported on first use: lowrt's parent process needs this table, not the calls.
+
 def unshare(flags: int) -> None:
+    from lowrt.linux.libc import check, libc
     check(libc.unshare(flags), "unshare", f"namespaces {flag_names(flags)}")
 
 
 def setns(fd: int, kind: str, path: str) -> None:
     """Join the namespace open at fd; path only names it in the error."""
+    from lowrt.linux.libc import check, libc
     check(libc.setns(fd, KINDS[kind][0]), "setns", f"{kind} namespace {path}")
 
 
