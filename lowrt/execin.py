@@ -89,7 +89,11 @@ def run(c: Container, proc: dict, opts: ExecOptions) -> int:
     if not c.running():  # it may have exited while we prepared
         raise LowrtError("cannot exec in a stopped container")
 
+    forwarder = None
     if not opts.detach:
+        from lowrt.signals import Forwarder
+        forwarder = Forwarder()
+        forwarder.install()
         prctl.set_child_subreaper()
     chan, child = spawn.start(launch, _stage(plan))
     if console_fd >= 0:
@@ -124,14 +128,13 @@ def run(c: Container, proc: dict, opts: ExecOptions) -> int:
         raise
     if opts.detach:
         return 0
-    from lowrt import signals
     relay = None
     if master >= 0:
         from lowrt.relay import Relay
         relay = Relay(master, pid)
         relay.start()
     try:
-        return signals.wait_forwarding(pid)
+        return forwarder.wait(pid)
     finally:
         if relay is not None:
             relay.stop()

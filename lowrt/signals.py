@@ -49,25 +49,46 @@ def exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-def wait_forwarding(pid: int) -> int:
-    """Forward signals to pid and reap every child (lowrt is a subreaper) until pid exits;
-    returns pid's exit code."""
-    def forward(signum, _frame):
+class Forwarder:
+    """Pass the signals lowrt gets on to the container's process.
+
+    Installed before the process exists, so that nothing sent to lowrt in between is lost:
+    what arrives before the pid is known is delivered once it is.
+    """
+
+    def __init__(self) -> None:
+        self.pid = 0
+        self.pending: list[int] = []
+
+    def install(self) -> None:
+        for s in FORWARDED:
+            try:
+                _signal.signal(s, self._handle)
+            except (OSError, ValueError):
+                pass
+
+    def _handle(self, signum, _frame) -> None:
+        if self.pid:
+            self._send(signum)
+        else:
+            self.pending.append(signum)
+
+    def _send(self, signum: int) -> None:
         try:
-            os.kill(pid, signum)
+            os.kill(self.pid, signum)
         except ProcessLookupError:
             pass
 
-    for s in FORWARDED:
-        try:
-            _signal.signal(s, forward)
-        except (OSError, ValueError):
-            pass
-    # The handlers stay: a signal during the cleanup that follows goes nowhere, harmlessly.
-    while True:
-        try:
-            wpid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            raise LowrtError(f"container process {pid} is not lowrt's child") from None
-        if wpid == pid:
-            return exit_code(status)
+    def wait(self, pid: int) -> int:
+        """Reap every child (lowrt is a subreaper) until pid exits; returns its exit code.
+        The handlers stay installed: a signal during the cleanup after goes nowhere."""
+        self.pid = pid
+        while self.pending:
+            self._send(self.pending.pop(0))
+        while True:
+            try:
+                wpid, status = os.waitpid(-1, 0)
+            except ChildProcessError:
+                raise LowrtError(f"container process {pid} is not lowrt's child") from None
+            if wpid == pid:
+                return exit_code(status)

@@ -50,6 +50,11 @@ def cmd_run(g, argv: list[str]) -> int:
     opts = _options(g, p, "run")
     opts.exec_fifo = False
     opts.detach = p["detach"]
+    forwarder = None
+    if not opts.detach:
+        from lowrt.signals import Forwarder
+        forwarder = Forwarder()
+        forwarder.install()
     created = lifecycle.create(opts)
     c = created.container
     try:
@@ -60,14 +65,13 @@ def cmd_run(g, argv: list[str]) -> int:
         raise
     if opts.detach:
         return 0
-    from lowrt import signals
     relay = None
     if created.console_master >= 0:
         from lowrt.relay import Relay
         relay = Relay(created.console_master, c.pid)
         relay.start()
     try:
-        code = signals.wait_forwarding(c.pid)
+        code = forwarder.wait(c.pid)
     finally:
         if relay is not None:
             relay.stop()
