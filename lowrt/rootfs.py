@@ -257,17 +257,32 @@ class Rootfs:
 
     # --- the switch -------------------------------------------------------------------------
     def pivot(self, no_pivot: bool) -> None:
-        os.chdir(self.root)
         if no_pivot:
+            os.chdir(self.root)
             mnt.mount(self.root, "/", None, mnt.MS_MOVE)
             os.chroot(".")
         else:
-            # pivot_root(".", ".") stacks the old root on top of the new one; it is made a
-            # slave first so that unmounting it does not propagate to the host.
-            mnt.pivot_root(".", ".")
-            mnt.mount(None, ".", None, mnt.MS_SLAVE | mnt.MS_REC)
-            mnt.umount(".", mnt.MNT_DETACH)
+            old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+            new_root = os.open(self.root, os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                # pivot_root(".", ".") stacks the old root on top of the new one. The old
+                # root is made a slave before it is detached, so that the unmount does not
+                # propagate to the host; fchdir to it first, as "." after pivot_root is not
+                # promised to be either root.
+                os.fchdir(new_root)
+                mnt.pivot_root(".", ".")
+                os.fchdir(old_root)
+                mnt.mount(None, ".", None, mnt.MS_SLAVE | mnt.MS_REC)
+                mnt.umount(".", mnt.MNT_DETACH)
+            finally:
+                os.close(old_root)
+                os.close(new_root)
         os.chdir("/")
+        # The config's propagation for the root, now that it is "/" (set before, on the old
+        # root, it would have reached the host's mounts).
+        prop = self.linux.get("rootfsPropagation")
+        if prop and prop not in ("private", "rprivate"):
+            mnt.mount(None, "/", None, mnt.PROPAGATION[prop])
 
     # --- after pivot_root -------------------------------------------------------------------
     def mount_console(self, slave_path: str) -> None:

@@ -54,8 +54,11 @@ def start(launch: Launch, stage, *args) -> tuple[Channel, int]:
 
 
 def describe(e: BaseException) -> str:
-    if isinstance(e, OSError) and e.filename:
-        return f"{e.strerror.lower() if e.strerror else e}: {e.filename}"
+    """An error as one line without Python's "[Errno N]" prefix."""
+    if isinstance(e, OSError) and e.strerror:
+        if e.filename:
+            return f"{e.filename}: {e.strerror.lower()}"
+        return e.strerror
     return str(e) or type(e).__name__
 
 

@@ -65,6 +65,7 @@ def make_bundle(path: Path, rootfs: Path, args: list[str], **changes) -> dict:
     """A bundle at path whose config is `lowrt spec`'s with a plain (non-tty) process running
     args; keyword changes are merged into the config's top level (dicts one level deep)."""
     path.mkdir(parents=True, exist_ok=True)
+    (path / "config.json").unlink(missing_ok=True)
     subprocess.run([LOWRT, "spec", "--bundle", str(path)], check=True, capture_output=True)
     config = json.loads((path / "config.json").read_text())
     config["process"]["terminal"] = False

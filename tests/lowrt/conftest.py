@@ -30,3 +30,38 @@ def bundle(short_tmp, busybox_rootfs_template):
         make_bundle(path, busybox_rootfs_template, args, **changes)
         return path
     return make
+
+
+@pytest.fixture(scope="session")
+def probe_rootfs(busybox_rootfs_template):
+    """The busybox rootfs plus /probe (tests/helpers/lowrt_probe.c, built static): a program
+    that prints, as JSON, what a process inside the container sees. Every directory above it
+    can be searched by anyone, so a container's root mapped to another uid reaches it."""
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
+    top = Path(tempfile.mkdtemp(prefix="bt-probe-", dir="/tmp"))
+    top.chmod(0o755)
+    root = top / "rootfs"
+    shutil.copytree(busybox_rootfs_template, root, symlinks=True)
+    root.chmod(0o755)
+    source = Path(__file__).resolve().parent.parent / "helpers" / "lowrt_probe.c"
+    subprocess.run(["gcc", "-static", "-O1", "-o", str(root / "probe"), str(source)], check=True)
+    yield root
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.fixture
+def probe(rt, short_tmp, probe_rootfs):
+    """probe(*probe_args, **config changes) -> what /probe saw, run by `lowrt run`."""
+    import json
+
+    def run(*args, name="probe-bundle", expect_code=0, **changes):
+        path = short_tmp / name
+        make_bundle(path, probe_rootfs, ["/probe", *args], **changes)
+        out = rt.run("run", "--bundle", str(path), unique_id(), check=False)
+        assert out.returncode == expect_code, out.stderr.decode(errors="replace")
+        return json.loads(out.stdout)
+    return run
