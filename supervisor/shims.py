@@ -144,6 +144,16 @@ async def cleanup(args: ShimArgs) -> dict:
     return result
 
 
+def read_exit_file(bundle: Path) -> dict | None:
+    """The init's exit as the shim recorded it (`init.exit`, written atomically), or None."""
+    try:
+        record = json.loads((Path(bundle) / "init.exit").read_text())
+        return {"pid": int(record["pid"]), "exit_status": int(record["exit_status"]),
+                "exited_at": int(record["exited_at"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def _last_line(text: str) -> str:
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     return lines[-1].strip() if lines else ""

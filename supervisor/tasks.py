@@ -230,18 +230,21 @@ class Tasks:
         tmp.rename(bundle / "config.json")
 
     async def _abandon(self, rec: ProcessRecord) -> None:
-        """Undo a create that failed part way: no shim, mount, bundle or row is left."""
+        """Undo a create that failed part way (or was cut short by a supervisor that died): no
+        shim, container, mount, bundle or row is left."""
         key = (rec.namespace, rec.container_id)
-        client = self._clients.pop(key, None)
-        if client is not None:
+        client = self._clients.pop(key, None) or ShimClient(rec.socket)
+        if Path(rec.socket).exists():
             try:
+                conn = (await client.call("connect", shim_pb2.ConnectRequest(id=rec.container_id)))
+                rec.shim_pid = rec.shim_pid or conn.connect.shim_pid
                 await client.call("shutdown", shim_pb2.ShutdownRequest(id=rec.container_id, now=True))
             except errors.SupervisorError:
                 pass
-            client.close()
-        if Path(rec.bundle, "config.json").exists() or Path(rec.socket).exists():
-            await shims.cleanup(self._shim_args(rec))
+        client.close()
         await self._wait_shim_exit(rec)
+        if Path(rec.bundle, "config.json").exists():
+            await shims.cleanup(self._shim_args(rec))   # the runtime's delete --force, unmount
         try:
             shims.remove_bundle(Path(rec.bundle))
         except OSError as e:
@@ -355,29 +358,34 @@ class Tasks:
         self._advance(rec, STARTED, topic, event, pid=pid, status=status)
 
     async def _shim_lost(self, init: ProcessRecord, reason: str) -> None:
-        """The shim died: clean up after it (`berth-shim delete`) and stop the task with the init's
-        exit status from init.exit (255 when there is none) and a reason."""
+        """The shim died: stop the task with the init's exit status from init.exit (255 when the
+        shim died before recording one) and a reason, answer the waiters, then clean up after the
+        shim (`berth-shim delete`: the runtime's delete --force, unmount)."""
         ns, cid = init.namespace, init.container_id
         log.warning("task %s/%s: %s", ns, cid, reason)
-        result = await shims.cleanup(self._shim_args(init))
-        init = self.store.get_process(ns, cid, "")
-        if init is None:
-            return
         client = self._clients.pop((ns, cid), None)
         if client is not None:
             client.close()
+        recorded = shims.read_exit_file(Path(init.bundle))
         with self.store.tx():
             for rec in self.store.list_processes(ns, container_id=cid):
                 if rec.exec_id and rec.status != "stopped":
                     self._record_exit(rec, rec.pid, SHIM_DIED_STATUS, 0, reason)
-            full_reason = reason + (f": {result['reason']}" if result.get("reason") else "")
-            if init.status == "stopped" and init.exited_at:
-                self.store.update_process(init, shim_pid=0, reason=init.reason or full_reason)
-            else:
-                self._record_exit(init, int(result.get("pid") or init.pid),
-                                  int(result.get("exit_status", SHIM_DIED_STATUS)),
-                                  int(result.get("exited_at") or 0), full_reason, shim_pid=0)
-        await self._wait_shim_exit(init, 1.0)
+            init = self.store.get_process(ns, cid, "")
+            if init is not None and not (init.status == "stopped" and init.exited_at):
+                if recorded is None:
+                    self._record_exit(init, init.pid, SHIM_DIED_STATUS, 0,
+                                      f"{reason}: it died before the container's exit was recorded")
+                else:
+                    self._record_exit(init, recorded["pid"], recorded["exit_status"],
+                                      recorded["exited_at"], reason)
+        if init is None:
+            return
+        await shims.cleanup(self._shim_args(init))
+        init = self.store.get_process(ns, cid, "")
+        if init is not None:
+            self.store.update_process(init, shim_pid=0, reason=init.reason or reason)
+            await self._wait_shim_exit(init, 1.0)
 
     # --- lifecycle ----------------------------------------------------------------------
 

@@ -71,9 +71,18 @@ def client(supervisor):
     yield from _client(supervisor)
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.when == "call":
+        item.failed_call = rep.failed
+
+
 @pytest.fixture
-def private_supervisor():
-    """A supervisor of the test's own (to kill and restart); cleaned up completely afterwards."""
+def private_supervisor(request):
+    """A supervisor of the test's own (to kill and restart); cleaned up completely afterwards.
+    When the test fails, the supervisor's log is printed."""
     sups: list[SupervisorProcess] = []
 
     def make(runtime: str = "lowrt") -> SupervisorProcess:
@@ -82,4 +91,6 @@ def private_supervisor():
         return sup
     yield make
     for sup in sups:
+        if getattr(request.node, "failed_call", False):
+            print(f"--- supervisor log ({sup.base}) ---\n{sup.log()}")
         sup.cleanup()
