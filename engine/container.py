@@ -35,6 +35,7 @@ class Container:
     monitor: asyncio.Task | None = None
     removing: bool = False
     removed: bool = False
+    oom_killed: bool = False     # an OOM event arrived for the current run
 
     def __post_init__(self):
         if not self.running:

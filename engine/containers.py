@@ -16,6 +16,7 @@ import re
 import shutil
 import signal as signals
 import sqlite3
+import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -358,6 +359,7 @@ class Containers:
         return {"runtime": runtime}
 
     async def _start_locked(self, c: Container) -> None:
+        t0 = time.monotonic()
         image = self.images.find(c.record["Image"])
         if image is None:
             raise NotFound(f"No such image: {c.record['Image']} (of container {c.id[:12]})")
@@ -381,6 +383,7 @@ class Containers:
             await self._start_failed(c, str(e), EXIT_UNKNOWN)
             raise Internal(f"cannot start container {c.id}: {e}") from None
         stdin, log_uri = self._stdio(c)
+        t1 = time.monotonic()
         try:
             client = await self.link.ready_client()
             try:
@@ -390,9 +393,11 @@ class Containers:
                 await self._delete_task(c.id)
                 await client.create_container(c.id, spec, image=c.config.get("Image", ""),
                                               **self._runtime_args(c))
+            t2 = time.monotonic()
             await client.create_task(
                 c.id, rootfs=rootfs.mounts(self.cfg.data_root, c.id, lower), stdin=stdin,
                 stdout=log_uri, stderr=log_uri, terminal=c.tty)
+            t3 = time.monotonic()
             pending, c.pending_attaches = c.pending_attaches, []
             for p in pending:
                 if p.ready.done():      # its client went away meanwhile
@@ -414,10 +419,15 @@ class Containers:
         s = c.state
         s.update(Running=True, Paused=False, Restarting=False, OOMKilled=False, Dead=False,
                  Pid=pid, ExitCode=0, Error="", StartedAt=timefmt.now_ns())
+        c.oom_killed = False
         c.stopped.clear()
         self._save(c)
         c.monitor = asyncio.get_running_loop().create_task(self._monitor(c))
+        t4 = time.monotonic()
         log.info("started container %s (pid %d)", c.id[:12], pid)
+        log.debug("start of %s took %.0f ms: prepare %.0f, create container %.0f, create task "
+                  "%.0f, attach and start %.0f", c.id[:12], (t4 - t0) * 1e3, (t1 - t0) * 1e3,
+                  (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)
 
     async def _start_failed(self, c: Container, message: str, code: int) -> None:
         """As dockerd: the exit code says why (126/127/128), the error is kept in State.Error,
@@ -491,7 +501,7 @@ class Containers:
             except sup_errors.SupervisorError as e:
                 log.error("cannot delete the task of %s: %s", c.id[:12], e)
             c.state.update(Running=False, Paused=False, Pid=0, ExitCode=status,
-                           FinishedAt=exited_at or timefmt.now_ns())
+                           OOMKilled=c.oom_killed, FinishedAt=exited_at or timefmt.now_ns())
             self._save(c)
             c.monitor = None
             log.info("container %s exited with %d", c.id[:12], status)
@@ -663,6 +673,34 @@ class Containers:
                 await self._delete_task(cid)
             except sup_errors.SupervisorError as e:
                 log.error("cannot remove supervisor container %s: %s", cid[:12], e)
+
+    async def watch_oom(self) -> None:
+        """Follow the supervisor's /tasks/oom events into State.OOMKilled, resubscribing from
+        the last event seen when the supervisor restarts."""
+        after = None
+        while True:
+            try:
+                client = await self.link.ready_client()
+                sub = await client.subscribe('topic=="/tasks/oom"', after=after)
+                try:
+                    async for event in sub:
+                        after = event["seq"]
+                        self._record_oom(event["event"].get("container_id", ""))
+                finally:
+                    sub.close()
+            except sup_errors.SupervisorError as e:
+                log.debug("event subscription ended: %s; subscribing again", e)
+            await asyncio.sleep(0.2)
+
+    def _record_oom(self, cid: str) -> None:
+        c = self.by_id.get(cid)
+        if c is None:
+            return
+        log.info("container %s: the OOM killer struck", cid[:12])
+        c.oom_killed = True
+        if not c.running and c.state["StartedAt"]:
+            c.state["OOMKilled"] = True      # the exit was handled first
+            self._save(c)
 
     async def shutdown(self) -> None:
         """Stop watching; the containers themselves keep running (live restore)."""

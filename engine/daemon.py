@@ -56,6 +56,7 @@ class Daemon:
         self.link = SupervisorLink(address, self.managed)
         self.containers = Containers(cfg, self.store, self.images, self.link)
         self._runner = None
+        self._oom_watcher: asyncio.Task | None = None
 
     async def supervisor_version(self) -> dict | None:
         from supervisor import errors as sup_errors
@@ -74,6 +75,7 @@ class Daemon:
         else:
             await self.link.wait_external()
         await self.containers.restore()
+        self._oom_watcher = asyncio.get_running_loop().create_task(self.containers.watch_oom())
         # handler_cancellation: a client that hangs up ends its handler (a wait, a logs -f);
         # a short shutdown_timeout: at exit, open waits and follows are cut, not waited for
         self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False,
@@ -91,6 +93,9 @@ class Daemon:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+        if self._oom_watcher is not None:
+            self._oom_watcher.cancel()
+            await asyncio.gather(self._oom_watcher, return_exceptions=True)
         await self.containers.shutdown()
         await self.link.close()
         if self.managed is not None:

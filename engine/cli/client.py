@@ -1,15 +1,17 @@
-"""A small Docker Engine API client over a unix socket for the berth CLI (http.client; no aiohttp,
-so a CLI start stays cheap). Paths go unprefixed: the daemon answers them at its own newest API
-version, which saves the CLI the version-negotiation round trip."""
+"""A small Docker Engine API client over a unix socket for the berth CLI.
+
+HTTP/1.1 is spoken by hand on a socket: http.client pulls in the email package (~60 ms of
+imports), and every berth command pays for what it imports. Paths go unprefixed: the daemon
+answers them at its own newest API version, which saves the version-negotiation round trip.
+"""
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import socket
-from urllib.parse import urlencode
 
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
+_SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 
 
 class DaemonError(Exception):
@@ -29,19 +31,81 @@ def default_host() -> str:
     return os.environ.get("BERTH_HOST") or os.environ.get("DOCKER_HOST") or DEFAULT_HOST
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float | None = None):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
+def quote(value) -> str:
+    return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in str(value).encode())
 
-    def connect(self) -> None:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.unix_path)
-        except OSError:
-            s.close()
-            raise
-        self.sock = s
+
+def url(path: str, query: dict | None = None) -> str:
+    items = [(k, v) for k, v in (query or {}).items() if v is not None]
+    if not items:
+        return path
+    return path + "?" + "&".join(f"{quote(k)}={quote(v)}" for k, v in items)
+
+
+def _error_message(status: int, body: bytes, fallback: str) -> str:
+    try:
+        return json.loads(body)["message"]
+    except (ValueError, KeyError, TypeError):
+        return body.decode(errors="replace").strip() or fallback or f"HTTP {status}"
+
+
+class Response:
+    """An HTTP response read from a socket: status, headers (lower-case names), and a body
+    read by Content-Length, chunks, or to the end of the connection."""
+
+    def __init__(self, rfile, sock: socket.socket):
+        self._rfile = rfile
+        self.sock = sock
+        line = rfile.readline()
+        if not line:
+            raise ConnectError("the daemon closed the connection without an answer")
+        parts = line.decode("latin-1").split(" ", 2)
+        self.status = int(parts[1])
+        self.reason = parts[2].strip() if len(parts) > 2 else ""
+        self.headers: dict[str, str] = {}
+        while True:
+            line = rfile.readline()
+            if line in (b"\r\n", b"\n", b""):
+                break
+            key, _, value = line.decode("latin-1").partition(":")
+            self.headers[key.strip().lower()] = value.strip()
+        self.chunked = self.headers.get("transfer-encoding", "").lower() == "chunked"
+        length = self.headers.get("content-length")
+        self._left = int(length) if length is not None else None
+        if self.status in (101, 204, 304):
+            self._left = 0 if self.status != 101 else None
+        self._done = self._left == 0 and not self.chunked
+
+    def chunks(self):
+        """The body, piece by piece as it arrives."""
+        if self._done:
+            return
+        if self.chunked:
+            while True:
+                size = int(self._rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self._rfile.readline()
+                    break
+                data = self._rfile.read(size)
+                self._rfile.readline()
+                yield data
+        elif self._left is not None:
+            while self._left > 0:
+                data = self._rfile.read1(min(self._left, 65536))
+                if not data:
+                    break
+                self._left -= len(data)
+                yield data
+        else:
+            while True:
+                data = self._rfile.read1(65536)
+                if not data:
+                    break
+                yield data
+        self._done = True
+
+    def read(self) -> bytes:
+        return b"".join(self.chunks())
 
 
 class Client:
@@ -50,49 +114,57 @@ class Client:
             raise ConnectError(f"unsupported host {host}: only unix:///PATH is supported")
         self.host = host
         self.path = host[len("unix://"):]
-        self._conn: _UnixConnection | None = None
+        self._sock: socket.socket | None = None
+        self._rfile = None
+        self._last: Response | None = None
 
-    def _connection(self) -> _UnixConnection:
-        if self._conn is None:
-            self._conn = _UnixConnection(self.path)
-        return self._conn
+    def _connect(self) -> socket.socket:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(self.path)
+        except OSError as e:
+            s.close()
+            raise ConnectError(f"Cannot connect to the berth daemon at {self.host}. Is berthd "
+                               f"running? ({e.strerror or e})") from None
+        return s
 
-    def _cannot_connect(self, e: OSError) -> ConnectError:
-        return ConnectError(f"Cannot connect to the berth daemon at {self.host}. Is berthd "
-                            f"running? ({e.strerror or e})")
-
-    @staticmethod
-    def url(path: str, query: dict | None = None) -> str:
-        if query:
-            query = {k: v for k, v in query.items() if v is not None}
-            if query:
-                return path + "?" + urlencode(query)
-        return path
+    def _send(self, s: socket.socket, method: str, target: str, body: bytes | None,
+              extra: str = "") -> None:
+        head = f"{method} {target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: berth-cli\r\n{extra}"
+        if body is not None:
+            head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        elif method in ("POST", "PUT"):
+            head += "Content-Length: 0\r\n"
+        s.sendall(head.encode() + b"\r\n" + (body or b""))
 
     def request(self, method: str, path: str, query: dict | None = None, body=None,
-                *, new_connection: bool = False) -> http.client.HTTPResponse:
-        """Send a request and return the response, raising DaemonError on an error status."""
-        conn = _UnixConnection(self.path) if new_connection else self._connection()
-        headers = {"Host": "localhost"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        try:
-            conn.request(method, self.url(path, query), body=data, headers=headers)
-            resp = conn.getresponse()
-        except OSError as e:
-            conn.close()
-            if not new_connection:
-                self._conn = None
-            raise self._cannot_connect(e) from None
+                *, new_connection: bool = False) -> Response:
+        """Send a request; the response (its body unread), or DaemonError on an error status.
+        Requests share one kept-alive connection unless new_connection is asked for."""
+        data = json.dumps(body).encode() if body is not None else None
+        target = url(path, query)
+        if new_connection:
+            s = self._connect()
+            self._send(s, method, target, data)
+            resp = Response(s.makefile("rb"), s)
+        else:
+            if self._last is not None and not self._last._done:
+                self._last.read()         # finish the previous answer on this connection
+            for attempt in (0, 1):
+                if self._sock is None:
+                    self._sock = self._connect()
+                    self._rfile = self._sock.makefile("rb")
+                try:
+                    self._send(self._sock, method, target, data)
+                    resp = Response(self._rfile, self._sock)
+                    break
+                except (OSError, ConnectError):
+                    self.close()          # the daemon closed a kept-alive connection: once more
+                    if attempt:
+                        raise
+            self._last = resp
         if resp.status >= 400:
-            raw = resp.read()
-            try:
-                message = json.loads(raw)["message"]
-            except (ValueError, KeyError, TypeError):
-                message = raw.decode(errors="replace").strip() or f"HTTP {resp.status}"
-            raise DaemonError(resp.status, message)
+            raise DaemonError(resp.status, _error_message(resp.status, resp.read(), resp.reason))
         return resp
 
     def call(self, method: str, path: str, query: dict | None = None, body=None):
@@ -102,15 +174,9 @@ class Client:
 
     def hijack(self, path: str, query: dict | None = None) -> tuple[socket.socket, bytes]:
         """POST with Upgrade: tcp; returns the raw socket and any bytes after the 101 headers."""
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            s.connect(self.path)
-        except OSError as e:
-            s.close()
-            raise self._cannot_connect(e) from None
-        s.sendall((f"POST {self.url(path, query)} HTTP/1.1\r\nHost: localhost\r\n"
-                   "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: text/plain\r\n"
-                   "Content-Length: 0\r\n\r\n").encode())
+        s = self._connect()
+        self._send(s, "POST", url(path, query), None,
+                   "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: text/plain\r\n")
         buf = b""
         while b"\r\n\r\n" not in buf:
             chunk = s.recv(65536)
@@ -123,56 +189,42 @@ class Client:
         parts = status_line.split(" ", 2)
         status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         if status != 101:
-            try:
-                message = json.loads(rest)["message"]
-            except (ValueError, KeyError, TypeError):
-                message = rest.decode(errors="replace").strip() or status_line
             s.close()
-            raise DaemonError(status, message)
+            raise DaemonError(status, _error_message(status, rest, status_line))
         return s, rest
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._rfile = self._last = None
 
 
 def read_frames(sock: socket.socket, first: bytes, tty: bool):
-    """(stream, data) from an attach or log stream: raw when the container has a TTY, else
-    the multiplexed framing (8-byte header: type, 0, 0, 0, big-endian length)."""
-    buf = first
-    if tty:
-        if buf:
-            yield 1, buf
+    """(stream, data) from an attach stream: raw when the container has a TTY, else the
+    multiplexed framing (8-byte header: type, 0, 0, 0, big-endian length)."""
+    def pieces():
+        if first:
+            yield first
         while True:
             chunk = sock.recv(65536)
             if not chunk:
                 return
-            yield 1, chunk
-    while True:
+            yield chunk
+    return demux(pieces(), tty)
+
+
+def demux(pieces, tty: bool):
+    """(stream, data) from a byte stream given in pieces (an attach socket, a logs body)."""
+    if tty:
+        for piece in pieces:
+            yield 1, piece
+        return
+    buf = b""
+    for piece in pieces:
+        buf += piece
         while len(buf) >= 8:
-            stream, size = buf[0], int.from_bytes(buf[4:8], "big")
+            size = int.from_bytes(buf[4:8], "big")
             if len(buf) < 8 + size:
                 break
-            yield stream, buf[8:8 + size]
+            yield buf[0], buf[8:8 + size]
             buf = buf[8 + size:]
-        chunk = sock.recv(65536)
-        if not chunk:
-            return
-        buf += chunk
-
-
-def read_response_frames(resp: http.client.HTTPResponse, tty: bool):
-    """The same framing read from an HTTP response body (logs)."""
-    if tty:
-        while True:
-            chunk = resp.read1(65536)
-            if not chunk:
-                return
-            yield 1, chunk
-    while True:
-        header = resp.read(8)
-        if len(header) < 8:
-            return
-        size = int.from_bytes(header[4:8], "big")
-        yield header[0], resp.read(size)

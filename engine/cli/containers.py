@@ -9,7 +9,7 @@ import time
 
 import click
 
-from .client import ConnectError, DaemonError, read_frames, read_response_frames
+from .client import ConnectError, DaemonError, demux, read_frames
 from .format import human_duration, table, truncate_id
 
 PROXIED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
@@ -281,7 +281,7 @@ def logs(obj, follow, tail, timestamps, since, until, container):
     resp = client.request("GET", f"/containers/{info['Id']}/logs", query)
     outs = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
     try:
-        for stream, data in read_response_frames(resp, tty):
+        for stream, data in demux(resp.chunks(), tty):
             out = outs.get(stream, sys.stderr.buffer)
             out.write(data)
             out.flush()

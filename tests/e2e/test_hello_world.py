@@ -92,9 +92,10 @@ def test_memory_and_pids_limits_land_in_the_containers_cgroup(daemon, tool):
 
 def test_the_kernel_enforces_the_limits(daemon):
     # 64 MiB in one buffer under a 16 MiB limit (32 MiB with swap): the OOM killer ends it
-    p = daemon.docker("run", "--rm", "-m", "16m", "busybox", "dd", "if=/dev/zero",
+    p = daemon.docker("run", "--name", "oom", "-m", "16m", "busybox", "dd", "if=/dev/zero",
                       "of=/dev/null", "bs=64M", "count=1")
     assert p.returncode == 137, p.stderr
+    assert daemon.api("GET", "/containers/oom/json").json()["State"]["OOMKilled"] is True
     p = daemon.docker("run", "--rm", "--pids-limit", "4", "busybox", "sh", "-c",
                       "for i in 1 2 3 4 5 6; do sleep 1 & done; wait")
     assert b"can't fork" in p.stderr or b"Resource temporarily unavailable" in p.stderr, p.stderr

@@ -1,0 +1,119 @@
+"""`berth run --rm busybox true` against `docker run --rm busybox true` on Debian's dockerd.
+
+Both engines are private instances under one /tmp/bt-* directory: berthd (with its own
+berth-supervisor, berth-shim and lowrt) and dockerd 20.10 (with its own containerd, shim and
+runc; `--iptables=false --bridge=none`, so containers get no network, as berth's). The same
+busybox rootfs is imported into dockerd; berth uses its built-in busybox image, made from the
+same binary. A third line runs the docker CLI against berthd, to separate the engine from the
+client's start-up.
+
+    .venv/bin/python -m bench.berth_run [--runs N]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench._harness import command, compare
+from tests.helpers.engine_daemon import DOCKER, VENV_BIN, BerthDaemon
+from tests.helpers.rootfs import make_busybox_rootfs
+
+
+class PrivateDockerd:
+    def __init__(self, root: Path):
+        self.root = root
+        self.sock = root / "docker.sock"
+        self.host = f"unix://{self.sock}"
+        self.pidfile = root / "docker.pid"
+        self.log = root / "dockerd.log"
+        self.proc: subprocess.Popen | None = None
+
+    def env(self) -> dict:
+        env = dict(os.environ, DOCKER_HOST=self.host, DOCKER_CONFIG=str(self.root / "cfg"))
+        env.pop("DOCKER_CONTEXT", None)
+        return env
+
+    def start(self) -> None:
+        argv = ["dockerd", "--data-root", str(self.root / "data"), "--exec-root",
+                str(self.root / "x"), "-H", self.host, "--pidfile", str(self.pidfile),
+                "--iptables=false", "--ip6tables=false", "--bridge=none"]
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+        for _ in range(600):
+            if subprocess.run([DOCKER, "version"], env=self.env(),
+                              capture_output=True).returncode == 0:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError(f"dockerd did not start; see {self.log}")
+
+    def import_busybox(self) -> None:
+        rootfs = make_busybox_rootfs(self.root / "rootfs")
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run([DOCKER, "import", "-", "busybox"], stdin=tar.stdout, env=self.env(),
+                       check=True, capture_output=True)
+        tar.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        # dockerd's managed containerd and shims carry the private root in their command lines
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    cmd = Path(f"/proc/{entry}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if str(self.root).encode() in cmd:
+                    try:
+                        os.kill(int(entry), signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+        with open("/proc/self/mountinfo") as f:
+            targets = [line.split()[4] for line in f]
+        for target in sorted((t for t in targets if t.startswith(str(self.root))),
+                             key=len, reverse=True):
+            subprocess.run(["umount", "-l", target], capture_output=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=15)
+    args = parser.parse_args()
+    root = Path(tempfile.mkdtemp(prefix="bt-bench-", dir="/tmp"))
+    berthd = BerthDaemon()
+    dockerd = PrivateDockerd(root)
+    try:
+        berthd.start()
+        dockerd.start()
+        dockerd.import_busybox()
+        berth_env = berthd.env()
+        ours = command([str(VENV_BIN / "berth"), "run", "--rm", "busybox", "true"],
+                       env=berth_env)
+        peer = command([DOCKER, "run", "--rm", "--network", "none", "busybox", "true"],
+                       env=dockerd.env())
+        docker_to_berthd = command([DOCKER, "run", "--rm", "busybox", "true"], env=berth_env)
+        compare("berth run --rm busybox true vs docker run --rm (dockerd 20.10)", ours, peer,
+                runs=args.runs)
+        compare("docker CLI: run --rm busybox true on berthd vs on dockerd 20.10",
+                docker_to_berthd, peer, runs=args.runs)
+    finally:
+        dockerd.stop()
+        berthd.cleanup()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
