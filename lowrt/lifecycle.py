@@ -177,6 +177,15 @@ def create(opts: CreateOptions) -> Created:
             phase("cgroup created")
         pid = spawn.wait_child(chan, child, launch)
         phase(f"init {pid} forked")
+        # Recorded at once: should lowrt die from here on, `delete --force` finds what to undo.
+        st = process_stat(pid)
+        c.record = {
+            "id": opts.id, "init_pid": pid, "init_start_time": st[1] if st else 0,
+            "bundle": bundle, "rootfs": spec["root"]["path"],
+            "created": rfc3339_nano(time.time_ns()), "cgroup_paths": cgroup.paths,
+            "config": spec,
+        }
+        c.save()
         try:
             if launch.cgroup is None:
                 cgroup.add(pid)
@@ -189,20 +198,12 @@ def create(opts: CreateOptions) -> Created:
         wanted = any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])
         chan.send("cgroup", fastjson.dumps(cgroup_sources(cgroup.paths) if wanted else [],
                                            compact=True))
-        c.record = {
-            "id": opts.id, "init_pid": pid, "bundle": bundle, "rootfs": spec["root"]["path"],
-            "created": rfc3339_nano(time.time_ns()), "cgroup_paths": cgroup.paths,
-            "config": spec,
-        }
         _serve_until_ready(c, chan)
         phase("init ready")
-        st = process_stat(pid)
-        c.record["init_start_time"] = st[1] if st else 0
         if parent_console >= 0:
             from lowrt import console
             console_master = console.recv_master(parent_console)
             os.close(parent_console)
-        c.save()
         if opts.pid_file:
             write_pid_file(opts.pid_file, pid)
     except BaseException as e:

@@ -1,0 +1,105 @@
+"""OCI lifecycle hooks: when each kind runs, in which namespace, with what state on stdin."""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from tests.helpers.lowrt_env import make_bundle, unique_id
+from tests.helpers.leaks import cgroups
+
+
+def _hook(kind: str, out_dir: str, **extra) -> dict:
+    """A hook that saves its stdin, its mount namespace and one env var under out_dir."""
+    script = (f"cat > {out_dir}/{kind}.json; readlink /proc/self/ns/mnt > {out_dir}/{kind}.mnt; "
+              f"echo \"$HOOK_VAR\" > {out_dir}/{kind}.env")
+    return {"path": "/bin/sh", "args": ["sh", "-c", script], "env": ["HOOK_VAR=" + kind], **extra}
+
+
+def test_every_hook_kind_runs_with_the_state(rt, probe_rootfs, short_tmp, cid):
+    out = short_tmp / "hooks-out"
+    out.mkdir()
+    os.chmod(out, 0o777)
+    hooks = {kind: [_hook(kind, str(out))] for kind in
+             ("prestart", "createRuntime", "createContainer", "poststart", "poststop")}
+    # startContainer runs inside the container after pivot_root: its path and files are the
+    # container's, so it writes into a directory bound from the host.
+    hooks["startContainer"] = [_hook("startContainer", "/hooks-out")]
+    b = short_tmp / "b"
+    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
+              {"destination": "/hooks-out", "type": "bind", "source": str(out), "options": ["rbind"]}]
+    make_bundle(b, probe_rootfs, ["sleep", "30"], hooks=hooks, mounts=mounts,
+                annotations={"org.example.note": "hi"})
+    rt.run("create", "-b", str(b), "--pid-file", str(short_tmp / "pid"), cid)
+    pid = int((short_tmp / "pid").read_text())
+    host_mnt = os.readlink("/proc/self/ns/mnt")
+    container_mnt = os.readlink(f"/proc/{pid}/ns/mnt")
+    for kind in ("prestart", "createRuntime", "createContainer"):
+        state = json.loads((out / f"{kind}.json").read_text())
+        assert state["id"] == cid and state["pid"] == pid and state["status"] == "creating"
+        assert state["bundle"] == str(b) and state["annotations"] == {"org.example.note": "hi"}
+        assert (out / f"{kind}.env").read_text().strip() == kind
+    assert (out / "prestart.mnt").read_text().strip() == host_mnt
+    assert (out / "createRuntime.mnt").read_text().strip() == host_mnt
+    assert (out / "createContainer.mnt").read_text().strip() == container_mnt
+    assert not (out / "startContainer.json").exists()
+    rt.run("start", cid)
+    deadline = time.monotonic() + 5
+    while not (out / "startContainer.mnt").exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert (out / "startContainer.mnt").read_text().strip() == container_mnt
+    assert json.loads((out / "startContainer.json").read_text())["status"] == "created"
+    poststart = json.loads((out / "poststart.json").read_text())
+    assert poststart["status"] == "running" and (out / "poststart.mnt").read_text().strip() == host_mnt
+    assert not (out / "poststop.json").exists()
+    rt.run("delete", "--force", cid)
+    assert json.loads((out / "poststop.json").read_text())["status"] == "stopped"
+
+
+def _leftovers(rt, cid) -> list[str]:
+    return [p for p in cgroups() if cid in p] + ([str(rt.root / cid)] if (rt.root / cid).exists() else [])
+
+
+def test_failing_prestart_hook_fails_create_and_leaves_nothing(rt, bundle, cid):
+    b = bundle(["sleep", "30"], hooks={"prestart": [{"path": "/bin/sh", "args": ["sh", "-c", "echo nope >&2; exit 3"]}]})
+    out = rt.run("create", "-b", str(b), cid, check=False)
+    assert out.returncode == 1
+    assert b"prestart hook #0" in out.stderr and b"exit status 3" in out.stderr and b"nope" in out.stderr
+    assert _leftovers(rt, cid) == []
+
+
+def test_hook_timeout(rt, bundle, cid):
+    b = bundle(["sleep", "30"], hooks={"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]})
+    started = time.monotonic()
+    out = rt.run("create", "-b", str(b), cid, check=False)
+    assert time.monotonic() - started < 10
+    assert out.returncode == 1 and b"timed out after 1s" in out.stderr
+    assert _leftovers(rt, cid) == []
+
+
+def test_failing_poststart_and_poststop_hooks_only_warn(rt, bundle, cid):
+    failing = [{"path": "/bin/false"}]
+    b = bundle(["true"], hooks={"poststart": failing, "poststop": failing})
+    assert rt.run("run", "-b", str(b), cid).returncode == 0
+    levels = [json.loads(line)["level"] for line in rt.log.read_text().splitlines()]
+    assert levels.count("warning") == 2
+
+
+def test_createcontainer_hook_failure_is_reported(rt, bundle, cid):
+    b = bundle(["true"], hooks={"createContainer": [{"path": "/bin/false"}]})
+    out = rt.run("run", "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and b"createContainer hook #0" in out.stderr
+    assert _leftovers(rt, cid) == []
+
+
+@pytest.mark.parametrize("hooks", [{"prestart": [{"path": "relative/hook"}]},
+                                   {"bogus": [{"path": "/bin/true"}]}])
+def test_invalid_hooks_are_refused(rt, bundle, hooks):
+    cid = unique_id()
+    b = bundle(["true"], hooks=hooks)
+    out = rt.run("run", "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and _leftovers(rt, cid) == []

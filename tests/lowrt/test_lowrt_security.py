@@ -1,0 +1,101 @@
+"""Safety: seccomp, no fd of lowrt's reaching the container, a non-dumpable runtime, ids."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from tests.helpers.lowrt_env import make_bundle
+
+DENY_MKDIR = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_AARCH64"],
+    "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                 # with an argument condition: personality(0xffffffff) (a query) is refused
+                 {"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 22,
+                  "args": [{"index": 0, "value": 4294967295, "op": "SCMP_CMP_EQ"}]}],
+}
+
+
+@pytest.mark.parametrize("nnp", [True, False])
+def test_seccomp_profile_applies(rt, probe, probe_rootfs, short_tmp, cid, nnp):
+    seen = probe(linux={"seccomp": DENY_MKDIR}, process={"noNewPrivileges": nnp})
+    assert seen["seccomp"] == 2 and seen["no_new_privs"] == int(nnp)
+    b = short_tmp / "mk"
+    make_bundle(b, probe_rootfs, ["sh", "-c", "mkdir /tmp/x && echo made"], root={"readonly": False},
+                linux={"seccomp": DENY_MKDIR}, process={"noNewPrivileges": nnp})
+    out = rt.run("run", "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and b"Operation not permitted" in out.stderr
+
+
+def test_invalid_seccomp_profile_is_refused(rt, bundle, cid):
+    b = bundle(["true"], linux={"seccomp": {"defaultAction": "SCMP_ACT_BOGUS"}})
+    out = rt.run("run", "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and b"seccomp" in out.stderr and not (rt.root / cid).exists()
+
+
+def test_no_fd_of_the_caller_reaches_the_container(rt, probe_rootfs, short_tmp, cid):
+    b = short_tmp / "b"
+    make_bundle(b, probe_rootfs, ["/probe"])
+    secret = short_tmp / "secret"
+    secret.write_text("x")
+    # fds 3..5 open in lowrt's caller (not close-on-exec), none asked to be preserved
+    out = subprocess.run(["sh", "-c", f'exec 3<{secret} 4<{secret} 5<{secret}; exec "$@"', "sh",
+                          *rt.argv("run", "-b", str(b), cid)], capture_output=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert set(json.loads(out.stdout)["fds"]) == {"0", "1", "2"}
+
+
+def test_preserve_fds_and_listen_fds(rt, probe_rootfs, short_tmp, cid):
+    b = short_tmp / "b"
+    make_bundle(b, probe_rootfs, ["/probe"])
+    secret = short_tmp / "secret"
+    secret.write_text("x")
+    env = dict(os.environ, LISTEN_FDS="1")
+    out = subprocess.run(["sh", "-c", f'exec 3<{secret} 4<{secret} 5<{secret}; exec "$@"', "sh",
+                          *rt.argv("run", "--preserve-fds", "1", "-b", str(b), cid)],
+                         capture_output=True, timeout=30, env=env)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout)
+    assert set(seen["fds"]) == {"0", "1", "2", "3", "4"}  # LISTEN_FDS's one, then one preserved
+    assert seen["fds"]["3"] == seen["fds"]["4"] == str(secret)
+    assert "LISTEN_FDS=1" in seen["env"] and "LISTEN_PID=1" in seen["env"]
+
+
+def test_preserve_fds_that_are_not_open_is_an_error(rt, bundle, cid):
+    b = bundle(["true"])
+    out = rt.run("run", "--preserve-fds", "5", "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and b"preserved-fd" in out.stderr and not (rt.root / cid).exists()
+
+
+def test_runtime_is_not_dumpable_inside_the_container(rt, bundle, cid):
+    """Until exec, the init is lowrt's Python: the container must not reach its binary or
+    memory through /proc (CVE-2019-5736's way in)."""
+    b = bundle(["sleep", "30"])
+    rt.run("create", "-b", str(b), cid)
+    before = rt.run("exec", cid, "sh", "-c", "readlink /proc/1/exe; cat /proc/1/environ", check=False)
+    assert b"Permission denied" in before.stderr and b"python" not in before.stdout
+    rt.run("start", cid)
+    deadline = time.monotonic() + 5
+    while rt.run("exec", cid, "readlink", "/proc/1/exe", check=False).stdout.strip() != b"/bin/busybox":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("bad", ["a/b", "..", ".", "x y", "caf\u00e9", "../escape", "a\nb"])
+def test_invalid_ids_are_refused(rt, bundle, bad):
+    b = bundle(["true"])
+    out = rt.run("create", "-b", str(b), "--", bad, check=False)
+    assert out.returncode == 1 and b"invalid container id" in out.stderr
+    assert not any(rt.root.iterdir()) if rt.root.exists() else True
+
+
+def test_duplicate_id_is_refused_and_the_first_container_is_untouched(rt, bundle, cid):
+    b = bundle(["sleep", "30"])
+    rt.run("create", "-b", str(b), cid)
+    out = rt.run("create", "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and b"container with id exists" in out.stderr
+    assert rt.state(cid)["status"] == "created"
