@@ -26,7 +26,7 @@ class Relay:
             import termios
             import tty
             self._saved = termios.tcgetattr(0)
-            tty.setraw(0)
+            tty.setraw(0, termios.TCSANOW)  # not TCSAFLUSH: keep what was typed ahead
             self._resize()
             _signal.signal(SIGWINCH, lambda *_: self._resize())
         self._out.start()

@@ -6,6 +6,7 @@ Runtime, even when the test fails.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -57,8 +58,10 @@ class Runtime:
         return json.loads(self.run("state", cid).stdout)
 
     def cleanup(self) -> None:
-        for cid in sorted(self.ids):
-            subprocess.run(self.argv("delete", "--force", cid), capture_output=True, timeout=30)
+        """Delete every container under this root, and those the test named."""
+        found = set(os.listdir(self.root)) if self.root.is_dir() else set()
+        for cid in sorted(self.ids | found):
+            subprocess.run(self.argv("delete", "--force", "--", cid), capture_output=True, timeout=30)
 
 
 def make_bundle(path: Path, rootfs: Path, args: list[str], **changes) -> dict:

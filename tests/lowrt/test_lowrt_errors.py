@@ -1,0 +1,150 @@
+"""Bad input and failures half-way: a clear error naming what is wrong, a non-zero exit, and
+nothing left behind (state directory, cgroup, process, mount)."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from tests.helpers import leaks
+from tests.helpers.lowrt_env import write_config
+
+
+@pytest.fixture
+def nothing_left(rt):
+    """check(cid): no state, cgroup, process or mount of cid's is left."""
+    before = leaks.snapshot()
+
+    def check(cid: str) -> None:
+        assert not (rt.root / cid).exists()
+        assert [c for c in leaks.cgroups() if cid in c] == []
+        after = leaks.snapshot()
+        new_procs = [cmd for pid, cmd in after.processes.items()
+                     if pid not in before.processes and cid in cmd]
+        assert new_procs == []
+        assert after.mounts - before.mounts == set()
+    return check
+
+
+def _run(rt, b, cid):
+    return rt.run("run", "-b", str(b), cid, check=False)
+
+
+def test_bad_json(rt, bundle, cid, nothing_left):
+    b = bundle(["true"])
+    (b / "config.json").write_text('{"ociVersion": "1.0.2", "process": ')
+    out = _run(rt, b, cid)
+    assert out.returncode == 1 and b"parse" in out.stderr and b"config.json" in out.stderr
+    nothing_left(cid)
+
+
+def test_missing_config(rt, short_tmp, cid, nothing_left):
+    out = _run(rt, short_tmp, cid)
+    assert out.returncode == 1 and b"config.json: no such file or directory" in out.stderr
+    nothing_left(cid)
+
+
+def test_missing_rootfs(rt, bundle, cid, nothing_left):
+    b = bundle(["true"])
+    config = json.loads((b / "config.json").read_text())
+    config["root"]["path"] = "no-such-rootfs"
+    write_config(b, config)
+    out = _run(rt, b, cid)
+    assert out.returncode == 1 and b"invalid rootfs" in out.stderr and b"no-such-rootfs" in out.stderr
+    nothing_left(cid)
+
+
+@pytest.mark.parametrize("namespaces, message", [
+    ([{"type": "pid"}, {"type": "mount"}, {"type": "bogus"}], b"namespace type 'bogus' does not exist"),
+    ([{"type": "mount"}, {"type": "mount"}], b"duplicate namespace type 'mount'"),
+    ([{"type": "mount"}, {"type": "network", "path": "/proc/self/ns/nope"}], b"no such file"),
+    ([{"type": "pid"}], b"mount namespace"),
+])
+def test_bad_namespaces(rt, bundle, cid, nothing_left, namespaces, message):
+    b = bundle(["true"], linux={"namespaces": namespaces})
+    out = _run(rt, b, cid)
+    assert out.returncode == 1 and message in out.stderr
+    nothing_left(cid)
+
+
+@pytest.mark.parametrize("process, message", [
+    ({"args": []}, b"args must not be empty"),
+    ({"cwd": "relative"}, b"must be an absolute path"),
+    ({"rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}, b"RLIMIT_BOGUS"),
+    ({"user": {"uid": -1}}, b"uid"),
+])
+def test_bad_process(rt, bundle, cid, nothing_left, process, message):
+    b = bundle(["true"], process=process)
+    out = _run(rt, b, cid)
+    assert out.returncode == 1 and message in out.stderr
+    nothing_left(cid)
+
+
+def test_user_namespace_without_maps(rt, bundle, cid, nothing_left):
+    b = bundle(["true"], linux={"namespaces": [{"type": "mount"}, {"type": "user"}]})
+    out = _run(rt, b, cid)
+    assert out.returncode == 1 and b"uidMappings" in out.stderr
+    nothing_left(cid)
+
+
+def test_program_not_found(rt, bundle, cid, nothing_left):
+    b = bundle(["no-such-program"])
+    out = rt.run("create", "-b", str(b), cid, check=False)
+    assert out.returncode == 1
+    assert b'exec: "no-such-program": executable file not found in $PATH' in out.stderr
+    nothing_left(cid)
+
+
+def test_failing_mount_undoes_everything(rt, bundle, cid, nothing_left, short_tmp):
+    mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+              {"destination": "/data", "type": "bind", "source": str(short_tmp / "absent"),
+               "options": ["rbind"]}]
+    b = bundle(["true"], mounts=mounts)
+    out = rt.run("create", "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and b"/data" in out.stderr and b"absent" in out.stderr
+    nothing_left(cid)
+
+
+def test_mount_destination_escaping_the_rootfs_stays_inside(rt, probe_rootfs, short_tmp, cid):
+    """A symlink in the image pointing out of the rootfs is resolved inside it."""
+    import shutil
+    root = short_tmp / "rootfs"
+    shutil.copytree(probe_rootfs, root, symlinks=True)
+    os.symlink("/../../../../../../tmp", root / "evil")
+    from tests.helpers.lowrt_env import make_bundle
+    b = short_tmp / "b"
+    make_bundle(b, root, ["/probe"], root={"readonly": False}, mounts=[
+        {"destination": "/proc", "type": "proc", "source": "proc"},
+        {"destination": "/evil/inside", "type": "tmpfs", "source": "tmpfs"}])
+    out = rt.run("run", "-b", str(b), cid)
+    assert (root / "tmp" / "inside").is_dir()          # made inside the rootfs
+    assert not os.path.exists("/tmp/inside")
+
+
+def test_bad_cgroup_limit_undoes_everything(rt, bundle, cid, nothing_left):
+    b = bundle(["true"], linux={"resources": {"memory": {"limit": "lots"}}})
+    out = _run(rt, b, cid)
+    assert out.returncode == 1 and b"memory" in out.stderr
+    nothing_left(cid)
+
+
+def test_console_socket_without_terminal_is_refused(rt, bundle, cid, nothing_left, short_tmp):
+    b = bundle(["true"])
+    out = rt.run("create", "--console-socket", str(short_tmp / "s"), "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and b"cannot use console socket" in out.stderr
+    nothing_left(cid)
+
+
+def test_terminal_without_console_socket_is_refused(rt, bundle, cid, nothing_left):
+    b = bundle(["true"], process={"terminal": True})
+    out = rt.run("create", "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and b"cannot allocate tty" in out.stderr
+    nothing_left(cid)
+
+
+def test_unreachable_console_socket(rt, bundle, cid, nothing_left, short_tmp):
+    b = bundle(["true"], process={"terminal": True})
+    out = rt.run("create", "--console-socket", str(short_tmp / "nobody"), "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and b"console socket" in out.stderr
+    nothing_left(cid)
