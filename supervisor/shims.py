@@ -113,15 +113,56 @@ async def _run(argv: list[str], timeout: float, what: str) -> tuple[int, str, st
     return rc, (lines[-1] if lines else ""), err
 
 
+_background: set[asyncio.Task] = set()
+
+
 async def start(args: ShimArgs, socket: str) -> str:
-    """Start the shim daemon; returns the socket path it printed once it accepts."""
+    """Start the shim daemon; returns the socket path it printed once its socket accepts.
+
+    `start` prints that line only on success, just before it exits: the line is the signal,
+    so the interpreter's own exit is not waited for (it is reaped in the background)."""
     argv = args.argv("--socket", socket, "--runtime", args.runtime,
                      "--runtime-root", args.runtime_root, "start")
-    rc, out, err = await _run(argv, START_TIMEOUT, f"start shim for task {args.id}")
-    if rc != 0:
-        raise errors.Internal(f"start shim for task {args.id}: exit status {rc}: "
-                              f"{_last_line(err) or 'no error message'}")
-    return out or socket
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    line = asyncio.ensure_future(proc.stdout.readline())
+    exited = asyncio.ensure_future(proc.wait())
+    done, _ = await asyncio.wait({line, exited}, timeout=START_TIMEOUT,
+                                 return_when=asyncio.FIRST_COMPLETED)
+    if line in done and line.result().strip():
+        exited.cancel()
+        _reap_later(proc)
+        return line.result().decode(errors="replace").strip()
+    line.cancel()
+    if exited not in done:
+        try:
+            rc = await asyncio.wait_for(exited, 1.0)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise errors.Unavailable(f"start shim for task {args.id}: berth-shim did not finish "
+                                     f"in {START_TIMEOUT:.0f}s") from None
+    else:
+        rc = exited.result()
+    try:
+        err = (await asyncio.wait_for(proc.stderr.read(65536), 0.2)).decode(errors="replace")
+    except asyncio.TimeoutError:
+        err = ""
+    raise errors.Internal(f"start shim for task {args.id}: exit status {rc}: "
+                          f"{_last_line(err) or 'no error message'}")
+
+
+def _reap_later(proc) -> None:
+    async def reap():
+        try:
+            await asyncio.wait_for(proc.wait(), START_TIMEOUT)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+    task = asyncio.ensure_future(reap())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 async def cleanup(args: ShimArgs) -> dict:

@@ -79,6 +79,7 @@ class Tasks:
         self._pumps: dict[Key, asyncio.Task] = {}
         self._deleting: set[Key] = set()
         self._waiters: dict[tuple[str, str, str], list[asyncio.Future]] = {}
+        self._background: set[asyncio.Task] = set()
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -195,8 +196,7 @@ class Tasks:
                 runtime_root.mkdir(parents=True, exist_ok=True)
                 await shims.start(self._shim_args(rec), str(socket))
                 client = self._client(rec)
-                conn = await client.call("connect", shim_pb2.ConnectRequest(id=cid))
-                self.store.update_process(rec, shim_pid=conn.connect.shim_pid)
+                self.store.update_process(rec, shim_pid=shims.read_pid_file(bundle / "shim.pid"))
                 resp = await client.call("create", shim_pb2.CreateRequest(
                     id=cid, bundle=str(bundle), rootfs=[shim_pb2.Mount(**m) for m in mounts],
                     terminal=terminal, stdin=stdin, stdout=stdout, stderr=stderr))
@@ -473,8 +473,10 @@ class Tasks:
         client = self._clients.pop(key, None)
         if client is not None:
             client.close()
-        if init is not None:
-            await self._wait_shim_exit(init)
+        if init is not None:   # it is on its way out: make sure of it without holding Delete up
+            task = asyncio.ensure_future(self._wait_shim_exit(init))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     async def delete_process(self, ns: str, cid: str, exec_id: str) -> tuple[int, int, int]:
         if not exec_id:
@@ -714,6 +716,8 @@ class Tasks:
 
     async def close(self) -> None:
         """Stop following the shims (they keep running: they outlive the supervisor)."""
+        if self._background:
+            await asyncio.wait(self._background, timeout=5)
         for pump in self._pumps.values():
             pump.cancel()
         for pump in list(self._pumps.values()):
