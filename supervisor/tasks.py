@@ -92,6 +92,7 @@ class Tasks:
     def _init(self, ns: str, cid: str) -> ProcessRecord:
         rec = self.store.get_process(ns, cid, "")
         if rec is None:
+            self.containers.get(ns, cid)    # no container: say that, as containerd does
             raise NotFound(f"task {cid} not found")
         return rec
 
@@ -577,7 +578,7 @@ class Tasks:
         init = self._init(ns, cid)
         rec = self._process(ns, cid, exec_id)
         if self._shim_gone(init) or (rec.status == "stopped" and rec.exited_at):
-            raise NotFound(f"process {rec.exec_id or cid} of task {cid}: process already finished")
+            raise NotFound(f"task {cid}: process {rec.exec_id or rec.pid} already finished")
         await self._call(init, "kill", shim_pb2.KillRequest(id=cid, exec_id=exec_id, signal=signal,
                                                             all=all))
 

@@ -277,3 +277,46 @@ def test_rootfs_mounts_are_mounted_and_removed(runtime_supervisor, runtime_clien
     assert read_file(out) == b"/bin/busybox\n"
     c.delete_task(cid)
     assert not bundle.exists() and mounts_below(bundle) == []
+
+
+def test_oom_kill_is_announced(runtime_client, rootfs, new_id):
+    c, cid = runtime_client, new_id()
+    sub = c.subscribe(f"namespace=={c.namespace},topic==/tasks/oom")
+    make(c, cid, rootfs, ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo $x"],
+         memory_limit=16 << 20)
+    c.create_task(cid)
+    c.start(cid)
+    assert c.wait(cid)[0] != 0
+    (event,) = events_until(sub, lambda e: True)
+    sub.close()
+    assert event["event"] == {"container_id": cid}
+
+
+def test_async_client_lifecycle_and_attach(runtime_supervisor, rootfs, new_id):
+    import asyncio
+
+    from supervisor.client import AsyncClient
+
+    async def main():
+        c = AsyncClient(runtime_supervisor.address, new_id("ans"))
+        cid = new_id()
+        try:
+            await c.create_container(cid, busybox_spec(["sh", "-c", "read line; echo got $line"],
+                                                       root=str(rootfs), readonly=True))
+            pid = await c.create_task(cid, stdin="berth-attach:?once=1")
+            att = await c.attach(cid, stdin=True)
+            assert await c.start(cid) == pid
+            await att.write(b"hi\n")
+            out = b"".join([d async for s, d in att if s == 1])
+            assert out == b"got hi\n"
+            assert (await c.wait(cid))[0] == 0
+            assert (await c.get_task(cid))["status"] == "stopped"
+            assert (await c.delete_task(cid))[1] == 0
+            with pytest.raises(errors.NotFound):
+                await c.get_task(cid)
+        finally:
+            try:
+                await c.delete_container(cid)
+            finally:
+                await c.close()
+    asyncio.run(main())
