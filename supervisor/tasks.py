@@ -289,7 +289,15 @@ class Tasks:
             if rec is None or self._shim_gone(rec):
                 return
             try:
+                expected = rec.shim_seq + 1
                 async for event in self._client(rec).subscribe(rec.shim_seq):
+                    if expected and event.seq > expected:
+                        # The shim's ring moved past what we last applied: those events are
+                        # gone, so take the processes' states from the shim instead.
+                        log.warning("task %s/%s: shim events %d..%d lost; reconciling", ns, cid,
+                                    expected, event.seq - 1)
+                        await self._reconcile(ns, cid)
+                    expected = 0
                     self.apply_shim_event(ns, cid, event)
                     failures = 0
             except errors.SupervisorError as e:
@@ -311,6 +319,46 @@ class Tasks:
                 continue
             await self._shim_lost(rec, "shim exited unexpectedly")
             return
+
+    async def _reconcile(self, ns: str, cid: str) -> None:
+        """Bring every process's record in line with what the shim says of it now."""
+        init = self.store.get_process(ns, cid, "")
+        if init is None:
+            return
+        for rec in self.store.list_processes(ns, container_id=cid):
+            if rec.status == "stopped":
+                continue
+            try:
+                st = (await self._client(init).call(
+                    "state", shim_pb2.StateRequest(id=cid, exec_id=rec.exec_id))).state
+            except NotFound:
+                if rec.exec_id and rec.status == "creating":
+                    self.store.delete_process(*rec.key)     # its Exec never reached the shim
+                elif rec.exec_id:
+                    self._record_exit(rec, rec.pid, SHIM_DIED_STATUS, 0,
+                                      "the shim no longer knows this process")
+                continue
+            except errors.SupervisorError:
+                return
+            rec = self.store.get_process(*rec.key)
+            if rec is None:
+                continue
+            if st.status == shim_pb2.STOPPED and st.exited_at:
+                if rec.published < STARTED and rec.published >= CREATED and st.pid:
+                    self._mark_started(rec, st.pid)
+                    rec = self.store.get_process(*rec.key)
+                self._record_exit(rec, st.pid, st.exit_status, st.exited_at, st.reason)
+            elif st.status in (shim_pb2.RUNNING, shim_pb2.PAUSED) and rec.published < STARTED:
+                if rec.published < CREATED and rec.exec_id:
+                    self._advance(rec, CREATED, "/tasks/exec-added",
+                                  ev.TaskExecAdded(container_id=cid, exec_id=rec.exec_id),
+                                  status="created")
+                    rec = self.store.get_process(*rec.key)
+                self._mark_started(rec, st.pid)
+            elif rec.status == "creating" and rec.exec_id:
+                self._advance(rec, CREATED, "/tasks/exec-added",
+                              ev.TaskExecAdded(container_id=cid, exec_id=rec.exec_id),
+                              status="created")
 
     def apply_shim_event(self, ns: str, cid: str, event: shim_pb2.Event) -> None:
         """Apply one shim event (in the shim's order) to the store, announcing what it means."""
@@ -673,6 +721,14 @@ class Tasks:
             return
         if conn.shim_pid and conn.shim_pid != init.shim_pid:
             self.store.update_process(init, shim_pid=conn.shim_pid)
+        for rec in self.store.list_processes(ns, container_id=cid):
+            if rec.exec_id and rec.status == "creating":   # an Exec cut short by our death
+                try:
+                    await client.call("state", shim_pb2.StateRequest(id=cid, exec_id=rec.exec_id))
+                except NotFound:
+                    self.store.delete_process(*rec.key)
+                except errors.SupervisorError:
+                    pass
         self._start_pump(init)
         log.info("task %s/%s: re-adopted shim %d", ns, cid, conn.shim_pid)
 

@@ -320,3 +320,31 @@ def test_async_client_lifecycle_and_attach(runtime_supervisor, rootfs, new_id):
             finally:
                 await c.close()
     asyncio.run(main())
+
+
+def test_close_io_ends_stdin(runtime_client, rootfs, new_id, tmp_path):
+    c, cid = runtime_client, new_id()
+    make(c, cid, rootfs, ["sh", "-c", "cat; echo eof"])
+    out = tmp_path / "out"
+    c.create_task(cid, stdin="berth-attach:", stdout=f"file://{out}")
+    c.start(cid)
+    with c.attach(cid, stdin=True, stdout=False, stderr=False) as att:
+        att.write(b"line\n")
+        assert read_file(out, want=b"line") == b"line\n"
+    c.close_io(cid)
+    assert c.wait(cid)[0] == 0
+    assert read_file(out, want=b"eof") == b"line\neof\n"
+
+
+def test_exec_with_a_terminal(runtime_client, rootfs, new_id):
+    c, cid = runtime_client, new_id()
+    make(c, cid, rootfs, ["sleep", "30"])
+    c.create_task(cid)
+    c.start(cid)
+    c.exec(cid, "tty1", process_spec(["sh", "-c", "tty; stty size"], terminal=True), terminal=True)
+    att = c.attach(cid, "tty1")
+    c.start(cid, "tty1")
+    c.resize_pty(cid, 90, 30, exec_id="tty1")
+    output = b"".join(d for _, d in att)
+    assert output.startswith(b"/dev/pts/")
+    assert c.wait(cid, "tty1")[0] == 0
