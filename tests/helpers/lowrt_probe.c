@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,13 @@ int main(int argc, char **argv) {
     kv_int("no_new_privs", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
     kv_int("seccomp", prctl(PR_GET_SECCOMP, 0, 0, 0, 0));
     kv_int("dumpable", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+    char keyring[256] = "";
+    long serial = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
+    if (serial > 0) {
+        long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, serial, keyring, sizeof keyring - 1);
+        keyring[n > 0 ? n : 0] = 0;
+    }
+    kv_str("session_keyring", keyring);
     kv_str("hostname", u.nodename);
     kv_str("domainname", u.domainname);
     kv_str("cwd", getcwd(cwd, sizeof cwd) ? cwd : "");

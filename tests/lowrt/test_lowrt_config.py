@@ -250,3 +250,43 @@ def test_sysctl_outside_a_namespace_is_refused(rt, bundle, cid):
     b = bundle(["true"], linux={"sysctl": {"vm.swappiness": "10"}})
     out = rt.run("run", "-b", str(b), cid, check=False)
     assert out.returncode == 1 and b"vm.swappiness" in out.stderr
+
+
+def test_new_session_keyring_and_no_new_keyring(rt, probe_rootfs, short_tmp):
+    b = short_tmp / "kr"
+    make_bundle(b, probe_rootfs, ["/probe"])
+    cid = unique_id()
+    seen = json.loads(rt.run("run", "-b", str(b), cid).stdout)
+    assert seen["session_keyring"].endswith(f";_ses.{cid}")
+    other = unique_id()
+    kept = json.loads(rt.run("run", "--no-new-keyring", "-b", str(b), other).stdout)
+    assert not kept["session_keyring"].endswith(other)  # the caller's own session keyring
+
+
+def test_no_pivot_chroots_instead(rt, probe_rootfs, short_tmp):
+    b = short_tmp / "np"
+    make_bundle(b, probe_rootfs, ["/probe", "file:/etc/passwd"])
+    seen = json.loads(rt.run("run", "--no-pivot", "-b", str(b), unique_id()).stdout)
+    assert seen["file:/etc/passwd"].startswith("root:x:0:0")
+    assert seen["pid"] == 1
+
+
+def test_lowering_oom_score_adj_without_cap_sys_resource_warns(rt, probe):
+    with open("/proc/self/status") as f:
+        bounding = int(next(l for l in f if l.startswith("CapBnd:")).split()[1], 16)
+    if bounding & (1 << 24):
+        pytest.skip("this host's root may lower oom_score_adj")
+    current = int(open("/proc/self/oom_score_adj").read())
+    seen = probe(process={"oomScoreAdj": current - 100})
+    assert int(seen["oom_score_adj"]) == current
+    assert any("oomScoreAdj" in json.loads(line)["msg"] for line in rt.log.read_text().splitlines())
+
+
+def test_features_describes_lowrt_and_its_capability_policy():
+    out = subprocess.run([os.path.join(os.path.dirname(__import__("sys").executable), "lowrt"),
+                          "features"], capture_output=True, text=True, check=True)
+    features = json.loads(out.stdout)
+    assert "createRuntime" in features["hooks"] and "rro" in features["mountOptions"]
+    assert {"pid", "mount", "user", "cgroup", "network"} <= set(features["linux"]["namespaces"])
+    assert features["linux"]["seccomp"]["enabled"] is True
+    assert features["annotations"]["org.lowrt.capabilities.policy"] == "drop-unavailable-with-warning"
