@@ -127,7 +127,7 @@ def new_state() -> dict:
 
 
 def inspect(c: Container, *, image_id: str, data_root: Path, exec_root: Path,
-            lower_dirs: list[str], driver: str, api_version: str) -> dict:
+            lower_dirs: list[str], driver: str) -> dict:
     """GET /containers/{id}/json: always with Config, State, HostConfig, NetworkSettings."""
     r, s = c.record, c.state
     cdir = Path(data_root) / "containers" / c.id

@@ -196,7 +196,7 @@ async def inspect(request: web.Request) -> web.Response:
         c, image_id=c.record["Image"], data_root=daemon.cfg.data_root,
         exec_root=daemon.cfg.exec_root,
         lower_dirs=daemon.images.lower_dirs(image) if image else [],
-        driver="overlayfs", api_version=request["api_version"]))
+        driver="overlayfs"))
 
 
 def _matches(c, filters: dict[str, list[str]], daemon, before: int | None,
@@ -214,12 +214,9 @@ def _matches(c, filters: dict[str, list[str]], daemon, before: int | None,
         if key == "exited" and (c.status() != "exited"
                                 or str(c.state["ExitCode"]) not in values):
             return False
-        if key == "label":
-            labels = c.config.get("Labels") or {}
-            for v in values:
-                k, eq, want = v.partition("=")
-                if k not in labels or (eq and labels[k] != want):
-                    return False
+        if key == "label" and not all(_label_matches(c.config.get("Labels") or {}, v)
+                                      for v in values):
+            return False
         if key == "ancestor":
             wanted = set()
             for v in values:
@@ -306,7 +303,40 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def prune(request: web.Request) -> web.Response:
+    """POST /containers/prune: remove every stopped container (filters: label, until)."""
+    daemon = _daemon(request)
+    filters = parse_filters(request)
+    check_filter_keys(filters, ("label", "label!", "until"))
+    until = None
+    for value in filters.get("until", []):
+        try:
+            until = timefmt.parse_unix_timestamp(value)
+        except ValueError:
+            raise InvalidParameter(f"invalid filter 'until={value}'") from None
+    deleted = []
+    for c in daemon.containers.all():
+        if c.running or c.removing:
+            continue
+        labels = c.config.get("Labels") or {}
+        if not all(_label_matches(labels, v) for v in filters.get("label", [])):
+            continue
+        if any(_label_matches(labels, v) for v in filters.get("label!", [])):
+            continue
+        if until is not None and c.record["Created"] >= until:
+            continue
+        await daemon.containers.remove(c, force=False, ref=c.id)
+        deleted.append(c.id)
+    return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
+
+
+def _label_matches(labels: dict, selector: str) -> bool:
+    key, eq, want = selector.partition("=")
+    return key in labels and (not eq or labels[key] == want)
+
+
 ROUTES = [
+    ("POST", "/containers/prune", prune),
     ("POST", "/containers/create", create),
     ("GET", "/containers/json", list_containers),
     ("GET", "/containers/{name}/json", inspect),

@@ -301,3 +301,16 @@ def test_attach_to_unknown_container_is_404_before_upgrade(daemon):
         assert status == 404
     finally:
         conn.close()
+
+
+def test_prune_removes_stopped_containers_only(daemon):
+    running = create(daemon, ["sleep", "30"])
+    start(daemon, running)
+    stopped = create(daemon, ["true"], Labels={"keep": "no"})
+    kept = create(daemon, ["true"], Labels={"keep": "yes"})
+    f = urllib.parse.quote(json.dumps({"label": {"keep=no": True}}))
+    r = daemon.api("POST", f"/containers/prune?filters={f}")
+    assert r.status == 200 and r.json() == {"ContainersDeleted": [stopped], "SpaceReclaimed": 0}
+    p = daemon.docker("container", "prune", "-f")
+    assert p.returncode == 0 and kept.encode() in p.stdout
+    assert running in daemon.container_ids() and kept not in daemon.container_ids()
