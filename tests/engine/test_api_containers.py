@@ -124,9 +124,13 @@ def test_lifecycle_status_codes(daemon):
 
 
 def test_kill_signal_and_force_remove(daemon):
-    cid = create(daemon, ["sh", "-c", "trap 'exit 42' HUP; while true; do sleep 0.1; done"])
+    cid = create(daemon, ["sh", "-c", "trap 'exit 42' HUP; echo ready; "
+                                      "while true; do sleep 0.1; done"])
     start(daemon, cid)
-    time.sleep(0.3)
+    for _ in range(200):          # the trap is set once it says so
+        if b"ready" in daemon.api("GET", f"/containers/{cid}/logs?stdout=1").body:
+            break
+        time.sleep(0.05)
     assert daemon.api("POST", f"/containers/{cid}/kill?signal=HUP").status == 204
     assert wait(daemon, cid) == {"StatusCode": 42, "Error": None}
     cid2 = create(daemon, ["sleep", "30"])
