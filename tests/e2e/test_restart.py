@@ -34,12 +34,28 @@ def log_lines(daemon, name: str) -> list[str]:
     return daemon.docker("logs", name).stdout.decode().splitlines()
 
 
+def wait_for_lines(daemon, name: str, count: int) -> list[str]:
+    for _ in range(200):
+        lines = log_lines(daemon, name)
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.05)
+    raise AssertionError(f"{name} logged {lines}, not {count} lines")
+
+
+def wait_until_gone(pid: int) -> None:
+    for _ in range(300):
+        if not alive(pid):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"process {pid} still runs")
+
+
 def test_sigkill_of_berthd_and_supervisor_leaves_the_container_running(private):
     assert private.docker("run", "-d", "--name", "survivor", "busybox", "sh", "-c",
                           COUNTER).returncode == 0
-    time.sleep(0.6)
     pid = private.api("GET", "/containers/survivor/json").json()["State"]["Pid"]
-    before = log_lines(private, "survivor")
+    before = wait_for_lines(private, "survivor", 2)
     assert before and before[0] == "line 0"
     supervisor = private.supervisor_pid()
     private.kill(signal.SIGKILL)
@@ -77,9 +93,10 @@ def test_sigterm_of_berthd_does_not_stop_containers(private):
 def test_exit_while_berthd_is_down_is_recorded(private):
     assert private.docker("run", "-d", "--name", "brief", "busybox", "sh", "-c",
                           "sleep 1; exit 5").returncode == 0
+    pid = private.api("GET", "/containers/brief/json").json()["State"]["Pid"]
     private.kill(signal.SIGKILL)
     os.kill(private.supervisor_pid(), signal.SIGKILL)
-    time.sleep(1.5)
+    wait_until_gone(pid)                     # it exits while nothing above its shim runs
     private.start()
     for _ in range(50):
         state = private.api("GET", "/containers/brief/json").json()["State"]
