@@ -318,3 +318,29 @@ def test_prune_removes_stopped_containers_only(daemon):
     p = daemon.docker("container", "prune", "-f")
     assert p.returncode == 0 and kept.encode() in p.stdout
     assert running in daemon.container_ids() and kept not in daemon.container_ids()
+
+
+def test_tty_container_streams_raw(daemon):
+    cid = create(daemon, ["sh", "-c", "tty; echo to-err >&2; sleep 1"], Tty=True,
+                 AttachStdout=True, AttachStderr=True)
+    conn = Hijacked(daemon, "POST", f"/containers/{cid}/attach?stream=1&stdout=1&stderr=1")
+    try:
+        status, headers = conn.read_head()
+        assert status == 101 and headers["content-type"] == "application/vnd.docker.raw-stream"
+        conn.half_close()
+        start(daemon, cid)
+        assert daemon.api("POST", f"/containers/{cid}/resize?h=30&w=100").status == 200
+        # one pty for both streams, no framing, the terminal's CR LF line ends
+        assert conn.read_all() == b"/dev/pts/0\r\nto-err\r\n"
+    finally:
+        conn.close()
+    r = daemon.api("GET", f"/containers/{cid}/logs?stdout=1&stderr=1")
+    assert r.headers["Content-Type"] == "application/vnd.docker.raw-stream"
+    assert r.body == b"/dev/pts/0\r\nto-err\r\n"
+
+
+def test_docker_and_berth_run_with_tty(daemon):
+    p = daemon.docker("run", "--rm", "-t", "busybox", "tty")
+    assert (p.returncode, p.stdout) == (0, b"/dev/pts/0\r\n")
+    p = daemon.berth("run", "--rm", "-t", "busybox", "sh", "-c", "tty; exit 2")
+    assert (p.returncode, p.stdout) == (2, b"/dev/pts/0\r\n")
