@@ -372,9 +372,11 @@ class Containers:
                 rootfs_dirs=rootfs.merged_view(self.cfg.data_root, c.id, lower),
                 container_dir=self.container_dir(c.id), cgroup_parent=self.cfg.cgroup_parent,
                 cgroup_v2=self.cfg.cgroup_v2)
-            workdir = rootfs.upper_dir(self.cfg.data_root, c.id) / spec["process"]["cwd"].lstrip("/")
-            if not any((Path(d) / spec["process"]["cwd"].lstrip("/")).is_dir() for d in lower):
-                workdir.mkdir(parents=True, exist_ok=True)   # as dockerd creates WorkingDir
+            cwd = spec["process"]["cwd"].lstrip("/")
+            if not any((Path(d) / cwd).is_dir() for d in lower):
+                # as dockerd, create a missing WorkingDir (in the writable layer)
+                (rootfs.upper_dir(self.cfg.data_root, c.id) / cwd).mkdir(parents=True,
+                                                                          exist_ok=True)
         except EngineError as e:
             await self._start_failed(c, e.message, EXIT_NOT_FOUND if "find user" in e.message
                                      else EXIT_UNKNOWN)
@@ -410,7 +412,11 @@ class Containers:
                     p.ready.set_result(None)
             pid = await client.start(c.id)
         except sup_errors.SupervisorError as e:
-            await self._delete_task(c.id)
+            try:
+                await self._delete_task(c.id)
+            except sup_errors.SupervisorError as cleanup:
+                log.error("after the failed start of %s, cannot delete its task: %s",
+                          c.id[:12], cleanup)
             code = exit_code_for_start_error(e.message)
             await self._start_failed(c, e.message, code)
             if code in (EXIT_EACCES, EXIT_NOT_FOUND):
