@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import pytest
+
 VENV_BIN = Path(sys.executable).parent
 DOCKER = shutil.which("docker", path="/usr/local/bin") or "docker"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -221,7 +223,6 @@ class BerthDaemon:
 
 
 # fixtures, imported by tests/engine/conftest.py and tests/e2e/conftest.py
-import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
