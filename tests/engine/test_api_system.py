@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
 from engine.version import API_VERSION
+from tests.helpers.engine_daemon import DOCKER, BerthDaemon
 
 
 def test_ping_get_and_head(daemon):
@@ -93,3 +95,20 @@ def test_docker_py_negotiates_with_unprefixed_version(daemon):
     assert client.api.api_version == API_VERSION
     assert client.ping() is True
     assert json.loads(json.dumps(client.version()))["ApiVersion"] == API_VERSION
+
+
+def test_every_H_socket_is_served():
+    daemon = BerthDaemon()
+    second = daemon.root / "second.sock"
+    daemon.extra_args = ("-H", f"unix://{second}")
+    try:
+        daemon.start()
+        env = daemon.env()
+        env["DOCKER_HOST"] = f"unix://{second}"
+        p = subprocess.run([DOCKER, "version", "--format", "{{.Server.Platform.Name}}"], env=env,
+                           capture_output=True)
+        assert p.stdout.startswith(b"berth"), p.stderr
+        assert daemon.stop() == 0
+        assert not second.exists() and not daemon.sock.exists()    # removed at exit
+    finally:
+        daemon.cleanup()
