@@ -146,15 +146,19 @@ class Exchange:
             if apply is not None:
                 apply()
             seq = self.store.insert_event(ts, namespace, topic, any_event.type_url, any_event.value)
-        env = self.envelope(seq, ts, namespace, topic, any_event.type_url, any_event.value)
-        log.debug("event %d %s %s", seq, namespace, topic)
-        for sub in list(self._subscribers):
-            sub.offer(seq, env)
+            env = self.envelope(seq, ts, namespace, topic, any_event.type_url, any_event.value)
+            # Delivered once durable: a subscriber never sees a seq that a rollback could reuse.
+            self.store.after_commit(lambda: self._deliver(seq, env))
         self._since_prune += 1
         if self._since_prune >= 1000:
             self._since_prune = 0
             self.store.prune_events(self.keep)
         return seq
+
+    def _deliver(self, seq: int, env: events_pb2.Envelope) -> None:
+        log.debug("event %d %s %s", seq, env.namespace, env.topic)
+        for sub in list(self._subscribers):
+            sub.offer(seq, env)
 
     def forward(self, envelope: events_pb2.Envelope) -> int:
         if not envelope.namespace:

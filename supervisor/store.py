@@ -134,6 +134,7 @@ class Store:
         self.db.execute("PRAGMA busy_timeout=5000")
         self.db.executescript(SCHEMA)
         self._depth = 0
+        self._after_commit: list = []
 
     def close(self) -> None:
         self.db.close()
@@ -154,10 +155,22 @@ class Store:
             yield self.db
         except BaseException:
             self._depth = 0
+            self._after_commit.clear()
             self.db.execute("ROLLBACK")
             raise
         self._depth = 0
         self.db.execute("COMMIT")
+        callbacks, self._after_commit = self._after_commit, []
+        for callback in callbacks:
+            callback()
+
+    def after_commit(self, callback) -> None:
+        """Run callback once the current (outermost) transaction has committed; never if it
+        rolls back. Outside a transaction, at once."""
+        if self._depth:
+            self._after_commit.append(callback)
+        else:
+            callback()
 
     # meta
     def server_uuid(self) -> str:
