@@ -1,7 +1,6 @@
 """containerd.services.tasks.v1.Tasks over supervisor.tasks.Tasks."""
 from __future__ import annotations
 
-import grpc
 import time
 
 from google.protobuf import empty_pb2
@@ -11,7 +10,7 @@ from protos.containerd.services.tasks.v1 import tasks_pb2 as tpb, tasks_pb2_grpc
 from protos.containerd.types import metrics_pb2
 from protos.containerd.types.task import task_pb2
 from supervisor import convert, filters
-from supervisor.errors import NotFound, NotImplementedByServer, SupervisorError
+from supervisor.errors import NotImplementedByServer, SupervisorError
 from supervisor.metrics import stats_to_metrics
 from supervisor.services import namespace, unary
 from supervisor.tasks import Tasks, TaskState

@@ -123,7 +123,7 @@ class SupervisorProcess:
                     break
                 except Exception:
                     if time.monotonic() > deadline:
-                        raise RuntimeError(f"berth-supervisor did not answer:\n{self.log()}")
+                        raise RuntimeError(f"berth-supervisor did not answer:\n{self.log()}") from None
                     time.sleep(0.02)
         return self
 
