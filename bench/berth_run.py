@@ -32,6 +32,7 @@ class PrivateDockerd:
         self.host = f"unix://{self.sock}"
         self.pidfile = root / "docker.pid"
         self.log = root / "dockerd.log"
+        self.cgroup_parent = f"/{root.name}"      # not /docker: removed again at stop
         self.proc: subprocess.Popen | None = None
 
     def env(self) -> dict:
@@ -42,7 +43,8 @@ class PrivateDockerd:
     def start(self) -> None:
         argv = ["dockerd", "--data-root", str(self.root / "data"), "--exec-root",
                 str(self.root / "x"), "-H", self.host, "--pidfile", str(self.pidfile),
-                "--iptables=false", "--ip6tables=false", "--bridge=none"]
+                "--iptables=false", "--ip6tables=false", "--bridge=none",
+                "--cgroup-parent", self.cgroup_parent]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
         for _ in range(600):
@@ -86,13 +88,19 @@ class PrivateDockerd:
         for target in sorted((t for t in targets if t.startswith(str(self.root))),
                              key=len, reverse=True):
             subprocess.run(["umount", "-l", target], capture_output=True)
+        for parent in Path("/sys/fs/cgroup").glob(f"*{self.cgroup_parent}"):
+            for child in sorted(parent.glob("**/"), key=lambda p: len(p.parts), reverse=True):
+                try:
+                    child.rmdir()
+                except OSError:
+                    pass
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="bt-bench-", dir="/tmp"))
+    root = Path(tempfile.mkdtemp(prefix="bt-brun-", dir="/tmp"))
     berthd = BerthDaemon()
     dockerd = PrivateDockerd(root)
     try:
