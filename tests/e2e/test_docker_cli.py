@@ -48,3 +48,10 @@ def test_docker_version_and_info(daemon):
 def test_docker_py_run_returns_output(daemon):
     client = daemon.docker_py()
     assert client.containers.run("busybox", "echo hi", remove=True) == b"hi\n"
+
+
+def test_runtime_per_container(daemon):
+    p = daemon.docker("run", "--rm", "--runtime", "runc", "busybox", "echo", "through runc")
+    assert (p.returncode, p.stdout) == (0, b"through runc\n"), p.stderr
+    p = daemon.docker("run", "--rm", "--runtime", "nosuch", "busybox", "true")
+    assert p.returncode == 125 and b"unknown or invalid runtime name: nosuch" in p.stderr

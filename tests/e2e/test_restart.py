@@ -119,3 +119,18 @@ def test_berthd_restarts_a_supervisor_that_dies(private):
     p = private.docker("rm", "-f", "steady")
     assert p.returncode == 0, p.stderr
     assert private.docker("run", "--rm", "busybox", "echo", "ok").stdout == b"ok\n"
+
+
+def test_restarted_berthd_adopts_the_supervisor_still_running(private):
+    assert private.docker("run", "-d", "--name", "adopted", "busybox", "sleep", "30").returncode == 0
+    supervisor = private.supervisor_pid()
+    pidfile = private.exec_root / "berthd.pid"
+    assert int(pidfile.read_text()) == private.pid()
+    private.kill(signal.SIGKILL)
+    private.start()
+    assert int(pidfile.read_text()) == private.pid()
+    assert private.supervisor_pid() == supervisor and alive(supervisor)   # not a second one
+    assert "adopted" in private.docker("ps").stdout.decode()
+    assert private.docker("rm", "-f", "adopted").returncode == 0
+    assert private.stop() == 0
+    wait_until_gone(supervisor)            # berthd stops the supervisor it adopted, too
