@@ -55,3 +55,12 @@ def test_runtime_per_container(daemon):
     assert (p.returncode, p.stdout) == (0, b"through runc\n"), p.stderr
     p = daemon.docker("run", "--rm", "--runtime", "nosuch", "busybox", "true")
     assert p.returncode == 125 and b"unknown or invalid runtime name: nosuch" in p.stderr
+
+
+def test_parallel_runs_each_get_their_own_output(daemon):
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(
+            lambda i: daemon.docker("run", "--rm", "busybox", "echo", f"run {i}"), range(6)))
+    assert [(r.returncode, r.stdout) for r in results] == [
+        (0, f"run {i}\n".encode()) for i in range(6)]
