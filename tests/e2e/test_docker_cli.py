@@ -64,3 +64,10 @@ def test_parallel_runs_each_get_their_own_output(daemon):
             lambda i: daemon.docker("run", "--rm", "busybox", "echo", f"run {i}"), range(6)))
     assert [(r.returncode, r.stdout) for r in results] == [
         (0, f"run {i}\n".encode()) for i in range(6)]
+
+
+def test_docker_run_of_a_file_that_cannot_be_executed_exits_126(daemon):
+    # through runc, which refuses it at create (lowrt starts it and exits 1 instead)
+    p = daemon.docker("run", "--rm", "--runtime", "runc", "busybox", "/etc/passwd")
+    assert p.returncode == 126, p.stderr
+    assert b"permission denied" in p.stderr

@@ -95,3 +95,10 @@ def test_host_selection(daemon, short_tmp):
     p = subprocess.run([berth, "ps"], env=env, capture_output=True)
     assert p.returncode == 1 and b"Cannot connect to the berth daemon" in p.stderr
     assert f"{short_tmp}/nothing.sock".encode() in p.stderr
+
+
+def test_logs_follow_until_the_container_exits(daemon):
+    assert daemon.berth("run", "-d", "--name", "cli-follow", "busybox", "sh", "-c",
+                        "echo a; sleep 1; echo b").returncode == 0
+    p = daemon.berth("logs", "-f", "cli-follow", timeout=30)
+    assert (p.returncode, p.stdout) == (0, b"a\nb\n")
