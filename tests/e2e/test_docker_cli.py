@@ -5,22 +5,28 @@ import time
 
 
 def test_docker_run_detached_ps_logs_rm(daemon):
-    p = daemon.docker("run", "-d", "--name", "x", "busybox", "sh", "-c",
-                      "echo ready; sleep 30")
+    # the issue's own sequence, word for word
+    p = daemon.docker("run", "-d", "--name", "x", "busybox", "sleep", "30")
     assert p.returncode == 0, p.stderr
     cid = p.stdout.decode().strip()
     ps = daemon.docker("ps").stdout.decode().splitlines()
     row = next(line for line in ps if line.endswith(" x"))
-    assert row.startswith(cid[:12]) and "busybox" in row and "Up " in row
-    for _ in range(100):
-        logs = daemon.docker("logs", "x")
-        if logs.stdout:
-            break
-        time.sleep(0.05)
-    assert logs.returncode == 0 and logs.stdout == b"ready\n"
+    assert row.startswith(cid[:12]) and "busybox" in row and '"sleep 30"' in row and "Up " in row
+    logs = daemon.docker("logs", "x")
+    assert (logs.returncode, logs.stdout, logs.stderr) == (0, b"", b"")
     p = daemon.docker("rm", "-f", "x")
     assert p.returncode == 0 and p.stdout == b"x\n"
-    assert " x\n" not in daemon.docker("ps", "-a").stdout.decode() + "\n"
+    assert not any(line.endswith(" x") for line in daemon.docker("ps", "-a").stdout.decode()
+                   .splitlines())
+    # and logs with something in them, out and err
+    assert daemon.docker("run", "-d", "--name", "talker", "busybox", "sh", "-c",
+                         "echo ready; echo oops >&2; sleep 30").returncode == 0
+    for _ in range(100):
+        logs = daemon.docker("logs", "talker")
+        if logs.stdout and logs.stderr:
+            break
+        time.sleep(0.05)
+    assert (logs.returncode, logs.stdout, logs.stderr) == (0, b"ready\n", b"oops\n")
 
 
 def test_docker_run_attached_exit_code_and_stdin(daemon):
