@@ -194,6 +194,8 @@ def test_recursive_readonly_bind(probe, short_tmp):
     src = short_tmp / "tree"
     (src / "inner").mkdir(parents=True)
     mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
+              # a /dev of its own: without one lowrt makes the device nodes in the rootfs
+              {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
               {"destination": "/tree", "type": "bind", "source": str(src), "options": ["rbind", "rro"]}]
     seen = probe(mounts=mounts)
     assert mountinfo_line(seen, "/tree").split()[5].startswith("ro")
