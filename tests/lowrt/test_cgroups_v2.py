@@ -105,7 +105,9 @@ def test_real_v2_kill_all_uses_cgroup_kill_and_reaches_every_process(v2):
     child = v2.child("sleep 30 & sleep 30 & wait")
     m.add(child.pid)
     child.release()
-    time.sleep(0.1)
+    deadline = time.monotonic() + 10
+    while len(m.pids()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert len(m.pids()) == 3
     m.kill_all()
     assert m.wait_empty()
@@ -180,6 +182,9 @@ def test_real_v2_unified_keys_are_written_through(v2):
 
 
 @real
+@pytest.mark.skipif(UNIFIED is None or "memory" in (
+    fs.read_optional(f"{UNIFIED.mountpoint}/cgroup.controllers") or ""),
+    reason="the cgroup2 mount has a memory controller")
 def test_real_v2_missing_controller_is_named_and_nothing_is_left(v2):
     m = v2.manager()
     with pytest.raises(CgroupError, match="the memory controller is not enabled"):

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Run the cgroups tests on a pure cgroup v2 kernel: a qemu guest booting Debian's kernel whose
+# root is this machine's own filesystem, shared read-only over 9p (so the checkout, its venv
+# and python are the host's), with cgroup2 mounted alone at /sys/fs/cgroup.
+#
+#   tests/helpers/lowrt_cgroups_v2vm.sh [pytest args...]     # default: the cgroups tests
+#
+# Needs qemu-system-x86 (software emulation by default: this host's nested KVM runs no stock
+# kernel; LOWRT_V2VM_ACCEL=kvm where KVM works) and Debian's archive for the kernel package
+# (apt-get download; nothing is installed on the host). Work files go to
+# $LOWRT_V2VM_DIR (default /tmp/bt-v2vm) and are kept for the next run.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$(pwd)
+WORK=${LOWRT_V2VM_DIR:-/tmp/bt-v2vm}
+KPKG=${LOWRT_V2VM_KERNEL:-$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}')}
+mkdir -p "$WORK"
+cd "$WORK"
+if [ ! -d kernel/boot ]; then
+    apt-get download -q "$KPKG" >/dev/null
+    dpkg -x "$KPKG"_*.deb kernel
+fi
+KVER=$(ls kernel/lib/modules | head -1)
+MODS="virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci"
+MODS="$MODS 9pnet 9pnet_virtio netfs fscache 9p loop"
+rm -rf initramfs && mkdir -p initramfs/bin initramfs/mods initramfs/proc initramfs/sys \
+    initramfs/dev initramfs/host
+cp /bin/busybox initramfs/bin/busybox
+for m in $MODS; do
+    cp "$(find kernel/lib/modules/"$KVER" -name "$m.ko" | head -1)" initramfs/mods/
+done
+TESTS=${*:-tests/lowrt/test_cgroups_units.py tests/lowrt/test_cgroups_v2.py tests/lowrt/test_cgroups_v2host.py tests/lowrt/test_seccomp_kernel.py}
+cat > initramfs/init <<INIT
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in $MODS; do insmod /mods/\$m.ko; done
+mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /host
+mount -t proc proc /host/proc
+mount -t sysfs sys /host/sys
+mount -t cgroup2 cgroup2 /host/sys/fs/cgroup
+mount -t devtmpfs dev /host/dev
+mount -t tmpfs tmp /host/tmp
+mount -t tmpfs run /host/run
+chroot /host /bin/sh -c 'cd $REPO && echo "guest: \$(uname -r), cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.controllers)" && PYTHONDONTWRITEBYTECODE=1 HOME=/tmp .venv/bin/python -m pytest -p no:cacheprovider --color=no -q -rs $TESTS; echo "V2VM-RC=\$?"'
+poweroff -f
+INIT
+chmod +x initramfs/init
+(cd initramfs && find . | /bin/busybox cpio -o -H newc 2>/dev/null) > initramfs.cpio
+qemu-system-x86_64 -accel "${LOWRT_V2VM_ACCEL:-tcg,thread=multi}" -cpu max -smp 2 -m 3G -nographic -no-reboot \
+    -kernel kernel/boot/vmlinuz-"$KVER" -initrd initramfs.cpio \
+    -append "console=ttyS0 panic=-1 systemd.unified_cgroup_hierarchy=1" \
+    -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+    | tee run.log
+grep -q "V2VM-RC=0" run.log
