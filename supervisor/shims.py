@@ -214,6 +214,33 @@ def process_alive(pid: int, marker: str) -> bool:
     return marker.encode() in cmdline
 
 
+async def wait_exit(pid: int, timeout: float) -> bool:
+    """Wait until pid has exited (it need not be our child); False on timeout. A pidfd turns
+    readable at the exit itself, so this costs no polling."""
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except OSError:   # no pidfd (kernel older than 5.3): poll
+        deadline = loop.time() + timeout
+        while process_alive(pid, ""):
+            if loop.time() > deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+    done = loop.create_future()
+    loop.add_reader(fd, lambda: done.done() or done.set_result(True))
+    try:
+        await asyncio.wait_for(done, timeout)
+        return True
+    except asyncio.TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
 def read_pid_file(path: Path) -> int:
     try:
         return int(path.read_text().strip() or 0)

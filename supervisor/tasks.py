@@ -79,7 +79,6 @@ class Tasks:
         self._pumps: dict[Key, asyncio.Task] = {}
         self._deleting: set[Key] = set()
         self._waiters: dict[tuple[str, str, str], list[asyncio.Future]] = {}
-        self._background: set[asyncio.Task] = set()
 
     # --- helpers ----------------------------------------------------------------------------
 
@@ -256,17 +255,15 @@ class Tasks:
         """Wait for the shim process to be gone; kill it if it lingers."""
         pid = rec.shim_pid or shims.read_pid_file(Path(rec.bundle) / "shim.pid")
         marker = f"--bundle\0{rec.bundle}\0"
-        deadline = time.monotonic() + timeout
-        while shims.process_alive(pid, marker):
-            if time.monotonic() > deadline:
+        if shims.process_alive(pid, marker):
+            if not await shims.wait_exit(pid, timeout):
                 log.warning("shim %d of task %s/%s did not exit; killing it", pid, rec.namespace,
                             rec.container_id)
                 try:
                     os.kill(pid, 9)
                 except OSError:
                     pass
-                deadline = time.monotonic() + timeout
-            await asyncio.sleep(0.01)
+                await shims.wait_exit(pid, timeout)
         try:
             os.unlink(rec.socket)
         except OSError:
@@ -522,10 +519,8 @@ class Tasks:
         client = self._clients.pop(key, None)
         if client is not None:
             client.close()
-        if init is not None:   # it is on its way out: make sure of it without holding Delete up
-            task = asyncio.ensure_future(self._wait_shim_exit(init))
-            self._background.add(task)
-            task.add_done_callback(self._background.discard)
+        if init is not None:   # it is on its way out (it exits after Delete): see it gone
+            await self._wait_shim_exit(init)
 
     async def delete_process(self, ns: str, cid: str, exec_id: str) -> tuple[int, int, int]:
         if not exec_id:
@@ -773,8 +768,6 @@ class Tasks:
 
     async def close(self) -> None:
         """Stop following the shims (they keep running: they outlive the supervisor)."""
-        if self._background:
-            await asyncio.wait(self._background, timeout=5)
         for pump in self._pumps.values():
             pump.cancel()
         for pump in list(self._pumps.values()):
