@@ -19,6 +19,7 @@ import json
 import logging
 import os
 import time
+import weakref
 from pathlib import Path
 
 from google.protobuf import any_pb2
@@ -74,7 +75,8 @@ class Tasks:
         self.containers = containers
         self.layout = layout
         self.shim_binary = shim_binary
-        self._locks: dict[Key, asyncio.Lock] = {}
+        # A task's lock lives as long as someone holds or awaits it (never two for one task).
+        self._locks: weakref.WeakValueDictionary[Key, asyncio.Lock] = weakref.WeakValueDictionary()
         self._clients: dict[Key, ShimClient] = {}
         self._pumps: dict[Key, asyncio.Task] = {}
         self._deleting: set[Key] = set()
@@ -498,7 +500,6 @@ class Tasks:
                     log.error("delete task %s/%s: %s", ns, cid, e)
             finally:
                 self._deleting.discard(key)
-            self._locks.pop(key, None)
             return pid, status, exited_at
 
     async def _stop_shim(self, key: Key) -> None:
