@@ -30,6 +30,12 @@ QUEUE_LIMIT = 20_000
 _TOPIC = re.compile(r"^(/[A-Za-z0-9_.\-]+)+$")
 
 
+class EventsGone(SupervisorError):
+    """A resume point older than the oldest stored event: what lies between is lost."""
+
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
 class SubscriberOverflow(SupervisorError):
     """A subscriber fell so far behind that its queue overflowed; it resumes with `after`."""
 
@@ -167,7 +173,13 @@ class Exchange:
         return self.publish(envelope.namespace, envelope.topic, envelope.event, timestamp=ts or None)
 
     def subscribe(self, filter_strings=(), after: int | None = None) -> Subscriber:
-        sub = Subscriber(self, filters.parse(filter_strings), after)
+        flt = filters.parse(filter_strings)
+        if after is not None and after < self.store.last_event_seq():
+            first = self.store.first_event_seq()
+            if first and after < first - 1:
+                raise EventsGone(f"events: cannot resume after seq {after}: the oldest stored "
+                                 f"event is {first} (only the last {self.keep} are kept)")
+        sub = Subscriber(self, flt, after)
         self._subscribers.add(sub)
         return sub
 

@@ -326,6 +326,11 @@ class Store:
         row = self.db.execute("SELECT seq FROM sqlite_sequence WHERE name='events'").fetchone()
         return row[0] if row else 0
 
+    def first_event_seq(self) -> int:
+        """The oldest stored event's number (0 when none is stored)."""
+        row = self.db.execute("SELECT MIN(seq) FROM events").fetchone()
+        return row[0] or 0
+
     def prune_events(self, keep: int) -> None:
         with self.tx() as db:
             db.execute("DELETE FROM events WHERE seq <= ?", (self.last_event_seq() - keep,))

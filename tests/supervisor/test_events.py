@@ -149,6 +149,10 @@ def test_exchange_prunes_to_its_bound(tmp_path):
         ex.publish("ns", "/t/x", ev.TaskOOM(container_id=str(i)))
     rows = store.events_after(0, 5000)
     assert 10 <= len(rows) <= 510 and rows[-1][0] == 1500
+    with pytest.raises(errors.SupervisorError, match="cannot resume after seq 3") as info:
+        ex.subscribe(after=3)
+    assert info.value.code == grpc.StatusCode.OUT_OF_RANGE
+    ex.subscribe(after=rows[0][0] - 1).close()     # from just before the oldest: nothing lost
     store.close()
 
 
