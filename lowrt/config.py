@@ -16,6 +16,16 @@ NS_LINKS = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts":
 _IPC_SYSCTLS = frozenset(("kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
                           "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
                           "kernel.shm_rmid_forced"))
+# The RLIMIT_* numbers of Linux (asm-generic/resource.h), the same on every architecture lowrt
+# runs on; importing `resource` only for them costs more than a whole mount.
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
+    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
+    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
+    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+
 HOOK_KINDS = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart",
               "poststop")
 
@@ -73,6 +83,12 @@ def validate(spec: dict, bundle: str) -> None:
                  f"invalid mount {m!r}: mount destination not absolute")
     _validate_sysctl(linux.get("sysctl") or {}, kinds)
     _validate_hooks(spec.get("hooks") or {})
+
+
+def check_rlimits(rlimits: list[dict]) -> None:
+    for r in rlimits:
+        if r.get("type") not in RLIMITS:
+            raise LowrtError(f"unknown rlimit type {r.get('type')!r}")
 
 
 def validate_process(proc: object) -> None:

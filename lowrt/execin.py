@@ -52,7 +52,7 @@ def prepare(c: Container, proc: dict, opts: ExecOptions) -> None:
         raise LowrtError("cannot use console socket if lowrt will not detach or allocate tty")
     if proc.get("selinuxLabel"):
         raise LowrtError("selinux label is specified in config, but selinux is disabled or not supported")
-    process.check_rlimits(proc.get("rlimits") or [])
+    config.check_rlimits(proc.get("rlimits") or [])
 
 
 def run(c: Container, proc: dict, opts: ExecOptions) -> int:

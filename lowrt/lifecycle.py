@@ -99,9 +99,9 @@ def create(opts: CreateOptions) -> Created:
         raise LowrtError("cannot use console socket if lowrt will not detach or allocate tty")
     preserve, extra_env = inherited_fds(opts.preserve_fds)
 
-    from lowrt import caps as capsmod, process
+    from lowrt import caps as capsmod
     from lowrt.linux import ns
-    process.check_rlimits(proc.get("rlimits") or [])
+    config.check_rlimits(proc.get("rlimits") or [])
     cap_sets, dropped = capsmod.plan(proc.get("capabilities"), capsmod.own_bounding_set())
     if dropped:
         log.warning(f"capabilities not in lowrt's bounding set, dropped from every set: "
@@ -444,12 +444,11 @@ def delete(root: str, cid: str, force: bool) -> None:
 
 
 def destroy(c: Container) -> None:
-    """Remove what the container holds: its processes (when it shares the host's pid
-    namespace, they outlive the init), cgroup and state; then poststop hooks."""
-    namespaces = c.config.get("linux", {}).get("namespaces") or []
-    own_pidns = any(n.get("type") == "pid" and not n.get("path") for n in namespaces)
+    """Remove what the container holds: its processes (those left when it shares the host's
+    pid namespace, or that are still dying), cgroup and state; then poststop hooks."""
     try:
-        c.cgroup().destroy(kill=not own_pidns)
+        cg = c.cgroup()
+        cg.destroy(kill=bool(cg.pids()))  # no freeze-and-thaw for an empty cgroup
     except Exception as e:  # noqa: BLE001 - lowrt.cgroups.CgroupError
         raise LowrtError(f"remove cgroup of container {c.id}: {e}") from None
     remove_state_dir(c.dir)

@@ -13,6 +13,7 @@ from lowrt import fastjson
 from lowrt.timefmt import rfc3339
 
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+STARTED = time.monotonic()
 
 
 class Log:
@@ -38,6 +39,8 @@ class Log:
         if LEVELS[level] < self.threshold:
             return
         now = rfc3339(time.time())
+        if self.threshold <= LEVELS["debug"]:  # with --debug, milliseconds since lowrt began
+            msg = f"[{(time.monotonic() - STARTED) * 1e3:.1f} ms] {msg}"
         if self.format == "json":
             line = fastjson.dumps({"level": level, "msg": msg, "time": now}, compact=True)
         else:

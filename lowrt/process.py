@@ -10,17 +10,9 @@ from __future__ import annotations
 import _signal  # `signal` builds enums at import (7 ms); this is its C half
 import os
 
+from lowrt.config import RLIMITS
 from lowrt.errors import LowrtError
 from lowrt.linux import capability, prctl
-
-# The RLIMIT_* numbers of Linux (asm-generic/resource.h), the same on every architecture lowrt
-# runs on; importing `resource` only for them costs more than a whole mount.
-RLIMITS = {
-    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3, "RLIMIT_CORE": 4,
-    "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7, "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9,
-    "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11, "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13,
-    "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
-}
 
 
 def preload(proc: dict, spec: dict | None = None) -> None:
@@ -37,12 +29,6 @@ def preload(proc: dict, spec: dict | None = None) -> None:
         import subprocess  # noqa: F401
     if spec is not None and (spec.get("linux") or {}).get("seccomp"):
         from lowrt.linux import seccomp  # noqa: F401
-
-
-def check_rlimits(rlimits: list[dict]) -> None:
-    for r in rlimits:
-        if r.get("type") not in RLIMITS:
-            raise LowrtError(f"unknown rlimit type {r.get('type')!r}")
 
 
 def apply_rlimits(rlimits: list[dict]) -> None:

@@ -28,6 +28,7 @@ class Launch:
         self.time_offsets: dict | None = None
         self.hold = False        # the child waits for "release" before exiting (see wait_child)
         self.preload = None      # called first in the child: import what the grandchild needs
+        self.direct = False      # set by start(): one fork, the child is the container's process
 
 
 def start(launch: Launch, stage, *args) -> tuple[Channel, int]:
@@ -36,14 +37,24 @@ def start(launch: Launch, stage, *args) -> tuple[Channel, int]:
     stage(*args, launch, channel) runs in the grandchild and must not return: it execs, or
     raises (the error goes to the parent).
     """
-    from lowrt import warmup
-    warmup.wait()
+    from lowrt.linux import ns
+
     chan = Channel()
-    pid = os.fork()
+    launch.direct = not (launch.new_user or launch.new_flags & ns.CLONE_NEWTIME or any(
+        kind in ("user", "time") for kind, _, _ in launch.join))
+    if launch.direct:
+        pid = _fork_into_pidns(launch)
+    else:
+        pid = os.fork()
     if pid == 0:
         chan.as_child()
         try:
-            _child(launch, stage, args, chan)
+            if launch.direct:
+                chan.as_init()
+                _enter(launch, chan)
+                stage(*args, launch, chan)
+            else:
+                _child(launch, stage, args, chan)
         except BaseException as e:  # noqa: BLE001 - everything goes back to the parent
             chan.send("error", describe(e))
         os._exit(1)
@@ -51,6 +62,46 @@ def start(launch: Launch, stage, *args) -> tuple[Channel, int]:
     for _, fd, _ in launch.join:
         os.close(fd)
     return chan, pid
+
+
+def _fork_into_pidns(launch: Launch) -> int:
+    """fork(), the child landing in the container's pid namespace (new, or joined by path)."""
+    from lowrt.linux import ns
+
+    join = [(fd, path) for kind, fd, path in launch.join if kind == "pid"]
+    if not join and not launch.new_flags & ns.CLONE_NEWPID:
+        return os.fork()
+    own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    pid = -1
+    try:
+        if join:
+            ns.setns(join[0][0], "pid", join[0][1])
+        else:
+            ns.unshare(ns.CLONE_NEWPID)
+        pid = os.fork()
+    finally:
+        if pid != 0:
+            ns.setns(own, "pid", "/proc/self/ns/pid")  # lowrt's own children stay in its own
+            os.close(own)
+    return pid
+
+
+def _enter(launch: Launch, chan: Channel) -> None:
+    """One-fork path, in the container's process: the namespaces other than pid."""
+    from lowrt.linux import ns, prctl
+
+    if launch.preload is not None:
+        launch.preload()
+    prctl.set_dumpable(False)  # see _child
+    if launch.cgroup is not None:
+        launch.cgroup.add(os.getpid())
+    for kind, fd, path in launch.join:
+        if kind != "pid":
+            ns.setns(fd, kind, path)
+        os.close(fd)
+    flags = launch.new_flags & ~ns.CLONE_NEWPID
+    if flags:
+        ns.unshare(flags)
 
 
 def describe(e: BaseException) -> str:
@@ -122,11 +173,14 @@ def write_id_maps(pid: int, launch: Launch) -> None:
 
 
 def wait_child(chan: Channel, pid: int, launch: Launch) -> int:
-    """Serve the child until it reports the grandchild's pid; reap the child; return that pid.
+    """The container process's pid. On the two-fork path: serve the child until it reports
+    the grandchild's pid, and reap the child.
 
     A held child (`launch.hold`) exits only when released here: by then the parent must be
     the subreaper that will adopt the grandchild.
     """
+    if launch.direct:
+        return pid
     ok = False
     try:
         while True:

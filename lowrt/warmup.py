@@ -13,10 +13,10 @@ from __future__ import annotations
 import _thread
 import os
 
-_done = _thread.allocate_lock()
-
 
 def _migrate_self(path: str, pid: bytes) -> None:
+    # Only raw system calls here, no Python-level lock taken: lowrt forks while this thread
+    # may still be blocked in the write, and the child must inherit no held lock.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         try:
@@ -25,25 +25,15 @@ def _migrate_self(path: str, pid: bytes) -> None:
             os.close(fd)
     except OSError:
         pass
-    finally:
-        _done.release()
 
 
 def start() -> None:
     path = _own_procs_file()
-    if path is None:
-        return
-    _done.acquire()
-    try:
-        _thread.start_new_thread(_migrate_self, (path, str(os.getpid()).encode()))
-    except RuntimeError:
-        _done.release()
-
-
-def wait(timeout: float = 0.1) -> None:
-    """Before fork: the thread must not be mid-call when the child is made."""
-    if _done.acquire(True, timeout):
-        _done.release()
+    if path is not None:
+        try:
+            _thread.start_new_thread(_migrate_self, (path, str(os.getpid()).encode()))
+        except RuntimeError:
+            pass
 
 
 def _own_procs_file() -> str | None:

@@ -7,6 +7,7 @@ import sys
 from lowrt import lifecycle
 from lowrt.args import Flag, nargs, parse
 from lowrt.errors import LowrtError
+from lowrt.log import log
 from lowrt.state import Container
 
 _CREATE_FLAGS = [
@@ -63,6 +64,7 @@ def cmd_run(g, argv: list[str]) -> int:
     except BaseException:
         lifecycle.delete(g.root, c.id, force=True)
         raise
+    log.debug(f"run {c.id}: started")
     if opts.detach:
         return 0
     relay = None
@@ -75,8 +77,10 @@ def cmd_run(g, argv: list[str]) -> int:
     finally:
         if relay is not None:
             relay.stop()
+    log.debug(f"run {c.id}: exited {code}")
     if not p["keep"]:
-        lifecycle.delete(g.root, c.id, force=True)
+        lifecycle.destroy(c)  # its init is reaped; destroy kills whatever else is left
+        log.debug(f"run {c.id}: deleted")
     return code
 
 
