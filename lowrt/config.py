@@ -82,6 +82,8 @@ def validate(spec: dict, bundle: str) -> None:
         _require(isinstance(dest, str) and dest.startswith("/"),
                  f"invalid mount {m!r}: mount destination not absolute")
     _validate_sysctl(linux.get("sysctl") or {}, kinds)
+    if linux.get("intelRdt"):
+        raise LowrtError("linux.intelRdt is not supported by lowrt")
     _validate_hooks(spec.get("hooks") or {})
 
 
@@ -102,6 +104,8 @@ def validate_process(proc: object) -> None:
              "args must not be empty")
     for env in proc.get("env") or []:
         _require(isinstance(env, str) and "=" in env, f"invalid environment variable {env!r}: no '='")
+    if proc.get("selinuxLabel"):
+        raise LowrtError("selinux label is specified in config, but selinux is disabled or not supported")
     user = proc.get("user") or {}
     for key in ("uid", "gid"):
         v = user.get(key, 0)

@@ -50,8 +50,6 @@ def prepare(c: Container, proc: dict, opts: ExecOptions) -> None:
         raise LowrtError("cannot allocate tty if lowrt will detach without setting console socket")
     if (not opts.detach or not terminal) and opts.console_socket:
         raise LowrtError("cannot use console socket if lowrt will not detach or allocate tty")
-    if proc.get("selinuxLabel"):
-        raise LowrtError("selinux label is specified in config, but selinux is disabled or not supported")
     config.check_rlimits(proc.get("rlimits") or [])
 
 
@@ -163,6 +161,7 @@ def _stage(plan: _Plan):
                              f"{e.strerror.lower()}") from None
         path = process.lookup(proc["args"][0], env)
         process.fix_stdio_owner(user)
+        process.apply_lsm(proc, None, lambda msg: chan.send("warning", msg))
         process.apply_privileges(proc, plan.caps, plan.seccomp)
         os.umask(user["umask"] if user.get("umask") is not None else 0o022)
         fds.cloexec_from(3 + plan.preserve)

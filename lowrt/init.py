@@ -79,6 +79,7 @@ def main(plan, launch: Launch, chan: Channel) -> None:
     os.chdir(cwd)
     path = process.lookup(proc["args"][0], env)
     process.fix_stdio_owner(user)
+    process.apply_lsm(proc, linux.get("personality"), lambda msg: chan.send("warning", msg))
     process.apply_privileges(proc, plan.caps, plan.seccomp)
     os.umask(user["umask"] if user.get("umask") is not None else 0o022)
     fds.cloexec_from(3 + plan.preserve)

@@ -12,7 +12,7 @@ import os
 
 from lowrt.config import RLIMITS
 from lowrt.errors import LowrtError
-from lowrt.linux import capability, prctl
+from lowrt.linux import capability, lsm, prctl  # noqa: F401 - lsm: loaded before pivot_root
 
 
 def preload(proc: dict, spec: dict | None = None) -> None:
@@ -136,6 +136,24 @@ def _load_seccomp(seccomp_filter: tuple[bytes, int]) -> None:
         seccomp.set_filter(program, flags)
     except OSError as e:
         raise LowrtError(f"load seccomp filter: {e.strerror or e}") from None
+
+
+def apply_lsm(proc: dict, personality: dict | None, log_warning) -> None:
+    """AppArmor profile (for the exec to come) and execution domain. A profile on a host
+    without AppArmor is not applied, with a warning (docker only asks where it is enabled)."""
+    from lowrt.linux import lsm
+    profile = proc.get("apparmorProfile")
+    if profile:
+        if lsm.apparmor_enabled():
+            lsm.apparmor_change_onexec(profile)
+        else:
+            log_warning(f"apparmor profile {profile!r} not applied: AppArmor is not enabled on this host")
+    if personality:
+        domain = personality.get("domain", "LINUX")
+        if domain not in lsm.PERSONALITY_DOMAINS:
+            raise LowrtError(f"linux.personality.domain {domain!r} is not supported "
+                             f"(known: {', '.join(lsm.PERSONALITY_DOMAINS)})")
+        lsm.set_personality(lsm.PERSONALITY_DOMAINS[domain])
 
 
 def exec_process(path: str, args: list[str], env: dict[str, str], cwd: str) -> None:

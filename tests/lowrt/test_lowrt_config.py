@@ -292,3 +292,24 @@ def test_features_describes_lowrt_and_its_capability_policy():
     assert {"pid", "mount", "user", "cgroup", "network"} <= set(features["linux"]["namespaces"])
     assert features["linux"]["seccomp"]["enabled"] is True
     assert features["annotations"]["org.lowrt.capabilities.policy"] == "drop-unavailable-with-warning"
+
+
+def test_personality_linux32(rt, bundle, cid):
+    if os.uname().machine != "x86_64":
+        pytest.skip("LINUX32 is checked on x86_64")
+    b = bundle(["uname", "-m"], linux={"personality": {"domain": "LINUX32"}})
+    assert rt.run("run", "-b", str(b), cid).stdout.strip() == b"i686"
+
+
+def test_apparmor_profile_on_a_host_without_apparmor_warns(rt, bundle, cid):
+    if os.path.exists("/sys/module/apparmor/parameters/enabled"):
+        pytest.skip("this host has AppArmor")
+    b = bundle(["true"], process={"apparmorProfile": "docker-default"})
+    assert rt.run("run", "-b", str(b), cid).returncode == 0
+    assert any("apparmor" in json.loads(line)["msg"] for line in rt.log.read_text().splitlines())
+
+
+def test_selinux_label_without_selinux_is_an_error(rt, bundle, cid):
+    b = bundle(["true"], process={"selinuxLabel": "system_u:system_r:container_t:s0"})
+    out = rt.run("run", "-b", str(b), cid, check=False)
+    assert out.returncode == 1 and b"selinux" in out.stderr and not (rt.root / cid).exists()
