@@ -298,12 +298,22 @@ def _has_key(metadata, key: str) -> bool:
 
 # --- blocking client ------------------------------------------------------------------------
 
+# A private subchannel pool and short reconnect backoff: after a supervisor restart, grpc's
+# process-wide pool would otherwise keep the old backoff (about a second) even for new channels.
+_CHANNEL_OPTIONS = [
+    ("grpc.use_local_subchannel_pool", 1),
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+]
+
+
 class Client(_Calls):
     """Blocking client. Thread-safe; close() (or use as a context manager) when done."""
 
     def __init__(self, address: str, namespace: str = "default"):
         super().__init__(address, namespace)
-        self._channel = grpc.insecure_channel(grpc_target(address))
+        self._channel = grpc.insecure_channel(grpc_target(address), options=_CHANNEL_OPTIONS)
         self._stubs = {name: cls(self._channel) for name, cls in _STUBS.items()}
 
     def with_namespace(self, namespace: str) -> "Client":
@@ -438,7 +448,7 @@ class AsyncClient(_Calls):
 
     def _stub(self, service: str):
         if "channel" not in self._shared:
-            channel = grpc.aio.insecure_channel(grpc_target(self.address))
+            channel = grpc.aio.insecure_channel(grpc_target(self.address), options=_CHANNEL_OPTIONS)
             self._shared["channel"] = channel
             self._shared["stubs"] = {name: cls(channel) for name, cls in _STUBS.items()}
         return self._shared["stubs"][service]
