@@ -330,7 +330,9 @@ class ProcessIO:
         self.stdin_once = False
         self.has_stdin = bool(stdin)
         self._stdin_pending = bytearray()
-        self._stdin_closing = False
+        self._stdin_closing = False         # asked to close: what is queued still goes in
+        self._stdin_closed = not stdin      # done: _close_stdin_now ran (it runs once)
+        self._stdin_line_open = False       # the last byte sent to a TTY did not end a line
         self._stdin_fifo = -1
         self._stdin_sources: list = []      # objects with pause()/resume() feeding stdin
         try:
@@ -416,17 +418,20 @@ class ProcessIO:
 
     def started(self, master: int = -1) -> None:
         """The runtime has made the process: drop our copies of its ends and start copying."""
-        for fd in self._container_fds:
+        fds, self._container_fds = self._container_fds, []
+        for fd in fds:
             os.close(fd)
-        self._container_fds.clear()
         self._started = True
         if master >= 0:
             self.master = master
             self._out_fds[master] = "stdout"
-            if self.has_stdin and not self._stdin_closing:
+            if not self._stdin_closed:
                 self.stdin_fd = master
                 if self._stdin_pending:     # typed by an attach client before the start
                     self.loop.add_writer(master, self._flush_stdin)
+                if self._stdin_closing:     # and closed before it, too
+                    self._queue_tty_eof()
+                    self._close_stdin_if_flushed()
         for fd, stream in self._out_fds.items():
             self.loop.add_reader(fd, lambda fd=fd, stream=stream: self._on_output(fd, stream))
         if self._stdin_fifo >= 0:
@@ -460,9 +465,8 @@ class ProcessIO:
         self.loop.forget(fd)
         del self._out_fds[fd]
         if fd == self.master:
+            self._close_stdin_now()     # the terminal is gone: so is its input
             self.master = -1
-            self.stdin_fd = -1
-            self._stdin_pending.clear()
         os.close(fd)
         for sink in self.sinks[stream]:
             sink.end(stream)
@@ -510,21 +514,30 @@ class ProcessIO:
         self._stdin_sources.append(source)
 
     # -- stdin -----------------------------------------------------------------------------
+    # Stdin ends in any order of: an attach client's eof frame, CloseIO, the disconnect of a
+    # once=1 client, the stdin FIFO's EOF, a write failing because the process is gone, the
+    # terminal's end and the process's delete. Each only asks for the close; _close_stdin_now
+    # does it, once, after marking it done, so nothing that fails or comes later can close (or
+    # unregister) the fd a second time, when its number may already be someone else's.
     def stdin_open(self) -> bool:
         """Whether stdin takes data (a TTY's master only exists once the process does)."""
-        return self.has_stdin and not self._stdin_closing and \
+        return not self._stdin_closing and not self._stdin_closed and \
             (self.stdin_fd >= 0 or not self._started)
 
     def write_stdin(self, data: bytes) -> None:
-        if not self.stdin_open() or not data:
-            return
+        if self.stdin_open() and data:
+            self._queue_stdin(data)
+
+    def _queue_stdin(self, data: bytes) -> None:
+        if self.terminal:
+            self._stdin_line_open = data[-1:] not in (b"\n", b"\r")
         if not self._stdin_pending and self.stdin_fd >= 0:
             try:
                 n = os.write(self.stdin_fd, data)
             except BlockingIOError:
                 n = 0
             except OSError:     # EPIPE/EIO: the process closed its stdin or is gone
-                self._stdin_gone()
+                self._close_stdin_now()
                 return
             if n == len(data):
                 return
@@ -536,12 +549,14 @@ class ProcessIO:
                 source.pause()
 
     def _flush_stdin(self) -> None:
+        if self.stdin_fd < 0:
+            return
         try:
             n = os.write(self.stdin_fd, self._stdin_pending)
         except BlockingIOError:
             return
         except OSError:
-            self._stdin_gone()
+            self._close_stdin_now()
             return
         del self._stdin_pending[:n]
         if len(self._stdin_pending) < HIGH_WATER // 2:
@@ -549,34 +564,58 @@ class ProcessIO:
                 source.resume()
         if not self._stdin_pending:
             self.loop.remove_writer(self.stdin_fd)
-            if self._stdin_closing:
-                self._close_stdin_now()
+            self._close_stdin_if_flushed()
 
     def close_stdin(self) -> None:
-        """Close the process's stdin once what is queued for it has been written."""
-        if self._stdin_closing or not self.has_stdin:
+        """Close the process's stdin once what is queued for it has been written.
+
+        A TTY's master stays open, as it carries the output too: as containerd does, the
+        terminal's EOF character (VEOF, ^D) goes in after the data instead, so that a program
+        reading the terminal in canonical mode sees the end of its input."""
+        if self._stdin_closing or self._stdin_closed:
             return
         self._stdin_closing = True
-        if not self._stdin_pending or self.stdin_fd < 0:
-            self._close_stdin_now()
+        self._stop_stdin_fifo()
+        if self.terminal and self.stdin_fd >= 0:
+            self._queue_tty_eof()
+        self._close_stdin_if_flushed()
+
+    def _queue_tty_eof(self) -> None:
+        import termios
+        try:
+            attrs = termios.tcgetattr(self.stdin_fd)
+        except termios.error:   # the terminal is gone already
+            return
+        eof = attrs[6][termios.VEOF]
+        if eof in (b"\0", 0):    # _POSIX_VDISABLE: the terminal has no EOF character
+            return
+        # In canonical mode VEOF after a partial line only hands that line to the reader;
+        # a second one is the end of input.
+        canonical = attrs[3] & termios.ICANON
+        self._queue_stdin(eof * (2 if canonical and self._stdin_line_open else 1))
+        self._stdin_line_open = False
+
+    def _close_stdin_if_flushed(self) -> None:
+        if not self._stdin_closing or self._stdin_pending:
+            return
+        if self.terminal and not self._started:
+            return      # the master comes with the process: the queue and VEOF go in then
+        self._close_stdin_now()
 
     def _close_stdin_now(self) -> None:
-        self._stop_stdin_fifo()
-        if self.stdin_fd < 0:
+        if self._stdin_closed:
             return
-        if self.stdin_fd == self.master:
-            # The master is also the output: closing it would hang up the terminal. As
-            # containerd does, stop forwarding and leave the pty open.
-            self.loop.remove_writer(self.stdin_fd)
-        else:
-            self.loop.forget(self.stdin_fd)
-            os.close(self.stdin_fd)
-        self.stdin_fd = -1
-
-    def _stdin_gone(self) -> None:
+        self._stdin_closed = self._stdin_closing = True
         self._stdin_pending.clear()
-        self._stdin_closing = True
-        self._close_stdin_now()
+        fd, self.stdin_fd = self.stdin_fd, -1
+        self._stop_stdin_fifo()
+        if fd < 0:
+            return
+        if fd == self.master:
+            self.loop.remove_writer(fd)     # the output still comes from it
+        else:
+            self.loop.forget(fd)
+            os.close(fd)
 
     def _on_stdin_fifo(self) -> None:
         try:
@@ -589,12 +628,12 @@ class ProcessIO:
             self.close_stdin()
 
     def _stop_stdin_fifo(self) -> None:
-        if self._stdin_fifo >= 0:
-            self.loop.forget(self._stdin_fifo)
-            os.close(self._stdin_fifo)
+        fd, self._stdin_fifo = self._stdin_fifo, -1
+        if fd >= 0:
             self._stdin_sources = [s for s in self._stdin_sources
                                    if not isinstance(s, _FifoSource)]
-            self._stdin_fifo = -1
+            self.loop.forget(fd)
+            os.close(fd)
 
     # -- tear down -------------------------------------------------------------------------
     def resize(self, width: int, height: int) -> None:
@@ -605,17 +644,15 @@ class ProcessIO:
 
     def close(self) -> None:
         """Release everything: the process is deleted (or never started)."""
-        for fd in self._container_fds:
+        fds, self._container_fds = self._container_fds, []
+        for fd in fds:
             os.close(fd)
-        self._container_fds.clear()
-        self._stdin_pending.clear()
-        self._stdin_closing = True
         self._close_stdin_now()
-        for fd, stream in list(self._out_fds.items()):
+        out_fds, self._out_fds = self._out_fds, {}
+        self.master = -1
+        for fd in out_fds:
             self.loop.forget(fd)
             os.close(fd)
-        self._out_fds.clear()
-        self.master = -1
         for sink in self._all_sinks.values():
             if isinstance(sink, BinaryLogger):
                 sink.stop()
