@@ -85,3 +85,52 @@ def make_bundle(path: Path, rootfs: Path, args: list[str], **changes) -> dict:
 
 def write_config(path: Path, config: dict) -> None:
     (path / "config.json").write_text(json.dumps(config, indent=1))
+
+
+class CgroupView:
+    """What the kernel says about a process's cgroup, on v1 or v2 alike (limits read back)."""
+
+    def __init__(self, pid: int) -> None:
+        self.v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+        self.paths: dict[str, str] = {}
+        with open(f"/proc/{pid}/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                for c in controllers.split(",") if controllers else [""]:
+                    self.paths[c] = path
+
+    def dir(self, controller: str) -> str:
+        if self.v2:
+            return "/sys/fs/cgroup" + self.paths[""]
+        return f"/sys/fs/cgroup/{controller}{self.paths[controller]}"
+
+    def _read(self, controller: str, name: str) -> str:
+        with open(f"{self.dir(controller)}/{name}") as f:
+            return f.read().strip()
+
+    def memory_limit(self) -> int | None:
+        raw = self._read("memory", "memory.max" if self.v2 else "memory.limit_in_bytes")
+        return None if raw == "max" else int(raw)
+
+    def pids_max(self) -> str:
+        return self._read("pids", "pids.max")
+
+    def cpu_quota(self) -> int:
+        if self.v2:
+            quota = self._read("cpu", "cpu.max").split()[0]
+            return -1 if quota == "max" else int(quota)
+        return int(self._read("cpu", "cpu.cfs_quota_us"))
+
+    def cpu_shares_as_configured(self, shares: int) -> bool:
+        """v1 keeps shares; v2 keeps the weight runc converts them to."""
+        if self.v2:
+            return int(self._read("cpu", "cpu.weight")) == 1 + ((shares - 2) * 9999) // 262142
+        return int(self._read("cpu", "cpu.shares")) == shares
+
+    def cpuset_cpus(self) -> str:
+        return self._read("cpuset", "cpuset.cpus")
+
+    def frozen(self) -> bool:
+        if self.v2:
+            return self._read("", "cgroup.freeze") == "1"
+        return self._read("freezer", "freezer.state") == "FROZEN"

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.helpers.lowrt_env import make_bundle
+from tests.helpers.lowrt_env import CgroupView, make_bundle
 
 
 @pytest.fixture
@@ -25,15 +25,6 @@ def running(rt, probe_rootfs, short_tmp, cid):
         rt.run("run", "-d", "-b", str(b), "--pid-file", str(short_tmp / "init.pid"), cid)
         return cid, int((short_tmp / "init.pid").read_text())
     return start
-
-
-def _cgroup_dir(controller: str, pid: int) -> str:
-    with open(f"/proc/{pid}/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.strip().split(":", 2)
-            if controller in ctrls.split(","):
-                return f"/sys/fs/cgroup/{controller}{path}"
-    raise AssertionError(f"no {controller} cgroup for {pid}")
 
 
 def test_exec_runs_in_the_containers_namespaces_and_cgroup(rt, running):
@@ -113,7 +104,7 @@ def test_pause_and_resume(rt, running):
     cid, pid = running()
     rt.run("pause", cid)
     assert rt.state(cid)["status"] == "paused"
-    assert open(f"{_cgroup_dir('freezer', pid)}/freezer.state").read().strip() == "FROZEN"
+    assert CgroupView(pid).frozen()
     assert open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] in ("D", "S")
     paused_exec = rt.run("exec", cid, "true", check=False)
     assert paused_exec.returncode == 255 and b"paused" in paused_exec.stderr
@@ -134,14 +125,12 @@ def test_update_resources_from_stdin_and_from_flags(rt, running):
     cid, pid = running()
     rt.run("update", "--resources", "-", cid, input=json.dumps(
         {"memory": {"limit": 64 << 20}, "pids": {"limit": 42}, "cpu": {"shares": 512, "quota": 0}}).encode())
-    assert int(open(f"{_cgroup_dir('memory', pid)}/memory.limit_in_bytes").read()) == 64 << 20
-    assert open(f"{_cgroup_dir('pids', pid)}/pids.max").read().strip() == "42"
-    assert open(f"{_cgroup_dir('cpu', pid)}/cpu.shares").read().strip() == "512"
+    cg = CgroupView(pid)
+    assert cg.memory_limit() == 64 << 20 and cg.pids_max() == "42"
+    assert cg.cpu_shares_as_configured(512)
     rt.run("update", "--memory", "32m", "--cpu-quota", "50000", "--cpu-period", "100000",
            "--pids-limit", "17", cid)
-    assert int(open(f"{_cgroup_dir('memory', pid)}/memory.limit_in_bytes").read()) == 32 << 20
-    assert open(f"{_cgroup_dir('cpu', pid)}/cpu.cfs_quota_us").read().strip() == "50000"
-    assert open(f"{_cgroup_dir('pids', pid)}/pids.max").read().strip() == "17"
+    assert cg.memory_limit() == 32 << 20 and cg.cpu_quota() == 50000 and cg.pids_max() == "17"
 
 
 def test_events_stats_in_runcs_shape(rt, running):
@@ -197,21 +186,20 @@ def test_pids_limit_is_enforced(rt, probe_rootfs, short_tmp, cid):
 def test_cpu_limits_are_written(rt, running):
     cid, pid = running(resources={"cpu": {"shares": 256, "quota": 20000, "period": 100000,
                                           "cpus": "0"}})
-    assert open(f"{_cgroup_dir('cpu', pid)}/cpu.shares").read().strip() == "256"
-    assert open(f"{_cgroup_dir('cpu', pid)}/cpu.cfs_quota_us").read().strip() == "20000"
-    assert open(f"{_cgroup_dir('cpuset', pid)}/cpuset.cpus").read().strip() == "0"
+    cg = CgroupView(pid)
+    assert cg.cpu_shares_as_configured(256) and cg.cpu_quota() == 20000 and cg.cpuset_cpus() == "0"
 
 
 def test_absolute_cgroups_path(rt, running, cid):
     parent = "lowrt-test-" + cid
     try:
         _, pid = running(linux={"cgroupsPath": f"/{parent}/{cid}"})
-        assert _cgroup_dir("pids", pid) == f"/sys/fs/cgroup/pids/{parent}/{cid}"
-        assert _cgroup_dir("memory", pid) == f"/sys/fs/cgroup/memory/{parent}/{cid}"
+        cg = CgroupView(pid)
+        assert cg.dir("pids").endswith(f"/{parent}/{cid}") and cg.dir("memory").endswith(f"/{parent}/{cid}")
         rt.run("delete", "--force", cid)
-        assert not os.path.exists(f"/sys/fs/cgroup/pids/{parent}/{cid}")
+        assert not os.path.exists(cg.dir("pids"))
     finally:
         rt.run("delete", "--force", cid, check=False)
-        for hierarchy in os.listdir("/sys/fs/cgroup"):  # runc too leaves the parents
-            if os.path.isdir(f"/sys/fs/cgroup/{hierarchy}/{parent}"):
-                os.rmdir(f"/sys/fs/cgroup/{hierarchy}/{parent}")
+        for top in ["/sys/fs/cgroup", *(f"/sys/fs/cgroup/{h}" for h in os.listdir("/sys/fs/cgroup"))]:
+            if os.path.isdir(f"{top}/{parent}"):  # runc too leaves the parents
+                os.rmdir(f"{top}/{parent}")
