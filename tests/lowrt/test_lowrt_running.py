@@ -203,3 +203,25 @@ def test_absolute_cgroups_path(rt, running, cid):
         for top in ["/sys/fs/cgroup", *(f"/sys/fs/cgroup/{h}" for h in os.listdir("/sys/fs/cgroup"))]:
             if os.path.isdir(f"{top}/{parent}"):  # runc too leaves the parents
                 os.rmdir(f"{top}/{parent}")
+
+
+def test_events_reports_an_oom_kill(rt, running):
+    cid, _ = running(resources={"memory": {"limit": 16 << 20, "swap": 16 << 20}},
+                     args=("sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 60"))
+    proc = subprocess.Popen(rt.argv("events", "--interval", "30s", cid), stdout=subprocess.PIPE)
+    try:
+        event = json.loads(proc.stdout.readline())
+        assert event == {"type": "oom", "id": cid}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_exec_into_a_container_with_a_user_namespace(rt, running):
+    namespaces = [{"type": t} for t in ("pid", "mount", "uts", "ipc", "network", "user")]
+    cid, pid = running(linux={"namespaces": namespaces,
+                              "uidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
+                              "gidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}]})
+    seen = json.loads(rt.run("exec", cid, "/probe").stdout)
+    assert seen["ns"]["user"] == os.readlink(f"/proc/{pid}/ns/user")
+    assert seen["uid_map"].split() == ["0", "200000", "65536"] and seen["uid"] == 0
