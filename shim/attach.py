@@ -46,6 +46,9 @@ class AttachClient:
         if frame.eof:
             self.io.close_stdin()
 
+    def drain(self) -> None:
+        self.conn.read_available()
+
     def pause(self) -> None:
         self.conn.pause_reading()
 

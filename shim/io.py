@@ -580,6 +580,16 @@ class ProcessIO:
             self._queue_tty_eof()
         self._close_stdin_if_flushed()
 
+    def close_stdin_after_sources(self) -> None:
+        """CloseIO, which comes on a connection of its own: stdin data that a client sent before
+        it may still wait in an attach socket or the stdin FIFO, as epoll gives no order between
+        fds. Take that in first, so that the close never overtakes it."""
+        for source in list(self._stdin_sources):
+            if self._stdin_closing or self._stdin_closed:
+                return
+            source.drain()
+        self.close_stdin()
+
     def _queue_tty_eof(self) -> None:
         import termios
         try:
@@ -617,15 +627,19 @@ class ProcessIO:
             self.loop.forget(fd)
             os.close(fd)
 
-    def _on_stdin_fifo(self) -> None:
+    def _on_stdin_fifo(self) -> bool:
+        """Read the stdin FIFO once; False when nothing (more) is there for now."""
+        if self._stdin_fifo < 0:
+            return False
         try:
             data = os.read(self._stdin_fifo, READ_SIZE)
         except BlockingIOError:
-            return
+            return False
         if data:
             self.write_stdin(data)
-        else:   # the client closed its end: containerd closes the process's stdin then
-            self.close_stdin()
+            return True
+        self.close_stdin()  # the client closed its end: containerd closes the process's stdin
+        return False
 
     def _stop_stdin_fifo(self) -> None:
         fd, self._stdin_fifo = self._stdin_fifo, -1
@@ -672,10 +686,14 @@ class ProcessIO:
 class _FifoSource:
     """A stdin FIFO, read only while the process's stdin has room."""
 
-    def __init__(self, loop: Loop, fd: int, on_readable: Callable[[], None]) -> None:
+    def __init__(self, loop: Loop, fd: int, on_readable: Callable[[], bool]) -> None:
         self.loop = loop
         self.fd = fd
         self.on_readable = on_readable
+
+    def drain(self) -> None:
+        while self.on_readable():
+            pass
 
     def pause(self) -> None:
         self.loop.remove_reader(self.fd)

@@ -40,18 +40,25 @@ class Connection:
         self.loop.add_reader(self.fd, self._on_readable)
 
     # -- input -----------------------------------------------------------------------------
-    def _on_readable(self) -> None:
+    def _on_readable(self) -> bool:
+        """Take in what the peer sent; False when there was nothing (more) to read."""
         try:
             data = self.sock.recv(65536)
         except (BlockingIOError, InterruptedError):
-            return
+            return False
         except OSError:
             data = b""
         if not data:
             self.close()
-            return
+            return False
         self.inbuf += data
         self._process()
+        return True
+
+    def read_available(self) -> None:
+        """Take in everything the peer has sent so far, now rather than at the loop's turn."""
+        while not self.closed and self._on_readable():
+            pass
 
     def _process(self) -> None:
         while not self.closed and not self.busy and len(self.inbuf) >= 4:

@@ -303,43 +303,57 @@ class Task:
             raise errors.FailedPrecondition(
                 f"cannot delete a {STATUS_NAMES[p.status]} process ({p.describe()})")
         if p.exec_id:
-            self._publish_now(p)
-            p.close_io()
-            p.deleted = True
             del self.execs[p.exec_id]
-            _remove(self._pid_file(p))
+            self._release(p)
             return pb.DeleteResponse(pid=p.pid, exit_status=p.exit_status,
                                      exited_at=p.exited_at)
         try:
             self.runtime.delete(self.id, force=not p.reaped)
         except RuntimeFailure as e:
             if "does not exist" not in str(e) and "not exist" not in str(e):
+                # The container is still there: the shim stays, for another try (or Shutdown).
                 raise errors.RuntimeFailed(f"failed to delete task: {e}") from None
-        if not p.reaped:
-            # Deleted while created: the runtime killed the waiting init. Take its exit now if
-            # it has been reaped, so the answer carries it.
-            self.reaper.dispatch()
-        if not p.reaped:
-            p.reaped_exit(128 + signal.SIGKILL, time.time_ns())
-        for e in list(self.execs.values()):
-            self._publish_now(e)
-            e.close_io()
-            e.deleted = True
-            _remove(self._pid_file(e))
-        self.execs.clear()
-        self._publish_now(p)
-        p.close_io()
-        p.deleted = True
-        if self._oom is not None:
-            self._oom.stop()
-            self._oom = None
-        self._unmount_rootfs()
-        _remove(self._pid_file(p))
-        self.events.publish(delete=pb.TaskDelete(container_id=self.id, id=self.id, pid=p.pid,
-                                                 exit_status=p.exit_status,
-                                                 exited_at=p.exited_at))
-        self._on_exit()
+        # The runtime has let go of the container. From here on no failure may keep the shim
+        # from answering and exiting: it would be left behind, serving a deleted container.
+        try:
+            if not p.reaped:
+                # Deleted while created: the runtime killed the waiting init. Take its exit now
+                # if it has been reaped, so the answer carries it.
+                self._guarded("collecting exits", self.reaper.dispatch)
+            if not p.reaped:
+                self._guarded("recording the exit", lambda: p.reaped_exit(
+                    128 + signal.SIGKILL, time.time_ns()))
+            for e in list(self.execs.values()):
+                self._release(e)
+            self.execs.clear()
+            self._release(p)
+            if self._oom is not None:
+                self._guarded("stopping the oom watch", self._oom.stop)
+                self._oom = None
+            self._unmount_rootfs()
+            self.events.publish(delete=pb.TaskDelete(container_id=self.id, id=self.id,
+                                                     pid=p.pid, exit_status=p.exit_status,
+                                                     exited_at=p.exited_at))
+        finally:
+            self._on_exit()
         return pb.DeleteResponse(pid=p.pid, exit_status=p.exit_status, exited_at=p.exited_at)
+
+    def _release(self, p: Process) -> None:
+        """A process is deleted: its waiters answered, its stdio closed, its pid file removed.
+        Each step runs even when one before it failed, and p ends up deleted whatever happens,
+        as a half-deleted process could never be deleted again."""
+        self._guarded(f"publishing the exit of {p.describe()}", lambda: self._publish_now(p))
+        self._guarded(f"closing the stdio of {p.describe()}", p.close_io)
+        self._guarded(f"removing the pid file of {p.describe()}",
+                      lambda: _remove(self._pid_file(p)))
+        p.deleted = True
+
+    def _guarded(self, what: str, step) -> None:
+        try:
+            step()
+        except Exception:   # a bug: log it, and go on tearing down
+            import traceback
+            self.log(f"{what} failed:\n{traceback.format_exc()}")
 
     # -- exec ------------------------------------------------------------------------------
     def exec(self, req, conn, seq):
@@ -385,7 +399,7 @@ class Task:
     def close_io(self, req, conn, seq):
         p = self._process(req.id, req.exec_id)
         if req.stdin and p.io is not None:
-            p.io.close_stdin()
+            p.io.close_stdin_after_sources()
         return None
 
     def attach(self, req, conn, seq):

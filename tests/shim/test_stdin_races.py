@@ -152,3 +152,22 @@ def test_init_stdin_closed_while_it_exits_then_delete_ends_the_shim(env, order):
         finally:
             control.close()
         _delete_and_gone(env)
+
+
+def test_close_io_never_overtakes_stdin_sent_before_it(env):
+    # CloseIO comes on another connection than the attach stream's data, and epoll gives no
+    # order between two sockets that are both readable: the shim takes in what the attach
+    # clients already sent before it closes stdin.
+    env.create(["sleep", "100"])
+    c = env.client
+    c.start(env.id)
+    for i in range(12):
+        c.exec(env.id, f"c{i}", exec_spec(["cat"]), stdin="berth-attach:")
+        att = c.attach(env.id, f"c{i}", stdin=True)
+        c.start(env.id, f"c{i}")
+        att.write(PAYLOAD)
+        c.close_io(env.id, f"c{i}")
+        assert c.wait(env.id, f"c{i}", timeout=10)[0] == 0
+        assert _output(att) == PAYLOAD, f"round {i}"
+        att.close()
+        c.delete(env.id, f"c{i}")
