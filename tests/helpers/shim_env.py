@@ -26,8 +26,9 @@ SHIM = str(BIN / "berth-shim")
 
 def oci_config(args: list[str], *, cgroups_path: str, terminal: bool = False,
                memory: int | None = None, pid_ns: bool = True, env: list[str] | None = None,
-               readonly: bool = False) -> dict:
-    """A config.json as `runc spec` writes it, with the process and limits a test needs."""
+               readonly: bool = False, console_size: tuple[int, int] | None = None) -> dict:
+    """A config.json as `runc spec` writes it, with the process and limits a test needs.
+    console_size: (height, width) for process.consoleSize."""
     caps = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"]
     namespaces = [{"type": t} for t in ("network", "ipc", "uts", "mount")]
     if pid_ns:
@@ -35,9 +36,12 @@ def oci_config(args: list[str], *, cgroups_path: str, terminal: bool = False,
     resources: dict = {"devices": [{"allow": False, "access": "rwm"}]}
     if memory:
         resources["memory"] = {"limit": memory, "swap": memory}
+    process: dict = {"consoleSize": {"height": console_size[0], "width": console_size[1]}} \
+        if console_size else {}
     return {
         "ociVersion": "1.0.2-dev",
         "process": {
+            **process,
             "terminal": terminal,
             "user": {"uid": 0, "gid": 0},
             "args": args,

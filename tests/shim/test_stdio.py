@@ -313,3 +313,72 @@ def test_bad_stdio_is_invalid_argument_and_leaves_nothing(env, field, value, mes
     assert not (env.bundle / "rootfs").exists()
     with pytest.raises(errors.NotFound):
         env.client.state(env.id)
+
+
+def _pty_size(pid: int) -> tuple[int, int]:
+    """(rows, columns) of the terminal that is pid's stdin, as the process sees it."""
+    import fcntl
+    import struct
+    import termios
+    fd = os.open(f"/proc/{pid}/fd/0", os.O_RDWR | os.O_NOCTTY)
+    try:
+        rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, bytes(8)))
+    finally:
+        os.close(fd)
+    return rows, cols
+
+
+def test_tty_size_is_zero_until_resized_unless_the_spec_sets_it(env):
+    # `docker run -t busybox stty size` without a terminal: no consoleSize, no resize. The pty
+    # then has no size, as runc and containerd leave it (busybox's stty reports that as an
+    # error, with whatever errno it had); the shim sets none of its own.
+    env.create(["sh", "-c", "read x; stty size"], terminal=True, stdin="berth-attach:")
+    c = env.client
+    a = c.attach(env.id, stdin=True)
+    pid = c.start(env.id)
+    assert _pty_size(pid) == (0, 0)
+    c.resize_pty(env.id, width=100, height=30)
+    assert _pty_size(pid) == (30, 100)
+    a.write(b"\n")
+    assert b"30 100" in b"".join(d for _, d in a)
+    a.close()
+
+
+def test_tty_console_size_from_the_spec_is_there_before_any_resize(env):
+    env.create(["stty", "size"], terminal=True, console_size=(33, 111))
+    c = env.client
+    a = c.attach(env.id)
+    c.start(env.id)
+    assert c.wait(env.id, timeout=10)[0] == 0
+    assert b"".join(d for _, d in a) == b"33 111\r\n"
+    a.close()
+
+
+def test_tty_close_io_writes_eof_so_cat_ends(env):
+    # containerd writes the terminal's EOF character (^D) when a TTY's stdin is closed; the
+    # master itself stays open, as it carries the output. After a partial line it takes two.
+    env.create(["cat"], terminal=True, stdin="berth-attach:")
+    c = env.client
+    a = c.attach(env.id, stdin=True)
+    c.start(env.id)
+    a.write(b"line\n")
+    a.write(b"partial")
+    c.close_io(env.id)
+    assert c.wait(env.id, timeout=10)[0] == 0
+    out = b"".join(d for _, d in a)
+    # the terminal echoes what is typed, and cat repeats it
+    assert (out.count(b"line\r\n"), out.count(b"partial")) == (2, 2), out
+    a.close()
+
+
+def test_tty_stdin_closed_before_start_keeps_its_data_and_eof(env):
+    env.create(["cat"], terminal=True, stdin="berth-attach:?once=1")
+    c = env.client
+    a = c.attach(env.id, stdin=True)
+    a.write(b"early\n")
+    a.close_stdin()
+    c.state(env.id)
+    c.start(env.id)
+    assert c.wait(env.id, timeout=10)[0] == 0
+    assert b"".join(d for _, d in a).count(b"early\r\n") == 2
+    a.close()
