@@ -15,7 +15,8 @@ EXIT_FLUSH_SECONDS = 2.0
 
 
 class Options:
-    __slots__ = ("namespace", "id", "bundle", "socket", "runtime", "runtime_root", "debug")
+    __slots__ = ("namespace", "id", "bundle", "socket", "runtime", "runtime_root",
+                 "runtime_timeout", "debug")
 
     def __init__(self, **kw) -> None:
         for k in self.__slots__:
@@ -68,7 +69,7 @@ def serve(opts: Options, ready_fd: int) -> int:
         loop.on_error = _log_line
         reaper = Reaper(loop)
         runtime = Runtime(opts.runtime, opts.runtime_root, os.path.join(opts.bundle, "log.json"),
-                          reaper, debug=opts.debug)
+                          reaper, debug=opts.debug, timeout=opts.runtime_timeout)
         task = Task(loop=loop, reaper=reaper, events=Events(), runtime=runtime,
                     namespace=opts.namespace, id=opts.id, bundle=opts.bundle,
                     socket_path=opts.socket, log=_log_line, on_exit=loop.stop)

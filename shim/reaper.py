@@ -122,7 +122,7 @@ class Reaper:
             if left <= 0:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                raise RuntimeTimeout(f"timed out after {timeout:.0f}s")
+                raise RuntimeTimeout(f"timed out after {timeout:g}s")
             for fd, _ in poller.poll(left * 1000):
                 if fd == self._wake_r:
                     self._drain_wakeups()

@@ -12,7 +12,7 @@ import signal
 
 from shim.reaper import Reaper, RuntimeTimeout
 
-TIMEOUT = 60.0
+TIMEOUT = 60.0              # for one runtime command; BERTH_SHIM_RUNTIME_TIMEOUT overrides it
 _F_DUPFD_CLOEXEC = 1030
 
 
@@ -58,16 +58,17 @@ def spawn(argv: list[str], fds: dict[int, int], env: dict[str, str] | None = Non
 
 class Runtime:
     def __init__(self, binary: str, root: str, log_path: str, reaper: Reaper,
-                 debug: bool = False) -> None:
+                 debug: bool = False, timeout: float = TIMEOUT) -> None:
         self.binary = binary
+        self.timeout = timeout
         self.root = root
         self.log_path = log_path
         self.reaper = reaper
         self.debug = debug
         self.name = os.path.basename(binary)
 
-    def run(self, *args: str, stdio: tuple[int, int, int] | None = None, capture: bool = False,
-            timeout: float = TIMEOUT) -> bytes:
+    def run(self, *args: str, stdio: tuple[int, int, int] | None = None,
+            capture: bool = False) -> bytes:
         """Run one runtime command and return its stdout (when capture) or raise RuntimeFailure.
 
         stdio: the fds the runtime gets as 0, 1, 2 (for create/exec: the container's own);
@@ -95,7 +96,7 @@ class Runtime:
                 os.close(out_w)
                 out_w = -1
             try:
-                status, output = self.reaper.wait_for(pid, timeout, out_r)
+                status, output = self.reaper.wait_for(pid, self.timeout, out_r)
             except RuntimeTimeout as e:
                 raise RuntimeFailure(f"{self.name} {args[0]}: {e}") from None
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,7 +14,7 @@ import pytest
 
 from shim import errors
 from shim.client import ShimClient, pb
-from tests.helpers.shim_env import exec_spec, wait_gone
+from tests.helpers.shim_env import children, exec_spec, wait_gone
 
 
 def _collect(sub, count: int, timeout: float = 15.0) -> list:
@@ -227,3 +228,96 @@ def test_deleting_an_exec_that_never_started_answers_its_waiters(env):
     t.join(10)
     assert result and result[0][0] == 255
     assert c.state(env.id).pid == int((env.bundle / "init.pid").read_text())
+
+
+def _no_mounts_runtime_state_or_socket(env) -> None:
+    assert not os.path.ismount(env.bundle / "rootfs")
+    assert not os.path.exists(env.socket)
+    state = subprocess.run([env.runtime, "--root", env.runtime_root, "state", env.id],
+                           capture_output=True)
+    assert state.returncode != 0, "the runtime forgot the container"
+
+
+def test_delete_command_shuts_down_a_shim_still_running_first(env):
+    # containerd runs `shim delete` once the shim is gone; deleting the container under a live
+    # shim would leave that shim serving nothing, forever.
+    pid = env.create(["sleep", "100"])
+    env.client.start(env.id)
+    out = subprocess.run(env.argv("delete"), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert f"shim {env.shim_pid} was still running: it was shut down" in out.stderr
+    result = json.loads(out.stdout)
+    assert result["pid"] == pid and result["exit_status"] == 255
+    assert "was still running" in result["reason"]
+    assert wait_gone(env.shim_pid, 0.5), "the shim is gone when delete returns"
+    assert wait_gone(pid), "the container was killed"
+    _no_mounts_runtime_state_or_socket(env)
+
+
+def test_delete_command_kills_a_live_shim_that_does_not_answer(env):
+    pid = env.create(["sleep", "100"])
+    env.client.start(env.id)
+    os.kill(env.shim_pid, signal.SIGSTOP)     # alive, but answers nothing
+    try:
+        out = subprocess.run(env.argv("delete"), capture_output=True, text=True, timeout=30)
+    finally:
+        if not wait_gone(env.shim_pid, 0):
+            os.kill(env.shim_pid, signal.SIGCONT)
+    assert out.returncode == 0, out.stderr
+    assert "did not shut down" in out.stderr and "it was killed" in out.stderr
+    assert json.loads(out.stdout)["pid"] == pid
+    assert wait_gone(env.shim_pid, 0.5)
+    assert wait_gone(pid)
+    _no_mounts_runtime_state_or_socket(env)
+
+
+_HANGING_RUNTIME = """#!/bin/sh
+# The real runtime, except that a command whose verb has a file hang-VERB in {dir} hangs, once.
+for arg; do
+    case "$arg" in
+        create|start|delete|kill|pause|resume|ps|exec|update|state) verb=$arg; break ;;
+    esac
+done
+if [ -n "$verb" ] && rm "{dir}/hang-$verb" 2>/dev/null; then
+    exec sleep 600
+fi
+exec {real} "$@"
+"""
+
+
+def test_runtime_command_timeout_answers_an_error_and_the_shim_stays_usable(env, monkeypatch):
+    fake = env.tmp / "hanging-runtime"
+    fake.write_text(_HANGING_RUNTIME.format(dir=env.tmp, real=shutil.which(env.runtime)))
+    fake.chmod(0o755)
+    env.runtime = str(fake)
+    monkeypatch.setenv("BERTH_SHIM_RUNTIME_TIMEOUT", "0.5")
+    init = env.create(["sleep", "100"])
+    c = env.client
+    c.start(env.id)
+    (env.tmp / "hang-pause").touch()
+    began = time.monotonic()
+    with pytest.raises(errors.RuntimeFailed,
+                       match=r"OCI runtime pause failed: hanging-runtime pause: timed out after 0.5s"):
+        c.pause(env.id)
+    assert time.monotonic() - began < 5
+    assert [pid for pid, _ in children(env.shim_pid)] == [init], "the hung command was killed"
+    assert c.state(env.id).status == pb.RUNNING
+    c.pause(env.id)     # the runtime answers again: so does the shim
+    c.resume(env.id)
+    c.kill(env.id, signal.SIGKILL)
+    assert c.wait(env.id, timeout=10)[0] == 137
+    (env.tmp / "hang-delete").touch()
+    with pytest.raises(errors.RuntimeFailed, match="failed to delete task: .*timed out"):
+        c.delete(env.id)
+    assert env.shim_alive() and c.state(env.id).status == pb.STOPPED
+    assert c.delete(env.id)[1] == 137
+    assert wait_gone(env.shim_pid)
+
+
+def test_bad_runtime_timeout_is_refused_at_start(env, monkeypatch):
+    env.write_config(["true"])
+    monkeypatch.setenv("BERTH_SHIM_RUNTIME_TIMEOUT", "soon")
+    out = subprocess.run(env.argv("start"), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1
+    assert "BERTH_SHIM_RUNTIME_TIMEOUT='soon': not a positive number of seconds" in out.stderr
+    assert not (env.bundle / "shim.pid").exists()
