@@ -19,7 +19,7 @@ import sys
 USAGE = ("usage: berth-shim --namespace NS --id ID --bundle DIR [--socket PATH] --runtime BIN "
          "--runtime-root DIR [--debug] start|delete")
 TIMEOUT_ENV = "BERTH_SHIM_RUNTIME_TIMEOUT"
-LIVE_SHIM_ANSWER = 2.0      # delete: how long a live shim has to answer Shutdown
+LIVE_SHIM_ANSWER = 1.0      # delete: how long a live shim has to answer Shutdown
 LIVE_SHIM_EXIT = 5.0        # ... and then to exit
 _VALUED = {"--namespace": "namespace", "--id": "id", "--bundle": "bundle", "--socket": "socket",
            "--runtime": "runtime", "--runtime-root": "runtime_root"}
