@@ -296,8 +296,8 @@ def test_runtime_command_timeout_answers_an_error_and_the_shim_stays_usable(env,
     c.start(env.id)
     (env.tmp / "hang-pause").touch()
     began = time.monotonic()
-    with pytest.raises(errors.RuntimeFailed,
-                       match=r"OCI runtime pause failed: hanging-runtime pause: timed out after 0.5s"):
+    timed_out = r"OCI runtime pause failed: hanging-runtime pause: timed out after 0.5s"
+    with pytest.raises(errors.RuntimeFailed, match=timed_out):
         c.pause(env.id)
     assert time.monotonic() - began < 5
     assert [pid for pid, _ in children(env.shim_pid)] == [init], "the hung command was killed"

@@ -92,7 +92,8 @@ def _round(env, control: ShimClient, order: str, rng: random.Random, exec_id: st
     elif order == "kill":
         att.write(PAYLOAD)
         kill = _quietly(lambda: control.kill(cid, signal.SIGKILL, exec_id=exec_id))
-        _together(lambda: (sleep(), kill()), lambda: (sleep(), eof()), lambda: (sleep(), close_io()))
+        _together(lambda: (sleep(), kill()), lambda: (sleep(), eof()),
+                  lambda: (sleep(), close_io()))
     elif order == "delete-first":       # the process is deleted while its client still writes
         pass
     status = c.wait(cid, exec_id, timeout=10)[0]
