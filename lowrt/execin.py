@@ -75,6 +75,11 @@ def run(c: Container, proc: dict, opts: ExecOptions) -> int:
             launch.join.append((kind, os.open(path, os.O_RDONLY | os.O_CLOEXEC), path))
         except OSError as e:
             raise LowrtError(f"open {path}: {e.strerror.lower()}") from None
+    root = f"/proc/{c.pid}/root"
+    try:
+        launch.root_fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as e:
+        raise LowrtError(f"open {root}: {e.strerror.lower()}") from None
     console_fd = parent_console = -1
     if proc.get("terminal"):
         from lowrt import console

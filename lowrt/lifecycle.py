@@ -120,6 +120,7 @@ def create(opts: CreateOptions) -> Created:
         raise LowrtError(f"create state directory {c.dir}: {e.strerror.lower()}") from None
 
     pid = 0
+    child = 0
     cgroup = None
     chan = None
     console_master = -1
@@ -209,7 +210,7 @@ def create(opts: CreateOptions) -> Created:
     except BaseException as e:
         if chan is not None:
             chan.close()  # an init still waiting for us sees end-of-file and exits
-        _undo(c, pid, cgroup)
+        _undo(c, pid or child, cgroup)
         if isinstance(e, OSError):
             raise LowrtError(spawn.describe(e)) from None
         raise

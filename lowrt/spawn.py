@@ -29,6 +29,7 @@ class Launch:
         self.hold = False        # the child waits for "release" before exiting (see wait_child)
         self.preload = None      # called first in the child: import what the grandchild needs
         self.direct = False      # set by start(): one fork, the child is the container's process
+        self.root_fd = -1        # joining: the init's root (/proc/PID/root), made ours after setns
 
 
 def start(launch: Launch, stage, *args) -> tuple[Channel, int]:
@@ -61,6 +62,8 @@ def start(launch: Launch, stage, *args) -> tuple[Channel, int]:
     chan.as_parent()
     for _, fd, _ in launch.join:
         os.close(fd)
+    if launch.root_fd >= 0:
+        os.close(launch.root_fd)
     return chan, pid
 
 
@@ -99,6 +102,7 @@ def _enter(launch: Launch, chan: Channel) -> None:
         if kind != "pid":
             ns.setns(fd, kind, path)
         os.close(fd)
+    _take_root(launch)
     flags = launch.new_flags & ~ns.CLONE_NEWPID
     if flags:
         ns.unshare(flags)
@@ -128,6 +132,7 @@ def _child(launch: Launch, stage, args: tuple, chan: Channel) -> None:
     for kind, fd, path in launch.join:
         ns.setns(fd, kind, path)
         os.close(fd)
+    _take_root(launch)
     if launch.new_user:
         ns.unshare(ns.CLONE_NEWUSER)
         chan.send("userns")
@@ -150,6 +155,17 @@ def _child(launch: Launch, stage, args: tuple, chan: Channel) -> None:
     if launch.hold:
         chan.expect("release")
     os._exit(0)
+
+
+def _take_root(launch: Launch) -> None:
+    """Make the init's root directory ours. setns(CLONE_NEWNS) alone puts us at the root of
+    its mount namespace, which is not the container's when lowrt runs chrooted (in a build
+    sandbox, say): the init pivoted into a mount below it."""
+    if launch.root_fd >= 0:
+        os.fchdir(launch.root_fd)
+        os.chroot(".")
+        os.close(launch.root_fd)
+        launch.root_fd = -1
 
 
 def _write_time_offsets(offsets: dict) -> None:

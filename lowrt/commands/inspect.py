@@ -163,6 +163,7 @@ def cmd_events(g, argv: list[str]) -> int:
         return 0
     import select
     oom = cg.oom_fd()
+    kills = cg.oom_kills()
     poller = select.poll()
     poller.register(oom, select.POLLIN)
     next_stats = time.monotonic() + interval
@@ -170,12 +171,14 @@ def cmd_events(g, argv: list[str]) -> int:
         while c.running():
             timeout = max(0.0, next_stats - time.monotonic())
             if poller.poll(min(timeout, 1.0) * 1000):
-                try:
-                    os.read(oom, 8)
-                except OSError:
-                    pass
-                if c.running():
-                    emit({"type": "oom", "id": c.id})
+                _drain(oom)
+            # The fd wakes on any change to the cgroup's memory events (v2) or on an OOM (v1);
+            # the kernel's count of kills says whether there was one, and is read at least
+            # once a second in case a wake-up was missed.
+            now = cg.oom_kills()
+            for _ in range(now - kills):
+                emit({"type": "oom", "id": c.id})
+            kills = now
             if time.monotonic() >= next_stats:
                 next_stats += interval
                 try:
@@ -186,6 +189,16 @@ def cmd_events(g, argv: list[str]) -> int:
     finally:
         os.close(oom)
     return 0
+
+
+def _drain(fd: int) -> None:
+    """Read everything pending on a non-blocking eventfd or inotify fd."""
+    while True:
+        try:
+            if not os.read(fd, 4096):
+                return
+        except OSError:  # EAGAIN: drained
+            return
 
 
 def cmd_features(g, argv: list[str]) -> int:

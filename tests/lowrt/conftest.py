@@ -65,3 +65,22 @@ def probe(rt, short_tmp, probe_rootfs):
         assert out.returncode == expect_code, out.stderr.decode(errors="replace")
         return json.loads(out.stdout)
     return run
+
+
+@pytest.fixture(scope="session")
+def userns_ok():
+    """Skip unless this process may make a user namespace (a chrooted one may not)."""
+    import subprocess
+    if subprocess.run(["unshare", "--user", "true"], capture_output=True).returncode != 0:
+        pytest.skip("user namespaces cannot be made here (chrooted, or disabled)")
+
+
+@pytest.fixture(scope="session")
+def pty_ok():
+    import os
+    try:
+        master, slave = os.openpty()
+    except OSError:
+        pytest.skip("no pseudo-terminals here (no devpts)")
+    os.close(master)
+    os.close(slave)

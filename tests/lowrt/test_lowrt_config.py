@@ -37,7 +37,7 @@ def test_new_namespaces_of_every_default_kind(probe):
         assert seen["ns"][kind] == host_ns(kind), kind
 
 
-def test_user_namespace_with_uid_and_gid_maps(probe):
+def test_user_namespace_with_uid_and_gid_maps(probe, userns_ok):
     config = {"namespaces": [{"type": t} for t in ("pid", "mount", "uts", "ipc", "network", "user")],
               "uidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],
               "gidMappings": [{"containerID": 0, "hostID": 300000, "size": 65536}]}

@@ -149,7 +149,7 @@ def test_events_stream_stops_when_the_container_stops(rt, running):
     first = json.loads(proc.stdout.readline())
     assert first["type"] == "stats"
     rt.run("kill", cid, "KILL")
-    assert proc.wait(timeout=10) == 0
+    assert proc.wait(timeout=30) == 0
 
 
 def test_kill_all_signals_every_process(rt, running):
@@ -207,17 +207,22 @@ def test_absolute_cgroups_path(rt, running, cid):
 
 def test_events_reports_an_oom_kill(rt, running):
     cid, _ = running(resources={"memory": {"limit": 16 << 20, "swap": 16 << 20}},
-                     args=("sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 60"))
-    proc = subprocess.Popen(rt.argv("events", "--interval", "30s", cid), stdout=subprocess.PIPE)
+                     args=("sh", "-c", "while [ ! -e /dev/shm/go ]; do sleep 0.05; done; "
+                                       "dd if=/dev/zero of=/dev/null bs=64M count=1; sleep 60"))
+    proc = subprocess.Popen(rt.argv("events", "--interval", "100ms", cid), stdout=subprocess.PIPE)
     try:
-        event = json.loads(proc.stdout.readline())
+        assert json.loads(proc.stdout.readline())["type"] == "stats"  # events is watching
+        rt.run("exec", cid, "touch", "/dev/shm/go")
+        deadline = time.monotonic() + 30
+        while (event := json.loads(proc.stdout.readline()))["type"] != "oom":
+            assert time.monotonic() < deadline, "no oom event"
         assert event == {"type": "oom", "id": cid}
     finally:
         proc.kill()
         proc.wait()
 
 
-def test_exec_into_a_container_with_a_user_namespace(rt, running):
+def test_exec_into_a_container_with_a_user_namespace(rt, running, userns_ok):
     namespaces = [{"type": t} for t in ("pid", "mount", "uts", "ipc", "network", "user")]
     cid, pid = running(linux={"namespaces": namespaces,
                               "uidMappings": [{"containerID": 0, "hostID": 200000, "size": 65536}],

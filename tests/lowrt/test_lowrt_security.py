@@ -61,7 +61,8 @@ def test_preserve_fds_and_listen_fds(rt, probe_rootfs, short_tmp, cid):
     assert out.returncode == 0, out.stderr
     seen = json.loads(out.stdout)
     assert set(seen["fds"]) == {"0", "1", "2", "3", "4"}  # LISTEN_FDS's one, then one preserved
-    assert seen["fds"]["3"] == seen["fds"]["4"] == str(secret)
+    # (the path as seen from the host's root: it ends with ours even when we run chrooted)
+    assert seen["fds"]["3"].endswith(str(secret)) and seen["fds"]["4"].endswith(str(secret))
     assert "LISTEN_FDS=1" in seen["env"] and "LISTEN_PID=1" in seen["env"]
 
 
@@ -79,7 +80,7 @@ def test_runtime_is_not_dumpable_inside_the_container(rt, bundle, cid):
     before = rt.run("exec", cid, "sh", "-c", "readlink /proc/1/exe; cat /proc/1/environ", check=False)
     assert b"Permission denied" in before.stderr and b"python" not in before.stdout
     rt.run("start", cid)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 20
     while rt.run("exec", cid, "readlink", "/proc/1/exe", check=False).stdout.strip() != b"/bin/busybox":
         assert time.monotonic() < deadline
         time.sleep(0.05)

@@ -71,7 +71,7 @@ def test_console_socket_gets_the_master_and_the_size(rt, bundle, cid, console_so
         os.close(master)
 
 
-def test_run_with_a_terminal_relays_lowrts_own_pty(rt, bundle, cid):
+def test_run_with_a_terminal_relays_lowrts_own_pty(rt, bundle, cid, pty_ok):
     b = bundle(["sh"], process={"terminal": True})
     master, slave = os.openpty()
     proc = subprocess.Popen(rt.argv("run", "-b", str(b), cid), stdin=slave, stdout=slave,
@@ -103,7 +103,7 @@ def test_exec_tty_detached_with_console_socket(rt, bundle, cid, console_socket, 
         os.close(master)
 
 
-def test_exec_tty_attached(rt, bundle, cid):
+def test_exec_tty_attached(rt, bundle, cid, pty_ok):
     b = bundle(["sleep", "60"])
     rt.run("run", "-d", "-b", str(b), cid)
     master, slave = os.openpty()
