@@ -195,7 +195,7 @@ def create(opts: CreateOptions) -> Created:
                 _raise_init_error(chan)
             raise
         from lowrt import fastjson
-        from lowrt.rootfs import cgroup_sources
+        from lowrt.hierarchies import cgroup_sources
         wanted = any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])
         chan.send("cgroup", fastjson.dumps(cgroup_sources(cgroup.paths) if wanted else [],
                                            compact=True))

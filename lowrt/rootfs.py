@@ -50,46 +50,11 @@ class MountOptions:
         self.data = ",".join(data)
 
 
-def cgroup_sources(paths: dict[str, str]) -> list[dict]:
-    """The host's cgroup hierarchies, each with the directory a "cgroup" mount binds from it.
-
-    paths is the container's cgroup ({controller: dir}, "" for v2, lowrt.cgroups' `paths`);
-    a hierarchy the container was not put in (the empty cgroup2 of a hybrid host) gives the
-    cgroup lowrt is in, which the init inherits.
-    """
-    own: dict[str, str] = {}
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, controllers, path = line.rstrip("\n").split(":", 2)
-            for c in controllers.split(",") if controllers else [""]:
-                own[c] = path
-    out = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            fstype, superopts = fields[sep + 1], fields[sep + 3]
-            if fstype not in ("cgroup", "cgroup2"):
-                continue
-            root, point = fields[3], fields[4]
-            keys = [""] if fstype == "cgroup2" else [o for o in superopts.split(",") if o in own]
-            if not keys:
-                continue
-            joined = next((paths[k] for k in keys if k in paths), None)
-            if joined is None:
-                path = own[keys[0]]
-                rel = path[len(root):] if root != "/" and path.startswith(root) else path
-                joined = point + (rel if rel != "/" else "")
-            out.append({"fstype": fstype, "point": point, "source": joined,
-                        "controllers": sorted(k for k in keys if k)})
-    return out
-
-
 class Rootfs:
     """Sets up one container's rootfs; `spec` is the validated config."""
 
     def __init__(self, spec: dict, *, userns: bool, cgroupns: bool, cgroups, terminal: bool) -> None:
-        """cgroups() returns the container's cgroup hierarchies (cgroup_sources()' shape); it
+        """cgroups() returns the container's cgroup hierarchies (lowrt.hierarchies' shape); it
         may block until lowrt has put the init into its cgroup, so it is called only when a
         "cgroup" mount is reached."""
         self.spec = spec
@@ -114,14 +79,26 @@ class Rootfs:
             raise LowrtError(f"invalid rootfsPropagation {prop!r}")
         mnt.mount(None, "/", None, first)
         mnt.mount(self.root, self.root, "bind", mnt.MS_BIND | mnt.MS_REC)
-        for m in self.mounts:
-            try:
-                self._mount(m)
-            except OSError as e:
-                raise LowrtError(f"error mounting {m.get('source', '')!r} to rootfs at "
-                                 f"{m['destination']!r}: {e.strerror}") from None
+        # A cgroup mount needs the cgroup, which lowrt may still be making: it comes last
+        # unless a later mount goes inside it (order is otherwise the config's).
+        deferred = []
+        for i, m in enumerate(self.mounts):
+            if m.get("type") == "cgroup" and not any(
+                    _inside(later["destination"], m["destination"]) for later in self.mounts[i + 1:]):
+                deferred.append(m)
+            else:
+                self._mount_or_fail(m)
         if self.setup_dev:
             self._devices()
+        for m in deferred:
+            self._mount_or_fail(m)
+
+    def _mount_or_fail(self, m: dict) -> None:
+        try:
+            self._mount(m)
+        except OSError as e:
+            raise LowrtError(f"error mounting {m.get('source', '')!r} to rootfs at "
+                             f"{m['destination']!r}: {e.strerror}") from None
 
     def _mount(self, m: dict) -> None:
         opts = MountOptions(m.get("options") or [])
@@ -322,6 +299,11 @@ def write_sysctls(sysctl: dict) -> None:
                 f.write(str(value))
         except OSError as e:
             raise LowrtError(f"write sysctl {key}={value!r}: {e.strerror.lower()}") from None
+
+
+def _inside(path: str, top: str) -> bool:
+    path, top = os.path.normpath(path), os.path.normpath(top)
+    return path == top or path.startswith(top.rstrip("/") + "/")
 
 
 def _is_bind(m: dict) -> bool:
