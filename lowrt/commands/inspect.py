@@ -90,8 +90,8 @@ def cmd_ps(g, argv: list[str]) -> int:
     p = parse(argv, [Flag("format", "str", short="f", default="table")], interspersed=False,
               what="ps")
     nargs(p, "ps", minimum=1)
-    c = Container.load(g.root, p.args[0])
-    pids = c.cgroup().pids() if c.status() != "stopped" or c.cgroup().exists() else []
+    cg = Container.load(g.root, p.args[0]).cgroup()
+    pids = cg.pids() if cg.exists() else []
     if p["format"] == "json":
         from lowrt.fastjson import dumps
         sys.stdout.write(dumps(pids, compact=True) + "\n")
