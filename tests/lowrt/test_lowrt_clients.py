@@ -1,7 +1,7 @@
 """Real clients drive lowrt in place of runc: containerd's ctr and Debian's dockerd.
 
-Each module-scoped daemon is private (its own sockets, state, runtime root) and is stopped,
-with everything it made, by its fixture.
+Each daemon is private (its own sockets, state, runtime root) and is stopped, with everything
+it made (cgroup parents included), by its fixture at the end of the test that used it.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.helpers.lowrt_env import LOWRT, unique_id
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def containerd():
     if not shutil.which("containerd") or not shutil.which("ctr"):
         pytest.skip("containerd is not installed")
@@ -61,16 +61,21 @@ def test_ctr_runs_execs_kills_and_deletes_a_busybox_container(containerd, busybo
     assert not (runtime_root / "lowrt-test" / cid).exists()
 
 
-@pytest.fixture(scope="module")
-def dockerd(tmp_path_factory, busybox_rootfs_template):
+@pytest.fixture(scope="session")
+def busybox_tar(tmp_path_factory, busybox_rootfs_template):
+    tar = tmp_path_factory.mktemp("image") / "busybox.tar"
+    with tarfile.open(tar, "w") as t:
+        t.add(busybox_rootfs_template, arcname=".")
+    return tar
+
+
+@pytest.fixture
+def dockerd(busybox_tar):
     if not shutil.which("dockerd") or not shutil.which("docker"):
         pytest.skip("dockerd is not installed")
     daemon = PrivateDockerd(LOWRT)
     try:
-        tar = tmp_path_factory.mktemp("image") / "busybox.tar"
-        with tarfile.open(tar, "w") as t:
-            t.add(busybox_rootfs_template, arcname=".")
-        daemon.docker("import", str(tar), "lowrt-busybox:test")
+        daemon.docker("import", str(busybox_tar), "lowrt-busybox:test")
         yield daemon
     finally:
         daemon.stop()
@@ -80,7 +85,7 @@ def _run(dockerd, *args, **kw):
     return dockerd.docker("run", "--runtime", "lowrt", "--network", "none", *args, **kw)
 
 
-def test_docker_run_with_limits(dockerd):
+def test_docker_run_with_limits_oom_and_privileged(dockerd):
     out = _run(dockerd, "--rm", "-m", "64m", "--pids-limit", "33", "lowrt-busybox:test", "sh", "-c",
                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; "
                "grep Seccomp: /proc/self/status")
@@ -88,14 +93,11 @@ def test_docker_run_with_limits(dockerd):
     assert lines[:2] == [str(64 << 20), "33"]
     assert lines[-1] == "2"  # docker's default seccomp profile is loaded
 
-
-def test_docker_memory_limit_kills(dockerd):
-    out = _run(dockerd, "--rm", "-m", "16m", "--memory-swap", "16m", "lowrt-busybox:test",
+    oom = _run(dockerd, "--rm", "-m", "16m", "--memory-swap", "16m", "lowrt-busybox:test",
                "dd", "if=/dev/zero", "of=/dev/null", "bs=64M", "count=1", check=False)
-    assert out.returncode == 137
+    assert oom.returncode == 137
 
-
-def test_docker_privileged_starts_with_what_the_host_allows(dockerd):
+    # --privileged asks for every capability; lowrt grants what the host allows it
     with open("/proc/self/status") as f:
         host_bounding = int(next(l for l in f if l.startswith("CapBnd:")).split()[1], 16)
     out = _run(dockerd, "--rm", "--privileged", "lowrt-busybox:test", "grep", "CapEff", "/proc/self/status")
