@@ -10,6 +10,19 @@ from __future__ import annotations
 from lowrt.errors import LowrtError
 
 
+class ShowHelp(Exception):
+    """-h/--help on a command: the text lists its flags."""
+
+    def __init__(self, flags: list["Flag"]) -> None:
+        lines = []
+        for f in flags:
+            names = f"--{f.name}" + (f", -{f.short}" if f.short else "")
+            value = "" if f.kind == "bool" else " value"
+            lines.append(f"   {names}{value}\n")
+        super().__init__("help")
+        self.text = "".join(lines) or "   (none)\n"
+
+
 class Flag:
     """name: the long name and the key in the result; kind: bool, str, int or list."""
     __slots__ = ("name", "kind", "short", "default")
@@ -56,6 +69,8 @@ def parse(argv: list[str], flags: list[Flag], *, interspersed: bool = True,
             continue
         name, eq, value = a.lstrip("-").partition("=")
         f = by_name.get(name)
+        if f is None and name in ("h", "help"):
+            raise ShowHelp(flags)
         if f is None:
             raise LowrtError(f"{what}: flag provided but not defined: -{name}")
         out.given.add(f.name)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 
-from lowrt.args import Flag, parse
+from lowrt.args import Flag, ShowHelp, parse
 from lowrt.errors import LowrtError
 from lowrt.log import log
 
@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         module = __import__(f"lowrt.commands.{COMMANDS[command][0]}", fromlist=["_"])
         verb = getattr(module, "cmd_" + command)
         return verb(Globals(g.values), rest) or 0
+    except ShowHelp as h:
+        sys.stdout.write(f"lowrt {command} - {COMMANDS[command][1]}\n\nOPTIONS:\n{h.text}")
+        return 0
     except LowrtError as e:
         log.error(ERROR_PREFIX.get(command, "") + str(e))
         return 255 if command == "exec" and e.code == 1 else e.code

@@ -210,3 +210,10 @@ def test_systemd_cgroup_is_a_clear_error(rt, bundle, cid):
                          capture_output=True, text=True)
     assert out.returncode == 1 and "--systemd-cgroup is not supported" in out.stderr
     assert not (rt.root / cid).exists()
+
+
+def test_help_lists_commands_and_their_flags():
+    top = subprocess.run([LOWRT, "--help"], capture_output=True, text=True)
+    assert top.returncode == 0 and "exec" in top.stdout and "--root" in top.stdout
+    create = subprocess.run([LOWRT, "create", "--help"], capture_output=True, text=True)
+    assert create.returncode == 0 and "--console-socket" in create.stdout and "--bundle, -b" in create.stdout
