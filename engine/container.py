@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import timefmt
+from .restart_policy import RestartManager
 
 STATE_FIELDS = {"Running": False, "Paused": False, "Restarting": False, "OOMKilled": False,
                 "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": 0,
@@ -36,6 +37,10 @@ class Container:
     removing: bool = False
     removed: bool = False
     oom_killed: bool = False     # an OOM event arrived for the current run
+    restart_manager: RestartManager | None = None
+    pending_restart: asyncio.Task | None = None    # the restart its policy asked for, waiting
+    manually_restarted: bool = False    # being restarted by the user: no auto-remove meanwhile
+    execs: set = field(default_factory=set)   # IDs of its execs not yet finished
 
     def __post_init__(self):
         if not self.running:
@@ -69,6 +74,28 @@ class Container:
     def tty(self) -> bool:
         return bool(self.config.get("Tty"))
 
+    @property
+    def restarting(self) -> bool:
+        return self.state["Restarting"]
+
+    @property
+    def paused(self) -> bool:
+        return self.state["Paused"]
+
+    @property
+    def manually_stopped(self) -> bool:
+        """dockerd's HasBeenManuallyStopped: `unless-stopped` does not restart it, even when
+        berthd starts again."""
+        return bool(self.record.get("ManuallyStopped"))
+
+    def restart_policy(self) -> RestartManager:
+        if self.restart_manager is None:
+            policy = self.host_config.get("RestartPolicy") or {}
+            self.restart_manager = RestartManager(policy.get("Name") or "no",
+                                                  policy.get("MaximumRetryCount") or 0,
+                                                  self.record.get("RestartCount", 0))
+        return self.restart_manager
+
     def status(self) -> str:
         """moby's State.State(): the one-word status."""
         s = self.state
@@ -86,6 +113,9 @@ class Container:
         """moby's State.String(): the STATUS column of `docker ps`."""
         s = self.state
         if s["Running"]:
+            if s["Restarting"]:
+                ago = timefmt.human_duration((now_ns - s["FinishedAt"]) / 1e9)
+                return f"Restarting ({s['ExitCode']}) {ago} ago"
             out = "Up " + timefmt.human_duration((now_ns - s["StartedAt"]) / 1e9)
             return out + " (Paused)" if s["Paused"] else out
         if self.removing:
@@ -164,7 +194,7 @@ def inspect(c: Container, *, image_id: str, data_root: Path, exec_root: Path,
         "MountLabel": "",
         "ProcessLabel": "",
         "AppArmorProfile": "",
-        "ExecIDs": None,
+        "ExecIDs": sorted(c.execs) or None,
         "HostConfig": c.host_config,
         "GraphDriver": {
             "Name": driver,

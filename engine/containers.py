@@ -22,10 +22,11 @@ from urllib.parse import urlencode
 
 from supervisor import errors as sup_errors
 
-from . import container as views, names, rootfs, spec as oci_spec, timefmt
+from . import container as views, names, restart_policy, rootfs, spec as oci_spec, timefmt
 from .config import DaemonConfig
 from .container import Container, PendingAttach
 from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound, NotModified
+from .events import EventLog
 from .images.store import ImageStore
 from .store import Store
 from .supervisor_link import SupervisorLink
@@ -143,11 +144,13 @@ def exit_code_for_start_error(message: str) -> int:
 
 
 class Containers:
-    def __init__(self, cfg: DaemonConfig, store: Store, images: ImageStore, link: SupervisorLink):
+    def __init__(self, cfg: DaemonConfig, store: Store, images: ImageStore, link: SupervisorLink,
+                 events: EventLog):
         self.cfg = cfg
         self.store = store
         self.images = images
         self.link = link
+        self.events = events
         self.by_id: dict[str, Container] = {}
         self.by_name: dict[str, str] = {}
         self.containers_dir = cfg.data_root / "containers"
@@ -181,6 +184,12 @@ class Containers:
 
     def log_path(self, cid: str) -> Path:
         return self.container_dir(cid) / f"{cid}-json.log"
+
+    def rootfs_dirs(self, c: Container) -> list[Path]:
+        """The container's layers, the writable one first, to read its files (passwd, group)."""
+        image = self.images.find(c.record["Image"])
+        lower = self.images.lower_dirs(image) if image else []
+        return rootfs.merged_view(self.cfg.data_root, c.id, lower)
 
     def _save(self, c: Container) -> None:
         self.store.update_container(c.id, c.name, c.record)
@@ -233,6 +242,7 @@ class Containers:
         self.by_id[cid] = c
         self.by_name[name] = cid
         log.info("created container %s (%s) from %s", cid[:12], name, image_ref)
+        self.events.container(c, "create")
         return c
 
     def _host_config(self, given: dict) -> dict:
@@ -266,9 +276,10 @@ class Containers:
                 raise InvalidParameter("max-file cannot be set without max-size")
         hc["LogConfig"] = {"Type": driver, "Config": opts}
         restart = hc.get("RestartPolicy") or {}
+        refusal = restart_policy.validate(restart)
+        if refusal:
+            raise InvalidParameter(refusal)
         policy = restart.get("Name") or "no"
-        if policy not in ("no", "always", "unless-stopped", "on-failure"):
-            raise InvalidParameter(f"invalid restart policy '{policy}'")
         hc["RestartPolicy"] = {"Name": policy,
                                "MaximumRetryCount": restart.get("MaximumRetryCount") or 0}
         if hc.get("AutoRemove") and policy != "no":
@@ -305,12 +316,22 @@ class Containers:
 
     # start
     async def start(self, c: Container) -> None:
+        """A user's start: the restart policy begins afresh (RestartCount 0, not stopped by
+        the user), as dockerd's ResetRestartManager."""
         async with c.lock:
-            if c.removing or c.removed:
-                raise Conflict(f"cannot start container {c.id}: it is being removed")
+            if c.paused:
+                raise Conflict("cannot start a paused container, try unpause instead")
             if c.running:
-                raise NotModified("container already started")
+                raise NotModified("container is already running")
+            if c.removing or c.removed or c.state["Dead"]:
+                raise Conflict("container is marked for removal and cannot be started")
+            self._reset_restart_policy(c)
             await self._start_locked(c)
+
+    def _reset_restart_policy(self, c: Container) -> None:
+        c.restart_manager = None
+        c.record["RestartCount"] = 0
+        c.record.pop("ManuallyStopped", None)
 
     def _write_etc_files(self, c: Container) -> None:
         cdir = self.container_dir(c.id)
@@ -429,6 +450,7 @@ class Containers:
         c.stopped.clear()
         self._save(c)
         c.monitor = asyncio.get_running_loop().create_task(self._monitor(c))
+        self.events.container(c, "start")
         t4 = time.monotonic()
         log.info("started container %s (pid %d)", c.id[:12], pid)
         log.debug("start of %s took %.0f ms: prepare %.0f, create container %.0f, create task "
@@ -439,7 +461,7 @@ class Containers:
         """As dockerd: the exit code says why (126/127/128), the error is kept in State.Error,
         waiters and pending attaches are released, and an AutoRemove container goes away."""
         log.warning("cannot start container %s: %s", c.id[:12], message)
-        c.state.update(ExitCode=code, Error=message)
+        c.state.update(Running=False, Restarting=False, ExitCode=code, Error=message)
         self._save(c)
         for p in c.pending_attaches:
             if not p.ready.done():
@@ -498,7 +520,7 @@ class Containers:
 
     async def _handle_exit(self, c: Container, status: int, exited_at: int) -> None:
         async with c.lock:
-            if not c.running:
+            if not c.running or c.restarting:
                 return
             try:
                 deleted = await self._delete_task(c.id)
@@ -506,17 +528,54 @@ class Containers:
                     status, exited_at = deleted
             except sup_errors.SupervisorError as e:
                 log.error("cannot delete the task of %s: %s", c.id[:12], e)
-            c.state.update(Running=False, Paused=False, Pid=0, ExitCode=status,
-                           OOMKilled=c.oom_killed, FinishedAt=exited_at or timefmt.now_ns())
+            finished = exited_at or timefmt.now_ns()
+            ran_for = max(0.0, (finished - c.state["StartedAt"]) / 1e9)
+            delay = c.restart_policy().should_restart(status, c.manually_stopped, ran_for)
+            if delay is not None:
+                c.record["RestartCount"] = c.record.get("RestartCount", 0) + 1
+            # while a restart is pending it counts as running, as in dockerd (State.Restarting)
+            c.state.update(Running=delay is not None, Restarting=delay is not None, Paused=False,
+                           Pid=0, ExitCode=status, OOMKilled=c.oom_killed, FinishedAt=finished)
             self._save(c)
             c.monitor = None
-            log.info("container %s exited with %d", c.id[:12], status)
+            log.info("container %s exited with %d%s", c.id[:12], status,
+                     f"; restarting it in {delay:.1f}s" if delay is not None else "")
+            self.events.container(c, "die", exitCode=str(status), execDuration=str(int(ran_for)))
             c.notify_stopped()
-            if c.host_config.get("AutoRemove") and not c.removing:
+            if delay is not None:
+                c.pending_restart = asyncio.get_running_loop().create_task(
+                    self._restart_after(c, delay))
+            elif c.host_config.get("AutoRemove") and not c.removing and not c.manually_restarted:
                 try:
                     await self._remove_locked(c)
                 except EngineError as e:
                     log.error("auto-remove of %s failed: %s", c.id[:12], e.message)
+
+    async def _restart_after(self, c: Container, delay: float) -> None:
+        """The restart its policy asked for, after the backoff; `_cancel_restart` (a stop,
+        kill or rm by the user) takes it back until it has begun."""
+        await asyncio.sleep(delay)
+        async with c.lock:
+            if c.pending_restart is not asyncio.current_task() or c.removing or c.removed:
+                return
+            c.pending_restart = None
+            try:
+                await self._start_locked(c)
+            except EngineError as e:
+                log.error("restart of %s failed: %s", c.id[:12], e.message)
+
+    def _cancel_restart_locked(self, c: Container) -> bool:
+        """Take back a pending restart (the container then stays stopped); False if none."""
+        task = c.pending_restart
+        if task is None:
+            return False
+        c.pending_restart = None
+        task.cancel()
+        c.state.update(Running=False, Restarting=False)
+        self._save(c)
+        c.notify_stopped()
+        log.info("container %s: its pending restart was canceled", c.id[:12])
+        return True
 
     async def wait_stopped(self, c: Container, timeout: float | None) -> bool:
         if not c.running:
@@ -547,9 +606,41 @@ class Containers:
     async def kill(self, c: Container, sig: int, ref: str) -> None:
         if not c.running:
             raise Conflict(f"cannot kill container: {ref}: container {c.id} is not running")
-        await self._signal(c, sig)
+        await self._send_signal(c, sig)
         if sig == signals.SIGKILL:
             await self.wait_stopped(c, KILL_WAIT)
+
+    async def _send_signal(self, c: Container, sig: int) -> None:
+        """dockerd's killWithSignal: a signal from the user. The stop signal (any signal when
+        the container names none) or SIGKILL also means "do not restart it after this exit",
+        takes back a pending restart, and resumes a paused container so the signal lands."""
+        async with c.lock:
+            if not c.running:
+                return          # it exited meanwhile
+            try:
+                own = parse_signal(c.config.get("StopSignal"), 0)
+            except InvalidParameter:
+                own = 0
+            final = sig == signals.SIGKILL or not own or sig == own
+            if final:
+                c.restart_policy().cancel()
+            c.record["ManuallyStopped"] = True
+            self._save(c)
+            if c.restarting:
+                if final:
+                    self._cancel_restart_locked(c)
+                return
+            resume = final and c.paused
+            await self._signal(c, sig)
+            if resume:
+                client = await self.link.ready_client()
+                try:
+                    await client.resume(c.id)
+                    c.state["Paused"] = False
+                    self._save(c)
+                except sup_errors.SupervisorError as e:
+                    log.warning("cannot resume %s after signalling it: %s", c.id[:12], e)
+        self.events.container(c, "kill", signal=str(sig))
 
     async def _signal(self, c: Container, sig: int) -> None:
         client = await self.link.ready_client()
@@ -562,18 +653,96 @@ class Containers:
 
     async def stop(self, c: Container, timeout: int | None, sig: str | None) -> None:
         if not c.running:
-            raise NotModified("container already stopped")
+            raise NotModified("container is already stopped")
         stop_sig = parse_signal(sig or c.config.get("StopSignal"), signals.SIGTERM)
         if timeout is None:
             timeout = c.config.get("StopTimeout")
             timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
-        await self._signal(c, stop_sig)
-        if await self.wait_stopped(c, None if timeout < 0 else timeout):
-            return
-        log.info("container %s did not stop within %ds; killing it", c.id[:12], timeout)
-        await self._signal(c, signals.SIGKILL)
-        if not await self.wait_stopped(c, KILL_WAIT * 3):
-            raise Internal(f"container {c.id} did not exit after SIGKILL")
+        await self._send_signal(c, stop_sig)
+        if not await self.wait_stopped(c, None if timeout < 0 else timeout):
+            log.info("container %s did not stop within %ds; killing it", c.id[:12], timeout)
+            await self._send_signal(c, signals.SIGKILL)
+            if not await self.wait_stopped(c, KILL_WAIT * 3):
+                raise Internal(f"cannot stop container: {c.name.lstrip('/')}: tried to kill "
+                               f"container, but did not receive an exit event")
+        self.events.container(c, "stop")
+
+    async def restart(self, c: Container, timeout: int | None, sig: str | None) -> None:
+        """Stop (if running) and start again; an AutoRemove container is not removed between."""
+        c.manually_restarted = True
+        try:
+            if c.running:
+                try:
+                    await self.stop(c, timeout, sig)
+                except NotModified:
+                    pass
+            await self.start(c)
+        except EngineError as e:
+            raise type(e)(f"Cannot restart container {c.name.lstrip('/')}: {e.message}") from None
+        finally:
+            c.manually_restarted = False
+        self.events.container(c, "restart")
+
+    # pause
+    async def pause(self, c: Container) -> None:
+        async with c.lock:
+            if not c.running:
+                raise Conflict(f"container {c.id} is not running")
+            if c.paused:
+                raise Conflict(f"Container {c.id} is already paused")
+            if c.restarting:
+                raise Conflict(f"Container {c.id} is restarting, wait until the container is "
+                               f"running")
+            client = await self.link.ready_client()
+            try:
+                await client.pause(c.id)
+            except sup_errors.SupervisorError as e:
+                raise Internal(f"cannot pause container {c.id}: {e.message}") from None
+            c.state["Paused"] = True
+            self._save(c)
+        self.events.container(c, "pause")
+
+    async def unpause(self, c: Container) -> None:
+        async with c.lock:
+            if not c.paused:
+                raise Internal(f"Container {c.id} is not paused")   # a plain error in dockerd
+            client = await self.link.ready_client()
+            try:
+                await client.resume(c.id)
+            except sup_errors.SupervisorError as e:
+                raise Internal(f"Cannot unpause container {c.id}: {e.message}") from None
+            c.state["Paused"] = False
+            self._save(c)
+        self.events.container(c, "unpause")
+
+    # rename
+    def rename(self, c: Container, new_name: str) -> None:
+        new_name = new_name.strip()
+        if not new_name.lstrip("/"):
+            raise InvalidParameter("Neither old nor new names may be empty")
+        new_name = new_name if new_name.startswith("/") else "/" + new_name
+        if new_name == c.name:
+            raise InvalidParameter("Renaming a container with the same name as its current name")
+        if not names.VALID_NAME.match(new_name):
+            raise InvalidParameter(
+                f"Error when allocating new name: Invalid container name ({new_name}), only "
+                f"[a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")
+        if new_name in self.by_name:
+            raise Conflict(
+                f'Error when allocating new name: Conflict. The container name "{new_name}" is '
+                f'already in use by container "{self.by_name[new_name]}". You have to remove '
+                f'(or rename) that container to be able to reuse that name.')
+        old_name = c.name
+        c.record["Name"] = new_name
+        try:
+            self._save(c)
+        except sqlite3.Error as e:
+            c.record["Name"] = old_name
+            raise Internal(f"cannot rename container {c.id}: {e}") from None
+        del self.by_name[old_name]
+        self.by_name[new_name] = c.id
+        log.info("renamed container %s from %s to %s", c.id[:12], old_name, new_name)
+        self.events.container(c, "rename", oldName=old_name)
 
     # remove
     async def remove(self, c: Container, *, force: bool, ref: str) -> None:
@@ -585,7 +754,7 @@ class Containers:
                                f'stop the container before removing or force remove')
             c.removing = True
             try:
-                await self._signal(c, signals.SIGKILL)
+                await self._send_signal(c, signals.SIGKILL)
                 if not await self.wait_stopped(c, KILL_WAIT * 3):
                     raise Internal(f'cannot remove container "{ref}": could not kill container')
             except BaseException:
@@ -617,6 +786,7 @@ class Containers:
         c.removing = False
         c.notify_removed()
         log.info("removed container %s", c.id[:12])
+        self.events.container(c, "destroy")
 
     # attach
     async def attach(self, c: Container, *, stdin: bool, stdout: bool, stderr: bool):
@@ -650,6 +820,32 @@ class Containers:
                 raise Conflict(f"cannot resize container {c.id}: it is not running") from None
             raise Internal(f"cannot resize container {c.id}: {e.message}") from None
 
+    # what runs in it
+    async def pids(self, c: Container) -> list[int]:
+        if not c.running or c.restarting:
+            raise Conflict(f"Container {c.id} is restarting, wait until the container is running"
+                           if c.restarting else f"container {c.id} is not running")
+        client = await self.link.ready_client()
+        try:
+            return await client.pids(c.id)
+        except sup_errors.NotFound:
+            raise Conflict(f"container {c.id} is not running") from None
+        except sup_errors.SupervisorError as e:
+            raise Internal(f"cannot list the processes of container {c.id}: {e.message}") \
+                from None
+
+    async def metrics(self, c: Container) -> dict | None:
+        """The cgroup stats of a running container; None when it does not run (any more)."""
+        if not c.running or c.restarting:
+            return None
+        client = await self.link.ready_client()
+        try:
+            return await client.metrics(c.id)
+        except (sup_errors.NotFound, sup_errors.FailedPrecondition):
+            return None
+        except sup_errors.SupervisorError as e:
+            raise Internal(f"cannot read the stats of container {c.id}: {e.message}") from None
+
     # restart of berthd
     async def restore(self) -> None:
         """Reconcile records with the supervisor after berthd (re)starts: monitor what still
@@ -657,28 +853,60 @@ class Containers:
         client = await self.link.ready_client()
         tasks = {t["id"]: t for t in await client.list_tasks()}
         sup_containers = {x["id"] for x in await client.list_containers()}
+        to_start = []
         for c in list(self.by_id.values()):
             task = tasks.get(c.id)
             try:
+                if c.restarting:
+                    # berthd stopped while a restart was pending: decided below, afresh
+                    c.state.update(Running=False, Restarting=False)
+                    self._save(c)
                 if c.running:
                     if task and task.get("pid"):
                         c.state["Pid"] = task["pid"]
                     c.stopped.clear()
                     c.monitor = asyncio.get_running_loop().create_task(self._monitor(c))
-                elif c.id in tasks or c.id in sup_containers:
+                    continue
+                if c.id in tasks or c.id in sup_containers:
                     log.info("cleaning up the leftover task of stopped container %s", c.id[:12])
                     await self._delete_task(c.id)
-                elif c.host_config.get("AutoRemove") and c.state["StartedAt"]:
+                if c.host_config.get("AutoRemove") and c.state["StartedAt"]:
                     async with c.lock:
                         await self._remove_locked(c)
+                elif self._restart_at_boot(c):
+                    to_start.append(c)
             except (sup_errors.SupervisorError, EngineError) as e:
                 log.error("restoring container %s: %s", c.id[:12], e)
+        for c in to_start:
+            log.info("starting container %s again (restart policy %s)", c.id[:12],
+                     c.host_config["RestartPolicy"]["Name"])
+            try:
+                async with c.lock:
+                    self._reset_restart_policy(c)
+                    await self._start_locked(c)
+            except EngineError as e:
+                log.error("restarting container %s: %s", c.id[:12], e.message)
         for cid in (set(tasks) | sup_containers) - set(self.by_id):
             log.info("removing supervisor container %s that berthd has no record of", cid[:12])
             try:
                 await self._delete_task(cid)
             except sup_errors.SupervisorError as e:
                 log.error("cannot remove supervisor container %s: %s", cid[:12], e)
+
+    @staticmethod
+    def _restart_at_boot(c: Container) -> bool:
+        """dockerd's ShouldRestart at daemon start, for a container that ran and is stopped:
+        `always` even after a stop by the user, `unless-stopped` unless so stopped,
+        `on-failure` after a failure while retries are left."""
+        s = c.state
+        if not s["StartedAt"] or s["Dead"]:
+            return False
+        policy = c.host_config.get("RestartPolicy") or {}
+        manager = restart_policy.RestartManager(policy.get("Name") or "no",
+                                                policy.get("MaximumRetryCount") or 0,
+                                                c.record.get("RestartCount", 0))
+        ran_for = max(0.0, (s["FinishedAt"] - s["StartedAt"]) / 1e9)
+        return manager.should_restart(s["ExitCode"], c.manually_stopped, ran_for) is not None
 
     async def watch_oom(self) -> None:
         """Follow the supervisor's /tasks/oom events into State.OOMKilled, resubscribing from
@@ -704,6 +932,7 @@ class Containers:
             return
         log.info("container %s: the OOM killer struck", cid[:12])
         c.oom_killed = True
+        self.events.container(c, "oom")
         if not c.running and c.state["StartedAt"]:
             c.state["OOMKilled"] = True      # the exit was handled first
             self._save(c)
@@ -713,9 +942,11 @@ class Containers:
         for c in self.by_id.values():
             if c.monitor:
                 c.monitor.cancel()
+            if c.pending_restart:
+                c.pending_restart.cancel()     # still Restarting in the record: see restore()
             for p in c.pending_attaches:
                 if not p.ready.done():
                     p.ready.set_result(None)
-        monitors = [c.monitor for c in self.by_id.values() if c.monitor]
+        monitors = [t for c in self.by_id.values() for t in (c.monitor, c.pending_restart) if t]
         if monitors:
             await asyncio.gather(*monitors, return_exceptions=True)

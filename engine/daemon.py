@@ -30,6 +30,8 @@ class Daemon:
 
     def __init__(self, cfg: DaemonConfig):
         from .containers import Containers
+        from .events import EventLog
+        from .execs import Execs
         from .images import builtin
         from .images.store import ImageStore
         from .store import Store
@@ -54,7 +56,9 @@ class Daemon:
         else:
             address = cfg.supervisor
         self.link = SupervisorLink(address, self.managed)
-        self.containers = Containers(cfg, self.store, self.images, self.link)
+        self.events = EventLog()
+        self.containers = Containers(cfg, self.store, self.images, self.link, self.events)
+        self.execs = Execs(self.containers, self.events)
         self._runner = None
         self._oom_watcher: asyncio.Task | None = None
 
@@ -96,6 +100,7 @@ class Daemon:
         if self._oom_watcher is not None:
             self._oom_watcher.cancel()
             await asyncio.gather(self._oom_watcher, return_exceptions=True)
+        await self.execs.shutdown()
         await self.containers.shutdown()
         await self.link.close()
         if self.managed is not None:

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..errors import EngineError
 from ..version import API_VERSION, MIN_API_VERSION, VERSION, parse_api_version
-from . import containers, images, system
+from . import containers, events, execs, images, stats, system
 from .http import error_response, json_response
 
 log = logging.getLogger("berthd.api")
@@ -72,7 +72,8 @@ def make_app(daemon) -> web.Application:
     app.on_response_prepare.append(_common_headers)
     routes = [("GET", "/_ping", system.ping), ("HEAD", "/_ping", system.ping),
               ("GET", "/version", system.version), ("GET", "/info", system.info),
-              *containers.ROUTES, *images.ROUTES]
+              *containers.ROUTES, *execs.ROUTES, *stats.ROUTES, *events.ROUTES,
+              *images.ROUTES]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, VERSION_PREFIX + path, handler)

@@ -1,8 +1,7 @@
 """/containers/...: create, start, wait, attach, logs, inspect, list, kill, stop, restart,
-resize, delete."""
+pause, unpause, rename, resize, delete, prune."""
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -10,8 +9,6 @@ import signal as signals
 import struct
 
 from aiohttp import web
-
-from supervisor import errors as sup_errors
 
 from .. import container as views, logs as logreader, timefmt
 from ..containers import parse_signal
@@ -34,7 +31,7 @@ def frame(stream: int, data: bytes) -> bytes:
     return struct.pack(">BxxxL", stream, len(data)) + data
 
 
-def _stream_type(request: web.Request, tty: bool) -> str:
+def stream_type(request: web.Request, tty: bool) -> str:
     return MULTIPLEXED if not tty and api_at_least(request["api_version"], "1.42") else RAW_STREAM
 
 
@@ -88,7 +85,8 @@ async def attach(request: web.Request) -> web.StreamResponse:
     want_stdout = query_bool(request, "stdout")
     want_stderr = query_bool(request, "stderr")
     tty = c.tty
-    resp, reader = await hijack.upgrade(request, _stream_type(request, tty))
+    resp, reader = await hijack.upgrade(request, stream_type(request, tty))
+    daemon.events.container(c, "attach")
 
     def pack(stream: int, data: bytes) -> bytes:
         return data if tty else frame(stream, data)
@@ -103,8 +101,10 @@ async def attach(request: web.Request) -> web.StreamResponse:
             att = await daemon.containers.attach(c, stdin=want_stdin, stdout=want_stdout,
                                                  stderr=want_stderr)
             if att is not None:
-                await _pump(c, att, resp, reader, pack,
-                            stdin=want_stdin and bool(c.config.get("OpenStdin")))
+                await hijack.pump(att, resp, reader, pack,
+                                  stdin=want_stdin and bool(c.config.get("OpenStdin")),
+                                  close_stdin_at_eof=bool(c.config.get("StdinOnce")),
+                                  what=f"attach to {c.id[:12]}")
                 # the output ended because the process did: let its exit be recorded first,
                 # so a client reading the exit code right after EOF sees it
                 await daemon.containers.wait_stopped(c, 2.0)
@@ -113,33 +113,11 @@ async def attach(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def _pump(c, att, resp, reader: hijack.StdinReader, pack, *, stdin: bool) -> None:
-    async def copy_stdin():
-        while True:
-            data = await reader.read()
-            if not data:
-                if c.config.get("StdinOnce"):
-                    await att.close_stdin()
-                return
-            await att.write(data)
-
-    feeder = asyncio.get_running_loop().create_task(copy_stdin()) if stdin else None
-    try:
-        async for stream, data in att:
-            await resp.write(pack(stream, data))
-    except sup_errors.SupervisorError as e:
-        log.warning("attach to %s ended: %s", c.id[:12], e)
-    finally:
-        att.close()
-        if feeder:
-            feeder.cancel()
-            await asyncio.gather(feeder, return_exceptions=True)
-
-
 async def resize(request: web.Request) -> web.Response:
     c = _container(request)
     height, width = query_int(request, "h", 0), query_int(request, "w", 0)
     await _daemon(request).containers.resize(c, height, width)
+    _daemon(request).events.container(c, "resize", height=str(height), width=str(width))
     return web.Response(status=200)
 
 
@@ -174,7 +152,7 @@ async def logs(request: web.Request) -> web.StreamResponse:
         raise NotImplementedYet(
             f'configured logging driver "{c.host_config["LogConfig"]["Type"]}" does not '
             f'support reading')
-    resp = web.StreamResponse(status=200, headers={"Content-Type": _stream_type(request, c.tty)})
+    resp = web.StreamResponse(status=200, headers={"Content-Type": stream_type(request, c.tty)})
     await resp.prepare(request)    # headers before any line (moby issue 47448)
     try:
         async for entry in logreader.read(daemon.containers.log_path(c.id), opts,
@@ -287,12 +265,27 @@ async def stop(request: web.Request) -> web.Response:
 
 
 async def restart(request: web.Request) -> web.Response:
-    daemon = _daemon(request)
     c = _container(request)
     timeout, sig = _stop_args(request)
-    if c.running:
-        await daemon.containers.stop(c, timeout, sig)
-    await daemon.containers.start(c)
+    await _daemon(request).containers.restart(c, timeout, sig)
+    return web.Response(status=204)
+
+
+async def pause(request: web.Request) -> web.Response:
+    await _daemon(request).containers.pause(_container(request))
+    return web.Response(status=204)
+
+
+async def unpause(request: web.Request) -> web.Response:
+    await _daemon(request).containers.unpause(_container(request))
+    return web.Response(status=204)
+
+
+async def rename(request: web.Request) -> web.Response:
+    ref = request.match_info["name"]
+    if not ref.strip().lstrip("/") or not request.query.get("name", "").strip().lstrip("/"):
+        raise InvalidParameter("Neither old nor new names may be empty")
+    _daemon(request).containers.rename(_container(request), request.query["name"])
     return web.Response(status=204)
 
 
@@ -348,5 +341,8 @@ ROUTES = [
     ("POST", "/containers/{name}/kill", kill),
     ("POST", "/containers/{name}/stop", stop),
     ("POST", "/containers/{name}/restart", restart),
+    ("POST", "/containers/{name}/pause", pause),
+    ("POST", "/containers/{name}/unpause", unpause),
+    ("POST", "/containers/{name}/rename", rename),
     ("DELETE", "/containers/{name}", delete),
 ]

@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
+import logging
+
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
+
+from supervisor import errors as sup_errors
+
+log = logging.getLogger("berthd.api")
 
 
 class StdinReader:
@@ -65,3 +71,30 @@ async def upgrade(request: web.Request, content_type: str) -> tuple[web.StreamRe
     resp.force_close()
     await resp.prepare(request)
     return resp, reader
+
+
+async def pump(att, resp: web.StreamResponse, reader: StdinReader, pack, *, stdin: bool,
+               close_stdin_at_eof: bool, what: str) -> None:
+    """Copy a supervisor attachment's output to the client (framed by pack) until it ends,
+    and, with stdin, the client's bytes to the process; the client's EOF closes the process's
+    stdin when close_stdin_at_eof."""
+    async def copy_stdin():
+        while True:
+            data = await reader.read()
+            if not data:
+                if close_stdin_at_eof:
+                    await att.close_stdin()
+                return
+            await att.write(data)
+
+    feeder = asyncio.get_running_loop().create_task(copy_stdin()) if stdin else None
+    try:
+        async for stream, data in att:
+            await resp.write(pack(stream, data))
+    except sup_errors.SupervisorError as e:
+        log.warning("%s ended: %s", what, e)
+    finally:
+        att.close()
+        if feeder:
+            feeder.cancel()
+            await asyncio.gather(feeder, return_exceptions=True)

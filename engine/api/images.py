@@ -130,6 +130,7 @@ async def create(request: web.Request) -> web.StreamResponse:
                 {"status": f"Digest: {image.record['Manifest']}"},
                 {"status": f"Status: Image is up to date for {shown}"}):
         await resp.write(json.dumps(msg).encode() + b"\r\n")
+    daemon.events.log("image", "pull", shown, {"name": shown})
     await resp.write_eof()
     return resp
 

@@ -104,7 +104,7 @@ async def info(request: web.Request) -> web.Response:
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if cfg.cgroup_v2 else "1",
-        "NEventsListener": 0,
+        "NEventsListener": daemon.events.listeners,
         "KernelVersion": os.uname().release,
         "OperatingSystem": _os_name(),
         "OSVersion": "",

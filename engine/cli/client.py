@@ -172,11 +172,16 @@ class Client:
         raw = self.request(method, path, query, body).read()
         return json.loads(raw) if raw.strip() else None
 
-    def hijack(self, path: str, query: dict | None = None) -> tuple[socket.socket, bytes]:
+    def hijack(self, path: str, query: dict | None = None,
+               body=None) -> tuple[socket.socket, bytes]:
         """POST with Upgrade: tcp; returns the raw socket and any bytes after the 101 headers."""
         s = self._connect()
-        self._send(s, "POST", url(path, query), None,
-                   "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: text/plain\r\n")
+        if body is None:
+            self._send(s, "POST", url(path, query), None,
+                       "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: text/plain\r\n")
+        else:
+            self._send(s, "POST", url(path, query), json.dumps(body).encode(),
+                       "Connection: Upgrade\r\nUpgrade: tcp\r\n")
         buf = b""
         while b"\r\n\r\n" not in buf:
             chunk = s.recv(65536)

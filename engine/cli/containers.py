@@ -9,13 +9,14 @@ import time
 
 import click
 
-from .client import ConnectError, DaemonError, demux, read_frames
+from .client import ConnectError, DaemonError, demux
 from .format import human_duration, table, truncate_id
+from .session import run_session, terminal_size
 
 PROXIED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
 
-def _parse_env(values: tuple[str, ...]) -> list[str]:
+def parse_env(values: tuple[str, ...]) -> list[str]:
     env = []
     for item in values:
         if "=" in item:
@@ -73,7 +74,7 @@ def _create(client, body: dict, name: str | None, image: str) -> str:
     return client.call("POST", "/containers/create", query, body)["Id"]
 
 
-class _Waiter(threading.Thread):
+class Waiter(threading.Thread):
     """POST /containers/{id}/wait on its own connection, sent before start (as the CLI does)."""
 
     def __init__(self, client, cid: str, condition: str):
@@ -100,7 +101,7 @@ class _Waiter(threading.Thread):
         return int(self.result.get("StatusCode", 125))
 
 
-def _proxy_signals(client, cid: str) -> None:
+def proxy_signals(client, cid: str) -> None:
     def forward(signum, _frame):
         try:
             client.request("POST", f"/containers/{cid}/kill", {"signal": str(signum)},
@@ -109,24 +110,6 @@ def _proxy_signals(client, cid: str) -> None:
             pass
     for name in PROXIED_SIGNALS:
         signal.signal(getattr(signal, name), forward)
-
-
-def _pump_stdin(sock) -> None:
-    """Copy our stdin to the container, then half-close so it sees EOF."""
-    import socket as socketmod
-    fd = sys.stdin.fileno()
-    try:
-        while True:
-            data = os.read(fd, 65536)
-            if not data:
-                break
-            sock.sendall(data)
-    except OSError:
-        pass
-    try:
-        sock.shutdown(socketmod.SHUT_WR)
-    except OSError:
-        pass
 
 
 @click.command(context_settings={"allow_interspersed_args": False,
@@ -142,25 +125,31 @@ def _pump_stdin(sock) -> None:
 @click.option("--entrypoint", help="Override the image's entrypoint")
 @click.option("-w", "--workdir", help="Working directory inside the container")
 @click.option("-u", "--user", help="User (name|uid[:group|gid])")
+@click.option("--restart", default="no",
+              help="Restart policy: no, always, unless-stopped, on-failure[:max-retries]")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def run(obj, remove, detach, name, env, memory, pids_limit, interactive, tty, entrypoint,
-        workdir, user, image, command):
+        workdir, user, restart, image, command):
     """Create and run a new container from an image."""
+    from ..restart_policy import parse as parse_restart
     client = obj.client
     attach = not detach
+    try:
+        policy = parse_restart(restart)
+    except ValueError as e:
+        _fail(f"invalid argument \"{restart}\" for \"--restart\" flag: {e}")
     host_config: dict = {"AutoRemove": remove, "NetworkMode": "default",
-                         "LogConfig": {"Type": "", "Config": {}}}
+                         "LogConfig": {"Type": "", "Config": {}}, "RestartPolicy": policy}
     if memory:
         host_config["Memory"] = parse_bytes(memory)
     if pids_limit is not None:
         host_config["PidsLimit"] = pids_limit
-    if tty and attach and sys.stdout.isatty():
-        size = os.get_terminal_size(sys.stdout.fileno())
-        host_config["ConsoleSize"] = [size.lines, size.columns]
+    if tty and attach and terminal_size():
+        host_config["ConsoleSize"] = list(terminal_size())
     body = {
-        "Image": image, "Cmd": list(command) or None, "Env": _parse_env(env), "Tty": tty,
+        "Image": image, "Cmd": list(command) or None, "Env": parse_env(env), "Tty": tty,
         "OpenStdin": interactive, "StdinOnce": interactive and attach,
         "AttachStdin": interactive and attach, "AttachStdout": attach, "AttachStderr": attach,
         "Entrypoint": [entrypoint] if entrypoint else None, "WorkingDir": workdir or "",
@@ -183,50 +172,25 @@ def run(obj, remove, detach, name, env, memory, pids_limit, interactive, tty, en
     if interactive:
         query["stdin"] = 1
     sock, first = client.hijack(f"/containers/{cid}/attach", query)
-    waiter = _Waiter(client, cid, "removed" if remove else "next-exit")
+    waiter = Waiter(client, cid, "removed" if remove else "next-exit")
     waiter.start()
     try:
         client.request("POST", f"/containers/{cid}/start").read()
     except DaemonError as e:
         sock.close()
         _fail(f"Error response from daemon: {e.message}", _start_exit_code(e.message))
-    _proxy_signals(client, cid)
-    restore_tty = _raw_terminal() if tty and interactive else None
-    try:
-        if tty and sys.stdout.isatty():
-            size = os.get_terminal_size(sys.stdout.fileno())
-            try:
-                client.request("POST", f"/containers/{cid}/resize",
-                               {"h": size.lines, "w": size.columns}, new_connection=True).read()
-            except DaemonError:
-                pass
-        if interactive:
-            threading.Thread(target=_pump_stdin, args=(sock,), daemon=True).start()
-        else:
-            import socket as socketmod
-            sock.shutdown(socketmod.SHUT_WR)
-        outs = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
-        for stream, data in read_frames(sock, first, tty):
-            out = outs.get(stream, sys.stderr.buffer)
-            out.write(data)
-            out.flush()
-    finally:
-        if restore_tty:
-            restore_tty()
-        sock.close()
+    proxy_signals(client, cid)
+    run_session(sock, first, tty=tty, interactive=interactive,
+                resize=lambda h, w: resize_container(client, cid, h, w))
     return waiter.status_code()
 
 
-def _raw_terminal():
-    """Put our terminal in raw mode for a TTY session; returns the function that restores it."""
-    if not sys.stdin.isatty():
-        return None
-    import termios
-    import tty as ttymod
-    fd = sys.stdin.fileno()
-    saved = termios.tcgetattr(fd)
-    ttymod.setraw(fd)
-    return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+def resize_container(client, cid: str, height: int, width: int) -> None:
+    try:
+        client.request("POST", f"/containers/{cid}/resize", {"h": height, "w": width},
+                       new_connection=True).read()
+    except DaemonError:
+        pass
 
 
 def _ps_command(c: dict, no_trunc: bool) -> str:

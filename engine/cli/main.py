@@ -21,7 +21,31 @@ class Context:
         return self._client
 
 
-@click.group(context_settings={"help_option_names": ["--help"]})
+# verb -> the module of its group: a command imports only its own module
+VERBS = {
+    "run": "containers", "ps": "containers", "logs": "containers", "rm": "containers",
+    "start": "lifecycle", "stop": "lifecycle", "restart": "lifecycle", "kill": "lifecycle",
+    "wait": "lifecycle", "pause": "lifecycle", "unpause": "lifecycle", "rename": "lifecycle",
+    "exec": "execs", "inspect": "inspect", "top": "inspect", "stats": "inspect",
+    "events": "events", "images": "images", "version": "system", "info": "system",
+}
+
+
+class LazyGroup(click.Group):
+    """Loads a verb's module when the verb is used (or help lists them all)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in VERBS:
+            return None
+        from importlib import import_module
+        module = import_module(f"{__package__}.{VERBS[name]}")
+        return next(c for c in module.COMMANDS if c.name == name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["--help"]})
 @click.option("-H", "--host", default=None, metavar="unix:///PATH",
               help="Daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, "
                    "unix:///run/berth/berth.sock)")
@@ -30,16 +54,6 @@ class Context:
 def cli(ctx: click.Context, host: str | None) -> None:
     """A container engine whose layers are separate processes, as Docker's are."""
     ctx.obj = Context(host or default_host())
-
-
-def _register() -> None:
-    from . import containers, images, system
-    for module in (containers, images, system):
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

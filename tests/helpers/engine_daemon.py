@@ -173,6 +173,15 @@ class BerthDaemon:
         self._reap_leftovers()
         shutil.rmtree(self.root, ignore_errors=True)
 
+    def remove_cgroup_parent(self) -> None:
+        """rmdir the (empty) cgroup parent the containers were made under, in every
+        hierarchy; one still in use stays."""
+        for controller in CGROUP_ROOT.iterdir():
+            try:
+                (controller / self.cgroup_parent.lstrip("/")).rmdir()
+            except OSError:
+                pass
+
     def _our_pids(self) -> list[int]:
         mine = str(self.root)
         pids = set()
@@ -240,23 +249,30 @@ def berthd():
 
 @pytest.fixture
 def daemon(berthd):
-    """The session's berthd; the containers a test makes are removed after it."""
+    """The session's berthd; the containers a test makes are removed after it (and the cgroup
+    parent their start made, so that BERTH_LEAK_CHECK=test finds nothing)."""
     before = berthd.container_ids()
     yield berthd
     berthd.remove_containers(berthd.container_ids() - before)
+    if not berthd.container_ids():
+        berthd.remove_cgroup_parent()
 
 
 class Hijacked:
     """A raw connection to berthd for the hijacked and streamed endpoints (attach, wait, logs),
     where the tests need to see when headers and bytes arrive."""
 
-    def __init__(self, daemon: BerthDaemon, method: str, path: str, *, upgrade: bool = True):
+    def __init__(self, daemon: BerthDaemon, method: str, path: str, *, upgrade: bool = True,
+                 body=None):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(30)
         self.sock.connect(str(daemon.sock))
         extra = "Connection: Upgrade\r\nUpgrade: tcp\r\n" if upgrade else ""
+        payload = json.dumps(body).encode() if body is not None else b""
+        kind = "application/json" if body is not None else "text/plain"
         self.sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\n{extra}"
-                          f"Content-Type: text/plain\r\nContent-Length: 0\r\n\r\n".encode())
+                          f"Content-Type: {kind}\r\nContent-Length: {len(payload)}\r\n\r\n"
+                          .encode() + payload)
         self.buf = b""
 
     def read_head(self) -> tuple[int, dict]:

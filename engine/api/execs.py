@@ -1,0 +1,106 @@
+"""/containers/{id}/exec and /exec/{id}/...: create, start (hijacked, or detached), resize,
+inspect."""
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from ..errors import EngineError
+from ..version import api_at_least
+from . import hijack
+from .containers import frame, stream_type
+from .http import json_response, query_int, read_json
+
+# docker-py reads the upgraded stream from under http.client's buffered reader: bytes that
+# arrive with the 101 are lost to it (docker-api-surface.md §4). Output waits this long after
+# the 101, which the start of the process almost always takes anyway.
+FIRST_OUTPUT_AFTER = 0.05
+DRAIN_AFTER_EXIT = 2.0      # output still open after the exit is recorded: cut after this
+EXIT_AFTER_OUTPUT = 10.0    # output closed but the process goes on: the stream ends after this
+
+
+async def create(request: web.Request) -> web.Response:
+    daemon = request.app["daemon"]
+    body = await read_json(request)
+    ref = request.match_info["name"]
+    c = daemon.containers.get(ref)
+    if not api_at_least(request["api_version"], "1.42"):
+        body.pop("ConsoleSize", None)
+    ex = daemon.execs.create(c, ref, body)
+    return json_response({"Id": ex.id}, 201)
+
+
+async def start(request: web.Request) -> web.StreamResponse:
+    daemon = request.app["daemon"]
+    body = await read_json(request)
+    ex = daemon.execs.get(request.match_info["id"])
+    daemon.execs.check_startable(ex)          # refused with a status, before the upgrade
+    tty = bool(body.get("Tty"))
+    console = body.get("ConsoleSize") if tty and api_at_least(request["api_version"],
+                                                                "1.42") else None
+    if body.get("Detach"):
+        await daemon.execs.start(ex, console_size=console, attach=False)
+        return web.Response(status=200)
+    resp, reader = await hijack.upgrade(request, stream_type(request, tty))
+    loop = asyncio.get_running_loop()
+    first_output_at = loop.time() + FIRST_OUTPUT_AFTER
+
+    def pack(stream: int, data: bytes) -> bytes:
+        return data if tty else frame(stream, data)
+
+    class Delayed:
+        """The response, holding back the first bytes until FIRST_OUTPUT_AFTER has passed."""
+
+        async def write(self, data: bytes) -> None:
+            wait = first_output_at - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            await resp.write(data)
+
+    try:
+        try:
+            att = await daemon.execs.start(ex, console_size=console, attach=True)
+        except EngineError as e:
+            # as dockerd: the reason goes into the stream (stdout), the exit code is recorded
+            await Delayed().write(pack(1, f"{e.message}\r\n".encode()))
+            return resp
+        pumping = loop.create_task(hijack.pump(
+            att, Delayed(), reader, pack, stdin=ex.open_stdin, close_stdin_at_eof=True,
+            what=f"exec {ex.id[:12]}"))
+        done = loop.create_task(ex.done.wait())
+        try:
+            await asyncio.wait({pumping, done}, return_when=asyncio.FIRST_COMPLETED)
+            if pumping.done():
+                # the output ended, so the process did (almost always): the client reads
+                # ExitCode as soon as the stream closes, so it must be recorded first
+                await asyncio.wait({done}, timeout=EXIT_AFTER_OUTPUT)
+            else:
+                await asyncio.wait({pumping}, timeout=DRAIN_AFTER_EXIT)
+        finally:
+            for task in (pumping, done):
+                task.cancel()
+            await asyncio.gather(pumping, done, return_exceptions=True)
+    except ConnectionResetError:
+        pass    # the client went away; the process goes on, as under dockerd
+    return resp
+
+
+async def resize(request: web.Request) -> web.Response:
+    daemon = request.app["daemon"]
+    ex = daemon.execs.get(request.match_info["id"])
+    await daemon.execs.resize(ex, query_int(request, "h", 0), query_int(request, "w", 0))
+    return web.Response(status=200)
+
+
+async def inspect(request: web.Request) -> web.Response:
+    ex = request.app["daemon"].execs.get(request.match_info["id"])
+    return json_response(ex.inspect())
+
+
+ROUTES = [
+    ("POST", "/containers/{name}/exec", create),
+    ("POST", "/exec/{id}/start", start),
+    ("POST", "/exec/{id}/resize", resize),
+    ("GET", "/exec/{id}/json", inspect),
+]

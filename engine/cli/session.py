@@ -1,0 +1,71 @@
+"""An attached session on a hijacked connection (run, start -a, exec): our terminal in raw mode
+for a TTY, our stdin copied in, the output copied out until the daemon closes."""
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+
+from .client import read_frames
+
+
+def terminal_size() -> tuple[int, int] | None:
+    """(rows, columns) of our stdout when it is a terminal with a size."""
+    if not sys.stdout.isatty():
+        return None
+    size = os.get_terminal_size(sys.stdout.fileno())
+    return (size.lines, size.columns) if size.lines and size.columns else None
+
+
+def raw_terminal():
+    """Put our terminal in raw mode for a TTY session; returns the function that restores it."""
+    if not sys.stdin.isatty():
+        return None
+    import termios
+    import tty as ttymod
+    fd = sys.stdin.fileno()
+    saved = termios.tcgetattr(fd)
+    ttymod.setraw(fd)
+    return lambda: termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+
+
+def pump_stdin(sock: socket.socket) -> None:
+    """Copy our stdin to the container, then half-close so it sees EOF."""
+    fd = sys.stdin.fileno()
+    try:
+        while True:
+            data = os.read(fd, 65536)
+            if not data:
+                break
+            sock.sendall(data)
+    except OSError:
+        pass
+    try:
+        sock.shutdown(socket.SHUT_WR)
+    except OSError:
+        pass
+
+
+def run_session(sock: socket.socket, first: bytes, *, tty: bool, interactive: bool,
+                resize=None) -> None:
+    """Copy stdin in (or half-close at once without it) and the output out until the daemon
+    ends the stream; resize(rows, columns) is called once the session is set up."""
+    restore = raw_terminal() if tty and interactive else None
+    try:
+        size = terminal_size() if tty else None
+        if size and resize is not None:
+            resize(*size)
+        if interactive:
+            threading.Thread(target=pump_stdin, args=(sock,), daemon=True).start()
+        else:
+            sock.shutdown(socket.SHUT_WR)
+        outs = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
+        for stream, data in read_frames(sock, first, tty):
+            out = outs.get(stream, sys.stderr.buffer)
+            out.write(data)
+            out.flush()
+    finally:
+        if restore:
+            restore()
+        sock.close()
