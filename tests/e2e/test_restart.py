@@ -134,3 +134,32 @@ def test_restarted_berthd_adopts_the_supervisor_still_running(private):
     assert private.docker("rm", "-f", "adopted").returncode == 0
     assert private.stop() == 0
     wait_until_gone(supervisor)            # berthd stops the supervisor it adopted, too
+
+
+def test_restart_policies_when_berthd_starts(private):
+    # stopped by the user: `always` is started again with berthd, `unless-stopped` is not
+    for name, policy in (("always-stopped", "always"), ("unless", "unless-stopped")):
+        assert private.docker("run", "-d", "--name", name, "--restart", policy, "busybox",
+                              "sleep", "30").returncode == 0
+        assert private.docker("stop", "-t", "0", name).returncode == 0
+    # exits while berthd is down, with `on-failure`: started again when berthd is back
+    assert private.docker("run", "-d", "--name", "failing", "--restart", "on-failure",
+                          "busybox", "sh", "-c", "sleep 1; exit 3").returncode == 0
+    pid = private.api("GET", "/containers/failing/json").json()["State"]["Pid"]
+    private.kill(signal.SIGKILL)
+    os.kill(private.supervisor_pid(), signal.SIGKILL)
+    wait_until_gone(pid)
+    private.start()
+
+    def status(name):
+        return private.api("GET", f"/containers/{name}/json").json()["State"]["Status"]
+
+    for _ in range(100):
+        if status("always-stopped") == "running" and \
+                private.api("GET", "/containers/failing/json").json()["RestartCount"] >= 1:
+            break
+        time.sleep(0.1)
+    assert status("always-stopped") == "running"
+    assert status("unless") == "exited"
+    assert private.api("GET", "/containers/failing/json").json()["RestartCount"] >= 1
+    private.docker("rm", "-f", "always-stopped", "unless", "failing")
