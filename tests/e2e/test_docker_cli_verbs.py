@@ -167,7 +167,7 @@ def test_docker_run_restart_on_failure(daemon):
         time.sleep(0.05)
     assert out == "2 exited\n"
     assert daemon.docker("logs", cid).stdout == b"try\ntry\ntry\n"
-    assert f"Exited (1)" in docker_ok(daemon, "ps", "-a", "--filter", f"id={cid}")
+    assert "Exited (1)" in docker_ok(daemon, "ps", "-a", "--filter", f"id={cid}")
     p = daemon.docker("run", "-d", "--restart", "always:3", "busybox", "true")
     assert p.returncode == 125 and b"maximum retry count can only be used with 'on-failure'" \
         in p.stderr

@@ -3,7 +3,6 @@ detached), resize, inspect; status codes and messages as dockerd's; the exit cod
 the stream closes; the supervisor's exec process deleted once it has exited."""
 from __future__ import annotations
 
-import json
 import re
 import time
 

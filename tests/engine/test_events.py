@@ -115,3 +115,37 @@ def test_events_stream_stays_open_and_follows(daemon):
     t0 = time.monotonic()
     r = daemon.api("GET", f"/events?until={time.time() + 0.5:.9f}")
     assert r.status == 200 and 0.3 < time.monotonic() - t0 < 5     # ends at `until`
+
+
+def test_every_action_on_a_container_is_logged(daemon):
+    since = time.time()
+    r = daemon.api("POST", "/containers/create", {"Image": "busybox", "Cmd": ["sleep", "60"],
+                                                  "Tty": True})
+    cid = r.json()["Id"]
+    calls = [("POST", "start"), ("POST", "resize?h=10&w=20"), ("POST", "pause"),
+             ("POST", "unpause"), ("GET", "top"), ("POST", "kill?signal=HUP"),
+             ("POST", "restart?t=0"), ("POST", "stop?t=0")]
+    for method, call in calls:
+        assert daemon.api(method, f"/containers/{cid}/{call}").status in (200, 204), call
+    assert daemon.api("POST", f"/containers/{cid}/start").status == 204
+    eid = daemon.api("POST", f"/containers/{cid}/exec", {"Cmd": ["true"]}).json()["Id"]
+    assert daemon.api("POST", f"/exec/{eid}/start", {"Detach": True}).status == 200
+    for _ in range(100):
+        if daemon.api("GET", f"/exec/{eid}/json").json()["ExitCode"] is not None:
+            break
+        time.sleep(0.05)
+    f = urllib.parse.quote(json.dumps({"container": {cid: True}}))
+    r = daemon.api("GET", f"/events?since={since:.9f}&until={time.time():.9f}&filters={f}")
+    events = [json.loads(line) for line in r.body.splitlines()]
+    actions = [e["Action"] for e in events]
+    # sleep, as pid 1, ignores HUP and TERM: each stop sends TERM, then KILL at once (t=0)
+    assert actions == [
+        "create", "start", "resize", "pause", "unpause", "top", "kill",
+        "kill", "kill", "die", "stop", "start", "restart", "kill", "kill", "die", "stop",
+        "start", "exec_create: true", "exec_start: true", "exec_die"], actions
+    attrs = {e["Action"]: e["Actor"]["Attributes"] for e in events}
+    assert attrs["resize"]["height"] == "10" and attrs["resize"]["width"] == "20"
+    assert [e["Actor"]["Attributes"]["signal"] for e in events if e["Action"] == "kill"] == [
+        "1", "15", "9", "15", "9"]
+    assert attrs["exec_die"] == {"execID": eid, "exitCode": "0", "image": "busybox",
+                                 "name": attrs["exec_die"]["name"]}
