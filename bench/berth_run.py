@@ -1,4 +1,5 @@
-"""`berth run --rm busybox true` against `docker run --rm busybox true` on Debian's dockerd.
+"""`berth run --rm busybox true` against `docker run --rm busybox true` on Debian's dockerd, and
+`exec <c> true` into a running container the same way.
 
 Both engines are private instances under one /tmp/bt-* directory: berthd (with its own
 berth-supervisor, berth-shim and lowrt) and dockerd 20.10 (with its own containerd, shim and
@@ -7,7 +8,7 @@ busybox rootfs is imported into dockerd; berth uses its built-in busybox image, 
 same binary. A third line runs the docker CLI against berthd, to separate the engine from the
 client's start-up.
 
-    .venv/bin/python -m bench.berth_run [--runs N]
+    .venv/bin/python -m bench.berth_run [--runs N] [--only run|exec]
 """
 from __future__ import annotations
 
@@ -99,6 +100,7 @@ class PrivateDockerd:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--only", choices=("run", "exec"), help="one of the two comparisons")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bt-brun-", dir="/tmp"))
     berthd = BerthDaemon()
@@ -108,15 +110,30 @@ def main() -> None:
         dockerd.start()
         dockerd.import_busybox()
         berth_env = berthd.env()
-        ours = command([str(VENV_BIN / "berth"), "run", "--rm", "busybox", "true"],
-                       env=berth_env)
-        peer = command([DOCKER, "run", "--rm", "--network", "none", "busybox", "true"],
-                       env=dockerd.env())
-        docker_to_berthd = command([DOCKER, "run", "--rm", "busybox", "true"], env=berth_env)
-        compare("berth run --rm busybox true vs docker run --rm (dockerd 20.10)", ours, peer,
-                runs=args.runs)
-        compare("docker CLI: run --rm busybox true on berthd vs on dockerd 20.10",
-                docker_to_berthd, peer, runs=args.runs)
+        if args.only != "exec":
+            ours = command([str(VENV_BIN / "berth"), "run", "--rm", "busybox", "true"],
+                           env=berth_env)
+            peer = command([DOCKER, "run", "--rm", "--network", "none", "busybox", "true"],
+                           env=dockerd.env())
+            docker_to_berthd = command([DOCKER, "run", "--rm", "busybox", "true"],
+                                       env=berth_env)
+            compare("berth run --rm busybox true vs docker run --rm (dockerd 20.10)", ours,
+                    peer, runs=args.runs)
+            compare("docker CLI: run --rm busybox true on berthd vs on dockerd 20.10",
+                    docker_to_berthd, peer, runs=args.runs)
+        if args.only != "run":
+            for env, extra in ((berth_env, []), (dockerd.env(), ["--network", "none"])):
+                command([DOCKER, "run", "-d", "--name", "bench-exec", *extra, "busybox",
+                         "sleep", "600"], env=env)()
+            peer = command([DOCKER, "exec", "bench-exec", "true"], env=dockerd.env())
+            compare("berth exec c true vs docker exec c true (dockerd 20.10)",
+                    command([str(VENV_BIN / "berth"), "exec", "bench-exec", "true"],
+                            env=berth_env), peer, runs=args.runs)
+            compare("docker CLI: exec c true on berthd vs on dockerd 20.10",
+                    command([DOCKER, "exec", "bench-exec", "true"], env=berth_env), peer,
+                    runs=args.runs)
+            subprocess.run([DOCKER, "rm", "-f", "bench-exec"], env=dockerd.env(),
+                           capture_output=True)
     finally:
         dockerd.stop()
         berthd.cleanup()
