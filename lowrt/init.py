@@ -39,8 +39,7 @@ def main(plan, launch: Launch, chan: Channel) -> None:
             sources.append(fastjson.loads(chan.expect("cgroup")))
         return sources[0]
 
-    rfs = Rootfs(spec, userns=plan.userns, cgroupns=plan.cgroupns, cgroups=joined_cgroup,
-                 terminal=bool(proc.get("terminal")))
+    rfs = Rootfs(spec, userns=plan.userns, cgroupns=plan.cgroupns, cgroups=joined_cgroup)
     rfs.prepare()
     joined_cgroup()
     host_pid = 0

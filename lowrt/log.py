@@ -53,9 +53,6 @@ class Log:
     def debug(self, msg: str) -> None:
         self.write("debug", msg)
 
-    def info(self, msg: str) -> None:
-        self.write("info", msg)
-
     def warning(self, msg: str) -> None:
         self.write("warning", msg)
 

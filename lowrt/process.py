@@ -12,7 +12,7 @@ import os
 
 from lowrt.config import RLIMITS
 from lowrt.errors import LowrtError
-from lowrt.linux import capability, lsm, prctl  # noqa: F401 - lsm: loaded before pivot_root
+from lowrt.linux import capability, lsm, prctl
 
 
 def preload(proc: dict, spec: dict | None = None) -> None:
@@ -141,7 +141,6 @@ def _load_seccomp(seccomp_filter: tuple[bytes, int]) -> None:
 def apply_lsm(proc: dict, personality: dict | None, log_warning) -> None:
     """AppArmor profile (for the exec to come) and execution domain. A profile on a host
     without AppArmor is not applied, with a warning (docker only asks where it is enabled)."""
-    from lowrt.linux import lsm
     profile = proc.get("apparmorProfile")
     if profile:
         if lsm.apparmor_enabled():

@@ -53,7 +53,7 @@ class MountOptions:
 class Rootfs:
     """Sets up one container's rootfs; `spec` is the validated config."""
 
-    def __init__(self, spec: dict, *, userns: bool, cgroupns: bool, cgroups, terminal: bool) -> None:
+    def __init__(self, spec: dict, *, userns: bool, cgroupns: bool, cgroups) -> None:
         """cgroups() returns the container's cgroup hierarchies (lowrt.hierarchies' shape); it
         may block until lowrt has put the init into its cgroup, so it is called only when a
         "cgroup" mount is reached."""
@@ -62,7 +62,6 @@ class Rootfs:
         self.userns = userns
         self.cgroupns = cgroupns
         self.cgroups = cgroups
-        self.terminal = terminal
         self.linux = spec.get("linux") or {}
         self.mounts = spec.get("mounts") or []
         self.late_readonly: list[str] = []  # mounts made rw now and read-only once all are done

@@ -1,8 +1,6 @@
 """Namespaces: unshare and setns, and the names the OCI config and /proc use for each kind."""
 from __future__ import annotations
 
-import os
-
 CLONE_NEWTIME = 0x00000080
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -42,7 +40,3 @@ def setns(fd: int, kind: str, path: str) -> None:
     from lowrt.linux.libc import check, libc
     check(libc.setns(fd, KINDS[kind][0]), "setns", f"{kind} namespace {path}")
 
-
-def available(kind: str) -> bool:
-    """Whether this kernel has the namespace kind (time namespaces came in 5.6)."""
-    return os.path.exists(f"/proc/self/ns/{KINDS[kind][1]}")

@@ -1,18 +1,16 @@
-"""prctl(2) calls lowrt makes: dumpable, subreaper, no_new_privs, keepcaps, parent-death signal."""
+"""prctl(2) calls lowrt makes: dumpable, subreaper, no_new_privs, keepcaps."""
 from __future__ import annotations
 
 import ctypes
 
 from lowrt.linux.libc import check, libc
 
-PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
 PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
-PR_GET_NO_NEW_PRIVS = 39
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_RAISE = 2
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -38,6 +36,3 @@ def set_no_new_privs() -> None:
 def set_keepcaps(on: bool) -> None:
     prctl(PR_SET_KEEPCAPS, int(on), what="prctl PR_SET_KEEPCAPS")
 
-
-def set_pdeathsig(sig: int) -> None:
-    prctl(PR_SET_PDEATHSIG, sig, what="prctl PR_SET_PDEATHSIG")

@@ -1,7 +1,6 @@
 """Terminals: runc's console socket protocol, and lowrt attached to a real pty itself."""
 from __future__ import annotations
 
-import array
 import os
 import select
 import socket
