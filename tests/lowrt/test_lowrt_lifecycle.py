@@ -217,3 +217,12 @@ def test_help_lists_commands_and_their_flags():
     assert top.returncode == 0 and "exec" in top.stdout and "--root" in top.stdout
     create = subprocess.run([LOWRT, "create", "--help"], capture_output=True, text=True)
     assert create.returncode == 0 and "--console-socket" in create.stdout and "--bundle, -b" in create.stdout
+
+
+def test_run_keep_leaves_a_stopped_container_to_delete(rt, bundle, cid):
+    b = bundle(["true"])
+    rt.run("run", "--keep", "-b", str(b), cid)
+    st = rt.state(cid)
+    assert st["status"] == "stopped" and st["pid"] == 0
+    rt.run("delete", cid)
+    assert not (rt.root / cid).exists()
