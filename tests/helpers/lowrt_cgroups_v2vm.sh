@@ -29,7 +29,10 @@ cp /bin/busybox initramfs/bin/busybox
 for m in $MODS; do
     cp "$(find kernel/lib/modules/"$KVER" -name "$m.ko" | head -1)" initramfs/mods/
 done
-TESTS=${*:-tests/lowrt/test_cgroups_units.py tests/lowrt/test_cgroups_v2.py tests/lowrt/test_cgroups_v2host.py tests/lowrt/test_seccomp_kernel.py}
+[ $# -gt 0 ] || set -- tests/lowrt/test_cgroups_units.py tests/lowrt/test_cgroups_v2.py \
+    tests/lowrt/test_cgroups_v2host.py tests/lowrt/test_seccomp_kernel.py
+# pytest's arguments travel NUL-separated in a file, so `-k "a or b"` arrives intact.
+printf '%s\0' "$@" > initramfs/pytest-args
 cat > initramfs/init <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -41,8 +44,9 @@ mount -t sysfs sys /host/sys
 mount -t cgroup2 cgroup2 /host/sys/fs/cgroup
 mount -t devtmpfs dev /host/dev
 mount -t tmpfs tmp /host/tmp
+cp /pytest-args /host/tmp/pytest-args
 mount -t tmpfs run /host/run
-chroot /host /bin/sh -c 'cd $REPO && echo "guest: \$(uname -r), cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.controllers)" && PYTHONDONTWRITEBYTECODE=1 HOME=/tmp .venv/bin/python -m pytest -p no:cacheprovider --color=no -q -rs $TESTS; echo "V2VM-RC=\$?"'
+chroot /host /bin/sh -c 'cd $REPO && echo "guest: \$(uname -r), cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.controllers)" && PYTHONDONTWRITEBYTECODE=1 HOME=/tmp .venv/bin/python -c "import sys, pytest; sys.exit(pytest.main([\"-p\", \"no:cacheprovider\", \"--color=no\", \"-q\", \"-rs\"] + open(\"/tmp/pytest-args\").read().split(\"\\0\")[:-1]))"; echo "V2VM-RC=\$?"'
 poweroff -f
 INIT
 chmod +x initramfs/init
