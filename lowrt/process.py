@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _signal  # `signal` builds enums at import (7 ms); this is its C half
 import os
+import stat
 
 from lowrt.config import RLIMITS
 from lowrt.errors import LowrtError
@@ -83,8 +84,14 @@ def home_of(uid: int, passwd: str = "/etc/passwd") -> str:
 def lookup(arg0: str, env: dict[str, str]) -> str:
     """Find the program as Go's exec.LookPath does, with the container's PATH."""
     if "/" in arg0:
-        if not os.path.exists(arg0):
-            raise LowrtError(f'exec: "{arg0}": stat {arg0}: no such file or directory')
+        try:
+            mode = os.stat(arg0).st_mode
+        except OSError as e:
+            raise LowrtError(f'exec: "{arg0}": stat {arg0}: {e.strerror.lower()}') from None
+        # As runc (Go's LookPath): a directory or a file without any execute bit is refused
+        # at create, so engines can tell "cannot execute" (126) from a failing program.
+        if stat.S_ISDIR(mode) or not mode & 0o111:
+            raise LowrtError(f'exec: "{arg0}": permission denied')
         return arg0
     for d in env.get("PATH", "").split(":"):
         candidate = os.path.join(d or ".", arg0)

@@ -97,6 +97,16 @@ def test_program_not_found(rt, bundle, cid, nothing_left):
     nothing_left(cid)
 
 
+@pytest.mark.parametrize("program", ["/etc/passwd", "/etc"])
+def test_program_that_cannot_be_executed_fails_create_as_runc(rt, bundle, cid, nothing_left,
+                                                              program):
+    b = bundle([program])
+    out = rt.run("create", "-b", str(b), cid, check=False)
+    assert out.returncode == 1
+    assert f'exec: "{program}": permission denied'.encode() in out.stderr
+    nothing_left(cid)
+
+
 def test_failing_mount_undoes_everything(rt, bundle, cid, nothing_left, short_tmp):
     mounts = [{"destination": "/proc", "type": "proc", "source": "proc"},
               {"destination": "/dev", "type": "tmpfs", "source": "tmpfs"},
