@@ -552,8 +552,8 @@ class Containers:
                     log.error("auto-remove of %s failed: %s", c.id[:12], e.message)
 
     async def _restart_after(self, c: Container, delay: float) -> None:
-        """The restart its policy asked for, after the backoff; `_cancel_restart` (a stop,
-        kill or rm by the user) takes it back until it has begun."""
+        """The restart its policy asked for, after the backoff; `_cancel_restart_locked` (a
+        stop, kill or rm by the user) takes it back until it has begun."""
         await asyncio.sleep(delay)
         async with c.lock:
             if c.pending_restart is not asyncio.current_task() or c.removing or c.removed:

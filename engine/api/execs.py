@@ -72,6 +72,8 @@ async def start(request: web.Request) -> web.StreamResponse:
         try:
             await asyncio.wait({pumping, done}, return_when=asyncio.FIRST_COMPLETED)
             if pumping.done():
+                if pumping.exception() is not None:
+                    raise pumping.exception()       # the client went away
                 # the output ended, so the process did (almost always): the client reads
                 # ExitCode as soon as the stream closes, so it must be recorded first
                 await asyncio.wait({done}, timeout=EXIT_AFTER_OUTPUT)

@@ -11,7 +11,7 @@ import click
 
 from .client import ConnectError, DaemonError, demux
 from .format import human_duration, table, truncate_id
-from .session import run_session, terminal_size
+from .session import check_tty, run_session, terminal_size
 
 PROXIED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
 
@@ -136,6 +136,8 @@ def run(obj, remove, detach, name, env, memory, pids_limit, interactive, tty, en
     from ..restart_policy import parse as parse_restart
     client = obj.client
     attach = not detach
+    if attach:
+        check_tty(interactive, tty)
     try:
         policy = parse_restart(restart)
     except ValueError as e:

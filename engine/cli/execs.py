@@ -6,7 +6,7 @@ import click
 
 from .client import DaemonError
 from .containers import parse_env
-from .session import run_session, terminal_size
+from .session import check_tty, run_session, terminal_size
 
 
 @click.command("exec", context_settings={"allow_interspersed_args": False,
@@ -24,8 +24,10 @@ from .session import run_session, terminal_size
 def exec_(obj, detach, interactive, tty, env, workdir, user, privileged, container, command):
     """Execute a command in a running container."""
     client = obj.client
-    client.call("GET", f"/containers/{container}/json")
     attach = not detach
+    if attach:
+        check_tty(interactive, tty)
+    client.call("GET", f"/containers/{container}/json")
     size = terminal_size() if tty and attach else None
     body = {"User": user or "", "Privileged": privileged, "Tty": tty,
             "AttachStdin": interactive and attach, "AttachStdout": attach,

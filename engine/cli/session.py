@@ -10,6 +10,13 @@ import threading
 from .client import read_frames
 
 
+def check_tty(interactive: bool, tty: bool) -> None:
+    """As the docker CLI: -it needs a terminal on stdin."""
+    if tty and interactive and not sys.stdin.isatty():
+        print("the input device is not a TTY", file=sys.stderr)
+        sys.exit(1)
+
+
 def terminal_size() -> tuple[int, int] | None:
     """(rows, columns) of our stdout when it is a terminal with a size."""
     if not sys.stdout.isatty():

@@ -29,6 +29,8 @@ def test_exec(daemon):
     assert berth_ok(daemon, "exec", "-d", "bx", "touch", "/tmp/d") == ""
     p = daemon.berth("exec", "bx", "no-such-command")
     assert p.returncode == 127 and b"executable file not found" in p.stdout
+    p = daemon.berth("exec", "-it", "bx", "true", input=b"")
+    assert (p.returncode, p.stderr) == (1, b"the input device is not a TTY\n")
     p = daemon.berth("exec", "nosuch", "true")
     assert p.returncode == 1 and p.stderr == b"Error response from daemon: No such container: " \
                                              b"nosuch\n"
