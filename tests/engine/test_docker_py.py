@@ -32,3 +32,34 @@ def test_images(daemon):
     assert "busybox:latest" in client.images.get("busybox").tags
     with pytest.raises(docker.errors.ImageNotFound):
         client.images.get("nosuch")
+
+
+def test_lifecycle_calls(daemon):
+    import time
+    client = daemon.docker_py()
+    since = int(time.time()) - 1
+    c = client.containers.run("busybox", ["sleep", "60"], detach=True, name="dpy-life")
+    c.pause()
+    c.reload()
+    assert c.status == "paused" and c.attrs["State"]["Paused"]
+    c.unpause()
+    c.rename("dpy-life2")
+    c.reload()
+    assert c.name == "dpy-life2" and c.status == "running"
+    assert c.top()["Processes"][0][-1] == "sleep 60"
+    stats = c.stats(stream=False)
+    assert stats["pids_stats"]["current"] == 1 and stats["memory_stats"]["usage"] > 0
+    c.restart(timeout=0)
+    c.stop(timeout=0)
+    c.reload()
+    assert c.status == "exited" and c.attrs["State"]["ExitCode"] == 137
+    c.start()
+    c.kill(signal="SIGKILL")
+    assert c.wait()["StatusCode"] == 137
+    events = client.events(since=since, until=int(time.time()) + 1, decode=True,
+                           filters={"container": c.id})
+    actions = [e["Action"] for e in events]
+    assert actions[:4] == ["create", "start", "pause", "unpause"] and actions[-1] == "die"
+    with pytest.raises(docker.errors.APIError) as err:
+        c.kill()
+    assert err.value.status_code == 409
