@@ -538,6 +538,7 @@ class Containers:
                            Pid=0, ExitCode=status, OOMKilled=c.oom_killed, FinishedAt=finished)
             self._save(c)
             c.monitor = None
+            c.execs.clear()         # as dockerd's Cleanup: its unfinished execs are forgotten
             log.info("container %s exited with %d%s", c.id[:12], status,
                      f"; restarting it in {delay:.1f}s" if delay is not None else "")
             self.events.container(c, "die", exitCode=str(status), execDuration=str(int(ran_for)))

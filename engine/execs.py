@@ -117,13 +117,17 @@ class Execs:
     def _forget_old(self) -> None:
         now = time.monotonic()
         for eid, ex in list(self.by_id.items()):
-            if (ex.exit_code is not None and now - ex.finished_at > KEEP_FINISHED) \
-                    or ex.container_id not in self.containers.by_id:
+            c = self.containers.by_id.get(ex.container_id)
+            if c is None or (ex.exit_code is None and eid not in c.execs) or (
+                    ex.exit_code is not None and now - ex.finished_at > KEEP_FINISHED):
                 del self.by_id[eid]
 
     def get(self, eid: str) -> Exec:
+        """An exec whose container is gone, or one never finished when its container
+        stopped, is no more (as in dockerd); a finished one stays for its exit code."""
         ex = self.by_id.get(eid)
-        if ex is None or ex.container_id not in self.containers.by_id:
+        c = self.containers.by_id.get(ex.container_id) if ex else None
+        if c is None or (ex.exit_code is None and eid not in c.execs):
             raise NotFound(f"No such exec instance: {eid}")
         return ex
 

@@ -192,3 +192,18 @@ def test_docker_py_exec_run(daemon):
     assert c.exec_run("sh -c 'echo $V'", environment={"V": "v"}, workdir="/tmp").output == b"v\n"
     assert c.exec_run("tty", tty=True).output.startswith(b"/dev/pts/")
     assert c.exec_run("no-such-command").exit_code == 127
+
+
+def test_execs_not_started_are_forgotten_when_the_container_stops(daemon):
+    cid = run_container(daemon)
+    pending = exec_create(daemon, cid, ["true"])
+    finished = exec_create(daemon, cid, ["true"])
+    exec_start(daemon, finished)
+    assert daemon.api("POST", f"/containers/{cid}/kill").status == 204
+    assert daemon.api("GET", f"/exec/{pending}/json").status == 404
+    assert exec_json(daemon, finished)["ExitCode"] == 0          # still there to inspect
+    assert daemon.api("POST", f"/containers/{cid}/start").status == 204
+    r = daemon.api("POST", f"/exec/{pending}/start", {"Detach": True})
+    assert r.status == 404 and r.json()["message"] == f"No such exec instance: {pending}"
+    assert daemon.api("DELETE", f"/containers/{cid}?force=1").status == 204
+    assert daemon.api("GET", f"/exec/{finished}/json").status == 404
