@@ -149,3 +149,14 @@ def test_every_action_on_a_container_is_logged(daemon):
         "1", "15", "9", "15", "9"]
     assert attrs["exec_die"] == {"execID": eid, "exitCode": "0", "image": "busybox",
                                  "name": attrs["exec_die"]["name"]}
+
+
+def test_a_pull_is_an_image_event(daemon):
+    since = time.time()
+    r = daemon.api("POST", "/images/create?fromImage=busybox&tag=latest")
+    assert r.status == 200
+    f = urllib.parse.quote(json.dumps({"type": {"image": True}}))
+    r = daemon.api("GET", f"/events?since={since:.9f}&until={time.time():.9f}&filters={f}")
+    ev = json.loads(r.body.splitlines()[-1])
+    assert (ev["Action"], ev["Actor"]["ID"], ev["status"]) == ("pull", "busybox:latest", "pull")
+    assert ev["Actor"]["Attributes"] == {"name": "busybox:latest"}
