@@ -1,22 +1,20 @@
 """The five capability sets of the calling thread: capset(2) and the bounding/ambient prctls."""
 from __future__ import annotations
 
-import ctypes
-
-from lowrt.linux.libc import check, libc, syscall
+from lowrt.linux.libc import Structure, byref, c_int, c_uint32, c_ulong, check, libc, syscall
 from lowrt.linux.prctl import (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, PR_CAP_AMBIENT_RAISE,
                                PR_CAPBSET_DROP, PR_CAPBSET_READ, prctl)
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 
-class _Header(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class _Header(Structure):
+    _fields_ = [("version", c_uint32), ("pid", c_int)]
 
 
-class _Data(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+class _Data(Structure):
+    _fields_ = [("effective", c_uint32), ("permitted", c_uint32),
+                ("inheritable", c_uint32)]
 
 
 def last_cap() -> int:
@@ -28,7 +26,7 @@ def bounding_set() -> int:
     """The calling thread's bounding set as a bit mask."""
     mask = 0
     for cap in range(last_cap() + 1):
-        if check(libc.prctl(PR_CAPBSET_READ, ctypes.c_ulong(cap), 0, 0, 0), "prctl PR_CAPBSET_READ"):
+        if check(libc.prctl(PR_CAPBSET_READ, c_ulong(cap), 0, 0, 0), "prctl PR_CAPBSET_READ"):
             mask |= 1 << cap
     return mask
 
@@ -48,7 +46,7 @@ def capset(effective: int, permitted: int, inheritable: int) -> None:
         data[i].effective = (effective >> shift) & 0xFFFFFFFF
         data[i].permitted = (permitted >> shift) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> shift) & 0xFFFFFFFF
-    syscall("capset", ctypes.byref(header), ctypes.byref(data),
+    syscall("capset", byref(header), byref(data),
             target=f"effective={effective:#x} permitted={permitted:#x} inheritable={inheritable:#x}")
 
 

@@ -1,11 +1,10 @@
 """File descriptors that must not reach the container: everything lowrt holds is marked close-on-exec."""
 from __future__ import annotations
 
-import ctypes
 import fcntl
 import os
 
-from lowrt.linux.libc import SYSCALLS, libc
+from lowrt.linux.libc import SYSCALLS, c_uint, libc
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
@@ -13,7 +12,7 @@ CLOSE_RANGE_CLOEXEC = 1 << 2
 def cloexec_from(first: int) -> None:
     """Mark every fd >= first close-on-exec (close_range(2) where the kernel has it, 5.11+)."""
     nr = SYSCALLS.get("close_range")
-    if nr is not None and libc.syscall(nr, first, ctypes.c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC) == 0:
+    if nr is not None and libc.syscall(nr, first, c_uint(0xFFFFFFFF), CLOSE_RANGE_CLOEXEC) == 0:
         return
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)

@@ -1,10 +1,85 @@
-"""The C library handle, raw syscall numbers, and the errno check every wrapper uses."""
+"""The C library handle, the C types lowrt passes to it, raw syscall numbers, and the errno
+check every wrapper uses.
+
+Built on `_ctypes`, the C half of `ctypes`: `import ctypes` costs 4-6 ms here (its module body
+makes some thirty types and a callback thunk), a tenth of a `lowrt run`, for the eight types,
+five helpers and one library handle lowrt uses. These are the same C implementation that
+ctypes wraps, declared the way ctypes declares them, so they behave as ctypes' own do.
+"""
 from __future__ import annotations
 
-import ctypes
+import _ctypes
 import os
 
-libc = ctypes.CDLL(None, use_errno=True)
+
+class c_int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class c_uint(_ctypes._SimpleCData):
+    _type_ = "I"
+
+
+class c_ushort(_ctypes._SimpleCData):
+    _type_ = "H"
+
+
+class c_ulong(_ctypes._SimpleCData):
+    _type_ = "L"
+
+
+class c_uint64(_ctypes._SimpleCData):
+    _type_ = "Q"
+
+
+class c_void_p(_ctypes._SimpleCData):
+    _type_ = "P"
+
+
+class c_char(_ctypes._SimpleCData):
+    _type_ = "c"
+
+
+c_uint32 = c_uint   # as in ctypes: int is 32 bits on every Linux ABI lowrt knows
+Structure = _ctypes.Structure
+Array = _ctypes.Array
+byref = _ctypes.byref
+addressof = _ctypes.addressof
+sizeof = _ctypes.sizeof
+get_errno = _ctypes.get_errno
+
+
+def create_string_buffer(init: bytes | int, size: int | None = None) -> Array:
+    """A mutable char array, as ctypes.create_string_buffer: zeroed, of `init` bytes when an
+    int, else holding the bytes init (NUL-terminated when size leaves room)."""
+    if isinstance(init, int):
+        return (c_char * init)()
+    buf = (c_char * (len(init) + 1 if size is None else size))()
+    buf.value = init
+    return buf
+
+
+class _Function(_ctypes.CFuncPtr):
+    """A libc function: C calling convention, int result, errno saved for get_errno()."""
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = c_int
+
+
+class _Library:
+    """The symbols already loaded in the process (dlopen(NULL)), as ctypes.CDLL(None)."""
+
+    def __init__(self) -> None:
+        self._handle = _ctypes.dlopen(None, 0)
+
+    def __getattr__(self, name: str) -> _Function:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        func = _Function((name, self))
+        setattr(self, name, func)
+        return func
+
+
+libc = _Library()
 
 # Syscalls that glibc 2.36 does not wrap, or wraps in ways we cannot use from ctypes.
 _SYSCALLS = {
@@ -28,7 +103,7 @@ SYSCALLS = _SYSCALLS.get(MACHINE, {})
 def check(ret: int, what: str, target: object = None) -> int:
     """Return ret, or raise OSError(errno, "<what> <target>: <strerror>") when ret is -1."""
     if ret == -1:
-        err = ctypes.get_errno()
+        err = get_errno()
         subject = f"{what} {target}" if target is not None else what
         raise OSError(err, f"{subject}: {os.strerror(err).lower()}")
     return ret

@@ -1,10 +1,9 @@
 """mount(2), umount2(2) and pivot_root(2), and the table of mount options the OCI config uses."""
 from __future__ import annotations
 
-import ctypes
 import os
 
-from lowrt.linux.libc import check, libc, syscall
+from lowrt.linux.libc import Structure, byref, c_uint64, c_ulong, check, libc, sizeof, syscall
 
 MS_RDONLY = 0x1
 MS_NOSUID = 0x2
@@ -105,7 +104,7 @@ def _b(s: str | None) -> bytes | None:
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int,
           data: str | None = None) -> None:
-    ret = libc.mount(_b(source), _b(target), _b(fstype), ctypes.c_ulong(flags), _b(data or None))
+    ret = libc.mount(_b(source), _b(target), _b(fstype), c_ulong(flags), _b(data or None))
     if ret == -1:
         kind = fstype or ("bind" if flags & MS_BIND else "")
         what = " ".join(w for w in (kind, source) if w)
@@ -120,16 +119,16 @@ def pivot_root(new_root: str, put_old: str) -> None:
     syscall("pivot_root", _b(new_root), _b(put_old), target=new_root)
 
 
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+class _MountAttr(Structure):
+    _fields_ = [("attr_set", c_uint64), ("attr_clr", c_uint64),
+                ("propagation", c_uint64), ("userns_fd", c_uint64)]
 
 
 def setattr_recursive(target: str, attr_set: int, attr_clr: int) -> None:
     """mount_setattr(2) with AT_RECURSIVE: the r* options (rro, rnosuid ...) of OCI mounts."""
     attr = _MountAttr(attr_set, attr_clr, 0, 0)
     syscall("mount_setattr", AT_FDCWD, _b(target), AT_RECURSIVE | AT_SYMLINK_NOFOLLOW,
-            ctypes.byref(attr), ctypes.sizeof(attr), target=target)
+            byref(attr), sizeof(attr), target=target)
 
 
 def locked_flags(path: str) -> int:

@@ -28,7 +28,7 @@ def flag_names(flags: int) -> str:
     return ",".join(kind for kind, (flag, _) in KINDS.items() if flags & flag) or "none"
 
 
-# libc (ctypes) is imported on first use: lowrt's parent process needs this table, not the calls.
+# libc is imported on first use: lowrt's parent process needs this table, not the calls.
 
 def unshare(flags: int) -> None:
     from lowrt.linux.libc import check, libc

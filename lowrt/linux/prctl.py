@@ -1,9 +1,7 @@
 """prctl(2) calls lowrt makes: dumpable, subreaper, no_new_privs, keepcaps."""
 from __future__ import annotations
 
-import ctypes
-
-from lowrt.linux.libc import check, libc
+from lowrt.linux.libc import c_ulong, check, libc
 
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
@@ -17,8 +15,8 @@ PR_CAP_AMBIENT_CLEAR_ALL = 4
 
 
 def prctl(option: int, arg2: int = 0, arg3: int = 0, what: str = "prctl") -> int:
-    return check(libc.prctl(option, ctypes.c_ulong(arg2), ctypes.c_ulong(arg3),
-                            ctypes.c_ulong(0), ctypes.c_ulong(0)), what)
+    return check(libc.prctl(option, c_ulong(arg2), c_ulong(arg3),
+                            c_ulong(0), c_ulong(0)), what)
 
 
 def set_dumpable(on: bool) -> None:

@@ -2,19 +2,19 @@
 kernels without the seccomp syscall (before 3.17, and only when no flags are asked for)."""
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 
-from lowrt.linux.libc import libc, syscall
+from lowrt.linux.libc import (Structure, addressof, byref, c_ulong, c_ushort, c_void_p,
+                              create_string_buffer, get_errno, libc, syscall)
 
 SECCOMP_SET_MODE_FILTER = 1
 SECCOMP_MODE_FILTER = 2
 PR_SET_SECCOMP = 22
 
 
-class SockFprog(ctypes.Structure):
-    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+class SockFprog(Structure):
+    _fields_ = [("len", c_ushort), ("filter", c_void_p)]
 
 
 def set_filter(program: bytes, flags: int = 0) -> None:
@@ -23,20 +23,20 @@ def set_filter(program: bytes, flags: int = 0) -> None:
 
     The kernel requires no_new_privs or CAP_SYS_ADMIN in the caller's user namespace.
     """
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = SockFprog(len(program) // 8, ctypes.addressof(buf))
+    buf = create_string_buffer(program, len(program))
+    prog = SockFprog(len(program) // 8, addressof(buf))
     try:
-        ret = syscall("seccomp", ctypes.c_ulong(SECCOMP_SET_MODE_FILTER),
-                      ctypes.c_ulong(flags), ctypes.byref(prog))
+        ret = syscall("seccomp", c_ulong(SECCOMP_SET_MODE_FILTER),
+                      c_ulong(flags), byref(prog))
     except OSError as err:
         if err.errno != errno.ENOSYS or flags:
             raise OSError(err.errno, f"seccomp set filter ({len(program) // 8} instructions, "
                                      f"flags {flags:#x}): {os.strerror(err.errno).lower()}"
                           ) from None
-        ret = libc.prctl(PR_SET_SECCOMP, ctypes.c_ulong(SECCOMP_MODE_FILTER),
-                         ctypes.byref(prog), ctypes.c_ulong(0), ctypes.c_ulong(0))
+        ret = libc.prctl(PR_SET_SECCOMP, c_ulong(SECCOMP_MODE_FILTER),
+                         byref(prog), c_ulong(0), c_ulong(0))
         if ret != 0:
-            e = ctypes.get_errno()
+            e = get_errno()
             raise OSError(e, f"prctl(PR_SET_SECCOMP): {os.strerror(e).lower()}") from None
     if ret > 0:  # TSYNC: the id of a thread that could not be synchronised
         raise OSError(errno.EAGAIN, f"seccomp set filter: thread {ret} could not be "
