@@ -16,11 +16,11 @@ never do.
 """
 from __future__ import annotations
 
+import _signal  # see shim/reaper.py
 import errno
 import os
 import select
-import signal
-from collections.abc import Callable
+from _collections_abc import Callable  # see shim/loop.py
 
 from shim.jsonlog import JsonLog, parse_size
 from shim.loop import Loop
@@ -260,7 +260,7 @@ class BinaryLogger(Sink):
             poller = select.poll()
             poller.register(ready_r, select.POLLIN)
             if not poller.poll(LOGGER_READY_TIMEOUT * 1000):
-                self._terminate(signal.SIGKILL)
+                self._terminate(_signal.SIGKILL)
                 raise StdioError(f"stdio binary {path}: the logging binary did not become ready")
             os.close(ready_r)
             fds.remove(ready_r)
@@ -301,9 +301,9 @@ class BinaryLogger(Sink):
     def stop(self) -> None:
         """The process is deleted: let the logger flush and go (SIGTERM, then SIGKILL)."""
         self.close()
-        self._terminate(signal.SIGTERM)
+        self._terminate(_signal.SIGTERM)
         if not self.exited:
-            self.loop.call_later(LOGGER_TERM_GRACE, lambda: self._terminate(signal.SIGKILL))
+            self.loop.call_later(LOGGER_TERM_GRACE, lambda: self._terminate(_signal.SIGKILL))
 
 
 class ProcessIO:

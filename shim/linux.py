@@ -1,14 +1,38 @@
-"""The shim's privileged kernel calls (prctl, mount, umount2): ctypes wrappers raising OSError.
+"""The shim's privileged kernel calls (prctl, mount, umount2): C calls raising OSError.
 
 Python 3.11's os module has none of these. They live here alone, so the rest of the shim is plain
-Python and ctypes is loaded once.
+Python. They go through `_ctypes`, the C half of ctypes, as lowrt's do (lowrt/linux/libc.py):
+`import ctypes` costs 4-6 ms, and memory, in every shim, for three functions and one type.
 """
 from __future__ import annotations
 
-import ctypes
+import _ctypes
 import os
 
-_libc = ctypes.CDLL(None, use_errno=True)
+
+class _c_int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class _c_ulong(_ctypes._SimpleCData):
+    _type_ = "L"
+
+
+class _Function(_ctypes.CFuncPtr):
+    """A libc function: C calling convention, int result, errno saved for get_errno()."""
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = _c_int
+
+
+class _Libc:
+    """The symbols already loaded in the process, as ctypes.CDLL(None)."""
+    _handle = _ctypes.dlopen(None, 0)
+
+
+_libc = _Libc()
+_prctl = _Function(("prctl", _libc))
+_mount = _Function(("mount", _libc))
+_umount2 = _Function(("umount2", _libc))
 
 PR_SET_CHILD_SUBREAPER = 36
 
@@ -33,23 +57,23 @@ MOUNT_FLAGS = {
 
 def _check(ret: int, what: str) -> None:
     if ret == -1:
-        err = ctypes.get_errno()
+        err = _ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err).lower()}")
 
 
 def set_child_subreaper() -> None:
     """Orphaned descendants (the container init once `runtime create` exits) become our children."""
-    _check(_libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
+    _check(_prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0), "prctl(PR_SET_CHILD_SUBREAPER)")
 
 
 def mount(source: str, target: str, fstype: str, flags: int = 0, data: str = "") -> None:
-    _check(_libc.mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
-                       ctypes.c_ulong(flags), data.encode() if data else None),
+    _check(_mount(source.encode(), target.encode(), fstype.encode() if fstype else None,
+                  _c_ulong(flags), data.encode() if data else None),
            f"mount {fstype or 'bind'} {source} on {target}")
 
 
 def umount(target: str, flags: int = 0) -> None:
-    _check(_libc.umount2(target.encode(), flags), f"unmount {target}")
+    _check(_umount2(target.encode(), flags), f"unmount {target}")
 
 
 def parse_options(options: list[str]) -> tuple[int, str]:

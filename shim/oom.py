@@ -8,7 +8,7 @@ published, so an OOM that killed the init is reported before its exit, as docker
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from _collections_abc import Callable  # see shim/loop.py
 
 from shim.loop import Loop
 

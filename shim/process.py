@@ -10,7 +10,7 @@ has been quiet for DRAIN_IDLE seconds. The init's exit is published after those 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from _collections_abc import Callable  # see shim/loop.py
 
 from protos.berth.shim.v1 import shim_lean as pb
 from shim.io import ProcessIO

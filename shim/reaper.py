@@ -8,11 +8,11 @@ container init or an exec can exit, and be reaped, before the pid file that name
 """
 from __future__ import annotations
 
+import _signal  # `signal` builds enums at import (7 ms here); its C half is enough
 import os
 import select
-import signal
 import time
-from collections.abc import Callable
+from _collections_abc import Callable  # see shim/loop.py
 
 from shim.loop import Loop
 
@@ -37,8 +37,8 @@ class Reaper:
         self._loop = loop
         self._wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._wake_w = wake_w
-        signal.signal(signal.SIGCHLD, _ignore)
-        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        _signal.signal(_signal.SIGCHLD, _ignore)
+        _signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
         loop.add_reader(self._wake_r, self._on_wake)
         loop.add_idle(self.dispatch)
         self._pending: list[tuple[int, int, int]] = []       # (pid, status, exited_at)
@@ -120,7 +120,7 @@ class Reaper:
             if left <= 0 and status is not None:
                 return status, bytes(out)   # a descendant kept the output open: stop reading
             if left <= 0:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, _signal.SIGKILL)
                 os.waitpid(pid, 0)
                 raise RuntimeTimeout(f"timed out after {timeout:g}s")
             for fd, _ in poller.poll(left * 1000):

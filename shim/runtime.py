@@ -7,8 +7,8 @@ what this command appended is read, so an old error is never reported again.
 """
 from __future__ import annotations
 
+import _signal  # see shim/reaper.py
 import os
-import signal
 
 from shim.reaper import Reaper, RuntimeTimeout
 
@@ -50,7 +50,7 @@ def spawn(argv: list[str], fds: dict[int, int], env: dict[str, str] | None = Non
         actions = [(os.POSIX_SPAWN_DUP2, tmp, target) for tmp, target in zip(temps, fds)]
         return os.posix_spawn(argv[0], argv, os.environ if env is None else env,
                               file_actions=actions, setsigmask=(),
-                              setsigdef=(signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD))
+                              setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGCHLD))
     finally:
         for tmp in temps:
             os.close(tmp)

@@ -7,8 +7,8 @@ follow containerd's runc shim (cmd/containerd-shim-runc-v2/process).
 """
 from __future__ import annotations
 
+import _signal  # see shim/reaper.py
 import os
-import signal
 import time
 
 from protos.berth.shim.v1 import shim_lean as pb
@@ -262,7 +262,7 @@ class Task:
             # No pid namespace of its own: the kernel does not kill the rest when the init
             # dies, so do it as containerd does (runc kill --all).
             try:
-                self.runtime.kill(self.id, signal.SIGKILL, all_=True)
+                self.runtime.kill(self.id, _signal.SIGKILL, all_=True)
             except RuntimeFailure as e:
                 self.log(f"killing the rest of {self.id}: {e}")
         if p.status == pb.PAUSED:
@@ -322,7 +322,7 @@ class Task:
                 self._guarded("collecting exits", self.reaper.dispatch)
             if not p.reaped:
                 self._guarded("recording the exit", lambda: p.reaped_exit(
-                    128 + signal.SIGKILL, time.time_ns()))
+                    128 + _signal.SIGKILL, time.time_ns()))
             for e in list(self.execs.values()):
                 self._release(e)
             self.execs.clear()

@@ -7,8 +7,8 @@ side has closed it, reads from the master fail with EIO: that is the end of the 
 """
 from __future__ import annotations
 
+import _socket  # see shim/server.py
 import os
-import socket
 import struct
 
 RECEIVE_TIMEOUT = 3.0   # the runtime has returned by now: the master is queued or never comes
@@ -23,7 +23,7 @@ class ConsoleSocket:
             os.unlink(path)
         except FileNotFoundError:
             pass
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
         try:
             self._sock.bind(path)
             self._sock.listen(1)
@@ -34,12 +34,15 @@ class ConsoleSocket:
     def receive_master(self, timeout: float = RECEIVE_TIMEOUT) -> int:
         self._sock.settimeout(timeout)
         try:
-            conn, _ = self._sock.accept()
-        except socket.timeout:
+            fd, _ = self._sock._accept()
+        except TimeoutError:
             raise OSError(f"no pty master received on console socket {self.path}") from None
-        with conn:
+        conn = _socket.socket(fileno=fd)
+        try:
             conn.settimeout(timeout)
-            _msg, fds, _flags, _addr = socket.recv_fds(conn, 4096, 4)
+            fds = _receive_fds(conn, 4)
+        finally:
+            conn.close()
         if not fds:
             raise OSError(f"console socket {self.path}: the runtime sent no file descriptor")
         for extra in fds[1:]:
@@ -55,6 +58,16 @@ class ConsoleSocket:
             os.unlink(self.path)
         except FileNotFoundError:
             pass
+
+
+def _receive_fds(conn: _socket.socket, most: int) -> list[int]:
+    """The fds in one message's SCM_RIGHTS data (socket.recv_fds, without `socket`)."""
+    _msg, ancdata, _flags, _addr = conn.recvmsg(4096, _socket.CMSG_LEN(most * 4))
+    fds: list[int] = []
+    for level, kind, data in ancdata:
+        if level == _socket.SOL_SOCKET and kind == _socket.SCM_RIGHTS:
+            fds += struct.unpack(f"{len(data) // 4}i", data[:len(data) - len(data) % 4])
+    return fds
 
 
 def resize(master: int, width: int, height: int) -> None:
