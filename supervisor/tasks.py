@@ -472,14 +472,22 @@ class Tasks:
         async with self._lock(key):
             init = self._init(ns, cid)
             exit_info = None
-            if not self._shim_gone(init):
-                try:  # the shim refuses a running or paused task (FailedPrecondition)
-                    d = (await self._client(init).call(
-                        "delete", shim_pb2.DeleteRequest(id=cid))).delete
-                    exit_info = (d.pid, d.exit_status, d.exited_at)
-                except ShimGone as e:
-                    await self._shim_lost(init, f"shim unavailable: {e}")
+            # Marked before the shim is asked: it exits once it has answered, and its event
+            # stream may end before this coroutine resumes; the pump must take that end for the
+            # delete, not for a shim that died (which would run `berth-shim delete` after it).
             self._deleting.add(key)
+            try:
+                if not self._shim_gone(init):
+                    try:  # the shim refuses a running or paused task (FailedPrecondition)
+                        d = (await self._client(init).call(
+                            "delete", shim_pb2.DeleteRequest(id=cid))).delete
+                        exit_info = (d.pid, d.exit_status, d.exited_at)
+                    except ShimGone as e:
+                        await self._shim_lost(init, f"shim unavailable: {e}")
+            except BaseException:
+                self._deleting.discard(key)
+                self._start_pump(init)  # had its stream ended meanwhile, the shim died: see to it
+                raise
             try:
                 await self._stop_shim(key)
                 init = self._init(ns, cid)

@@ -260,6 +260,22 @@ def test_delete_created_task_kills_it(runtime_client, rootfs, new_id):
     assert not os.path.exists(f"/proc/{pid}/cmdline") or not Path(f"/proc/{pid}/cmdline").read_bytes()
 
 
+def test_delete_is_not_taken_for_a_dead_shim(supervisor, client, rootfs, new_id):
+    """The shim exits once it has answered Delete, and its event stream can end before the
+    Delete call resumes: that end must not be taken for a shim that died (a warning, and a
+    `berth-shim delete` run after every such task). Racy by nature (a few percent of deletes
+    here, before the fix), so many short tasks, one after another."""
+    for _ in range(25):
+        cid = new_id()
+        make(client, cid, rootfs, ["true"])
+        client.create_task(cid)
+        client.start(cid)
+        assert client.wait(cid)[0] == 0
+        client.delete_task(cid)
+        client.delete_container(cid)
+    assert f"task {client.namespace}/" not in supervisor.log()
+
+
 def test_rootfs_mounts_are_mounted_and_removed(runtime_supervisor, runtime_client, rootfs,
                                                new_id, tmp_path):
     """A relative root.path gets rootfs/ in the bundle, where the shim mounts the given mounts."""
