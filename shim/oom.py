@@ -13,6 +13,12 @@ from _collections_abc import Callable  # see shim/loop.py
 from shim.loop import Loop
 
 
+def preload() -> None:
+    """Load the cgroups library ahead of an OOMWatcher (see shim.task's Create)."""
+    from lowrt import cgroups
+    cgroups.preload()
+
+
 class OOMWatcher:
     def __init__(self, loop: Loop, pid: int, on_oom: Callable[[], None], log) -> None:
         from lowrt import cgroups

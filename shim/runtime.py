@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import _signal  # see shim/reaper.py
 import os
+from _collections_abc import Callable  # see shim/loop.py
 
 from shim.reaper import Reaper, RuntimeTimeout
 
@@ -68,11 +69,13 @@ class Runtime:
         self.name = os.path.basename(binary)
 
     def run(self, *args: str, stdio: tuple[int, int, int] | None = None,
-            capture: bool = False) -> bytes:
+            capture: bool = False, meanwhile: Callable[[], None] | None = None) -> bytes:
         """Run one runtime command and return its stdout (when capture) or raise RuntimeFailure.
 
         stdio: the fds the runtime gets as 0, 1, 2 (for create/exec: the container's own);
-        otherwise /dev/null in, stdout captured or /dev/null, stderr captured for errors."""
+        otherwise /dev/null in, stdout captured or /dev/null, stderr captured for errors.
+        meanwhile: work of the caller's to do while the command runs (the shim would only wait),
+        rather than after it, when the answer to the request waits on it."""
         argv = [self.binary, "--root", self.root, "--log", self.log_path, "--log-format", "json"]
         if self.debug:
             argv.append("--debug")
@@ -95,6 +98,8 @@ class Runtime:
             if out_w >= 0:
                 os.close(out_w)
                 out_w = -1
+            if meanwhile is not None:
+                meanwhile()
             try:
                 status, output = self.reaper.wait_for(pid, self.timeout, out_r)
             except RuntimeTimeout as e:
@@ -131,11 +136,12 @@ class Runtime:
 
     # -- the commands -----------------------------------------------------------------------
     def create(self, cid: str, bundle: str, pid_file: str, stdio: tuple[int, int, int],
-               console_socket: str | None = None) -> None:
+               console_socket: str | None = None,
+               meanwhile: Callable[[], None] | None = None) -> None:
         args = ["create", "--bundle", bundle, "--pid-file", pid_file]
         if console_socket:
             args += ["--console-socket", console_socket]
-        self.run(*args, cid, stdio=stdio)
+        self.run(*args, cid, stdio=stdio, meanwhile=meanwhile)
 
     def start(self, cid: str) -> None:
         self.run("start", cid)

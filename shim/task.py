@@ -47,6 +47,16 @@ def _read_pid(path: str) -> int:
         raise errors.Internal(f"reading the runtime's pid file {path}: {e}") from None
 
 
+def _preload_oom_watch() -> None:
+    """While the runtime creates the container: import what the OOM watch set up after it
+    needs (a few ms of imports that the answer to Create would otherwise wait for)."""
+    try:
+        from shim import oom
+        oom.preload()
+    except Exception:   # noqa: BLE001 - _watch_oom says what is wrong, if anything
+        pass
+
+
 class Task:
     def __init__(self, *, loop, reaper, events, runtime, namespace: str, id: str, bundle: str,
                  socket_path: str, log, on_exit) -> None:
@@ -105,7 +115,8 @@ class Task:
         try:
             self._mount_rootfs(req.rootfs)
             p.pid = self._run_process(p, lambda stdio, console: self.runtime.create(
-                self.id, self.bundle, pid_file, stdio, console), pid_file)
+                self.id, self.bundle, pid_file, stdio, console, meanwhile=_preload_oom_watch),
+                pid_file)
         except BaseException:
             self._undo_create(p, pid_file)
             raise

@@ -18,7 +18,7 @@ from lowrt.cgroups.base import Manager
 from lowrt.cgroups.fs import CgroupError
 from lowrt.cgroups.mounts import check_path, clean_path, layout, proc_cgroups
 
-__all__ = ["CgroupError", "Manager", "version", "manager", "manager_for_pid", "load"]
+__all__ = ["CgroupError", "Manager", "version", "manager", "manager_for_pid", "load", "preload"]
 
 # The v1 hierarchies a container joins: every controller runc knows, and name=systemd
 # (so that /proc/<pid>/cgroup inside looks as it does under runc).
@@ -74,6 +74,15 @@ def manager(cgroups_path: str | None, container_id: str) -> Manager:
         else:
             paths[""] = lay.unified.dir_for(posixpath.join(own.get("", "/"), inner))
     return V1Manager(paths)
+
+
+def preload() -> None:
+    """Read this host's layout and import its manager code now, for a caller with idle time
+    before it needs a manager (the shim, while the runtime creates a container)."""
+    if layout().version == 2:
+        from lowrt.cgroups import v2  # noqa: F401
+    else:
+        from lowrt.cgroups import v1  # noqa: F401
 
 
 def manager_for_pid(pid: int) -> Manager:
