@@ -10,7 +10,7 @@ import _signal  # `signal` builds enums when imported (7 ms here); its C half is
 import os
 import time
 
-from lowrt import config, hooks, spawn
+from lowrt import hooks
 from lowrt.errors import LowrtError
 from lowrt.log import log
 from lowrt.state import Container, alive, process_stat, remove_state_dir, validate_id
@@ -79,6 +79,8 @@ def create(opts: CreateOptions) -> Created:
     cgroup before it unshares, so the cgroup comes first.
     """
     t0 = time.monotonic()
+    # Imported here: start, kill and delete (their own lowrt processes) need neither.
+    from lowrt import config, spawn
 
     def phase(what: str) -> None:  # `--debug` shows where create's time goes
         log.debug(f"create {opts.id}: {what} at {(time.monotonic() - t0) * 1e3:.1f} ms")
