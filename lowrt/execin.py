@@ -111,6 +111,8 @@ def run(c: Container, proc: dict, opts: ExecOptions) -> int:
             if kind == "ready":
                 break
             raise LowrtError(payload if kind == "error" else "the process exited before it started")
+        from lowrt import warmup
+        warmup.stop()   # the process has joined the container's cgroup
         master = -1
         if parent_console >= 0:
             from lowrt import console

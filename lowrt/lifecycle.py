@@ -196,6 +196,8 @@ def create(opts: CreateOptions) -> Created:
             if not alive(pid, None):  # an init that died meanwhile says why
                 _raise_init_error(chan)
             raise
+        from lowrt import warmup
+        warmup.stop()   # the init is in its cgroup: no more no-op migrations
         from lowrt import fastjson
         from lowrt.hierarchies import cgroup_sources
         wanted = any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])

@@ -1,39 +1,68 @@
-"""Start the cgroup migration wait early, in the background.
+"""Start the cgroup migration wait early, in the background, and keep it from coming back.
 
 Moving a process into a cgroup (a write to cgroup.procs) takes a per-CPU rwsem for writing,
-and when no migration happened in the last few milliseconds the kernel first waits for an RCU
-grace period: 10-25 ms here, most of a container start. While one such wait is in progress or
-just over, further migrations are fast. So `create`/`run`/`exec` begin with a no-op migration
-of lowrt into its own cgroup on a thread, which overlaps that wait with reading the config and
-importing; the container's real migration, a few milliseconds later, then costs well under a
-millisecond. Failures do not matter: this only saves time.
+and when no migration happened in the last grace period or so the kernel first waits for an
+RCU grace period: 6-16 ms here, much of a container start. It waits holding cgroup_mutex, so
+every cgroup mkdir on the host waits with it. Once that wait is over, migrations are fast until
+about a grace period passes with none (rcu_sync's GP_PASSED and GP_EXIT states): a single
+early migration can lapse before the container's, which then waits a second time.
+
+So `create`/`run`/`exec` begin with no-op migrations of lowrt into its own cgroup on a thread,
+started by the `lowrt` script before anything else is imported: the first one starts the wait
+while modules are imported and the config is read, and the thread repeats one every few
+milliseconds, so that the fast state lasts until the container's real migration (stop()),
+which then costs well under a millisecond. Failures do not matter: this only saves time.
 """
 from __future__ import annotations
 
 import _thread
 import os
+import time
+
+_INTERVAL = 0.002   # well under a grace period: the kernel's fast state never lapses
+_BUDGET = 0.5       # seconds at most, should nobody call stop()
+_started = False
+_stopped = False
 
 
-def _migrate_self(path: str, pid: bytes) -> None:
-    # Only raw system calls here, no Python-level lock taken: lowrt forks while this thread
-    # may still be blocked in the write, and the child must inherit no held lock.
+def _keep_warm(path: str, pid: bytes, until: float) -> None:
+    # Only raw system calls and sleeps here, no Python-level lock taken: lowrt forks while
+    # this thread may be blocked in the write, and the child must inherit no held lock.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-        try:
+    except OSError:
+        return
+    try:
+        while True:
             os.write(fd, pid)
-        finally:
-            os.close(fd)
+            if _stopped or time.monotonic() > until:
+                return
+            time.sleep(_INTERVAL)
     except OSError:
         pass
+    finally:
+        os.close(fd)
 
 
 def start() -> None:
+    """Start the thread (once: the `lowrt` script starts it before lowrt.cli is imported)."""
+    global _started
+    if _started:
+        return
+    _started = True
     path = _own_procs_file()
     if path is not None:
         try:
-            _thread.start_new_thread(_migrate_self, (path, str(os.getpid()).encode()))
+            _thread.start_new_thread(_keep_warm, (path, str(os.getpid()).encode(),
+                                                  time.monotonic() + _BUDGET))
         except RuntimeError:
             pass
+
+
+def stop() -> None:
+    """The real migration is done: no more no-op ones."""
+    global _stopped
+    _stopped = True
 
 
 def _own_procs_file() -> str | None:
