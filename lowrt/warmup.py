@@ -25,13 +25,15 @@ _started = False
 _stopped = False
 
 
-def _keep_warm(path: str, pid: bytes, until: float) -> None:
+def _keep_warm(path: str, pid: bytes, until: float, started) -> None:
     # Only raw system calls and sleeps here, no Python-level lock taken: lowrt forks while
     # this thread may be blocked in the write, and the child must inherit no held lock.
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError:
+        started.release()
         return
+    started.release()
     try:
         while True:
             os.write(fd, pid)
@@ -51,12 +53,19 @@ def start() -> None:
         return
     _started = True
     path = _own_procs_file()
-    if path is not None:
-        try:
-            _thread.start_new_thread(_keep_warm, (path, str(os.getpid()).encode(),
-                                                  time.monotonic() + _BUDGET))
-        except RuntimeError:
-            pass
+    if path is None:
+        return
+    # The thread needs the GIL to get to its first write, and the main thread, busy importing,
+    # would keep it for up to the 5 ms switch interval: hand it over until the thread is there
+    # (the write then waits in the kernel, without the GIL).
+    started = _thread.allocate_lock()
+    started.acquire()
+    try:
+        _thread.start_new_thread(_keep_warm, (path, str(os.getpid()).encode(),
+                                              time.monotonic() + _BUDGET, started))
+    except RuntimeError:
+        return
+    started.acquire(True, 0.05)
 
 
 def stop() -> None:
