@@ -6,7 +6,9 @@ import os
 import posixpath
 import time
 
-from lowrt.cgroups import devices, fs, stats
+# `stats` is imported where it is used: create, load and delete (each a lowrt process of its
+# own, or the shim's OOM watch) never read statistics.
+from lowrt.cgroups import devices, fs
 from lowrt.cgroups.base import Manager
 from lowrt.cgroups.fs import CgroupError
 from lowrt.cgroups.resources import (
@@ -181,6 +183,7 @@ class V1Manager(Manager):
         except CgroupError as err:
             if err.errno != errno.EBUSY:
                 raise
+            from lowrt.cgroups import stats
             usage = stats.read_uint_or_zero(f"{d}/memory.usage_in_bytes")
             peak = stats.read_uint_or_zero(f"{d}/memory.max_usage_in_bytes")
             raise CgroupError(f"unable to set memory limit to {limit} (current usage: {usage}, "
@@ -378,6 +381,7 @@ class V1Manager(Manager):
     # -- statistics --------------------------------------------------------------------
 
     def _collect(self) -> dict:
+        from lowrt.cgroups import stats
         raw = stats.new_raw()
         if not self.exists():
             raise CgroupError(f"cgroup {self._procs_dir()} does not exist")
@@ -454,11 +458,13 @@ class V1Manager(Manager):
 
     def stats(self) -> dict:
         """The shim's StatsResponse fields (see lowrt.cgroups.stats.to_shim)."""
-        return stats.to_shim(self._collect(), 1)
+        from lowrt.cgroups import stats as cgstats
+        return cgstats.to_shim(self._collect(), 1)
 
     def events_stats(self) -> dict:
         """The `data` object of `runc events --stats` for this cgroup."""
-        return stats.to_runc(self._collect())
+        from lowrt.cgroups import stats as cgstats
+        return cgstats.to_runc(self._collect())
 
 
 def _mkdirs(path: str) -> list[str]:

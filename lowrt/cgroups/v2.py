@@ -11,7 +11,9 @@ import os
 import posixpath
 import time
 
-from lowrt.cgroups import devices, fs, stats
+# `stats` is imported where it is used: create, load and delete (each a lowrt process of its
+# own, or the shim's OOM watch) never read statistics.
+from lowrt.cgroups import devices, fs
 from lowrt.cgroups.base import SIGKILL, Manager
 from lowrt.cgroups.fs import CgroupError
 from lowrt.cgroups.resources import (
@@ -172,6 +174,7 @@ class V2Manager(Manager):
             except CgroupError as err:
                 if err.errno != errno.EBUSY:
                     raise
+                from lowrt.cgroups import stats
                 usage = stats.read_uint_or_zero(f"{self.path}/memory.current")
                 raise CgroupError(f"unable to set memory limit to {limit} (current usage: "
                                   f"{usage}) in {self.path}", err.errno) from None
@@ -311,6 +314,7 @@ class V2Manager(Manager):
     def _collect(self) -> dict:
         if not os.path.isdir(self.path):
             raise CgroupError(f"cgroup {self.path} does not exist")
+        from lowrt.cgroups import stats
         raw = stats.new_raw()
         d = self.path
         cpu, st = raw["cpu"], fs.read_keyed(f"{d}/cpu.stat")
@@ -352,10 +356,12 @@ class V2Manager(Manager):
         return raw
 
     def stats(self) -> dict:
-        return stats.to_shim(self._collect(), 2)
+        from lowrt.cgroups import stats as cgstats
+        return cgstats.to_shim(self._collect(), 2)
 
     def events_stats(self) -> dict:
-        return stats.to_runc(self._collect())
+        from lowrt.cgroups import stats as cgstats
+        return cgstats.to_runc(self._collect())
 
 
 def _enable_controllers(cgroup: str, controllers: list[str]) -> None:
