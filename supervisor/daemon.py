@@ -61,6 +61,7 @@ async def serve(args: argparse.Namespace) -> None:
     from supervisor.store import Store
     from supervisor.tasks import Tasks
 
+    _watch_children_with_pidfds()
     path = socket_path(args.address)
     state, root = Path(args.state), Path(args.root)
     state.mkdir(parents=True, exist_ok=True, mode=0o711)
@@ -126,6 +127,21 @@ async def serve(args: argparse.Namespace) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _watch_children_with_pidfds() -> None:
+    """Python 3.11's default child watcher starts a thread per subprocess (one per task: its
+    `berth-shim start`) to wait for it; with pidfds the event loop waits for them itself.
+    (Python 3.12 does this by default and deprecates the choice.)"""
+    if sys.version_info >= (3, 12) or not hasattr(asyncio, "PidfdChildWatcher"):
+        return
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:   # a kernel without pidfds (before 5.3): keep the threads
+        return
+    watcher = asyncio.PidfdChildWatcher()
+    watcher.attach_loop(asyncio.get_running_loop())
+    asyncio.set_child_watcher(watcher)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -281,13 +281,13 @@ def remove_bundle(bundle: Path) -> None:
     walks into a container's filesystem (or the host directory bound there)."""
     if not bundle.exists():
         return
-    for _ in range(8):
-        points = mounts_below(bundle)
-        if not points:
-            break
-        for point in points:
-            _umount(point)
     left = mounts_below(bundle)
+    for _ in range(8):
+        if not left:
+            break
+        for point in left:
+            _umount(point)
+        left = mounts_below(bundle)
     if left:
         raise OSError(errno.EBUSY, f"remove bundle {bundle}: {left[0]} is still mounted")
     shutil.rmtree(bundle, ignore_errors=True)
