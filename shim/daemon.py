@@ -2,11 +2,15 @@
 
 `berth-shim … start` forks this; the daemon starts a session of its own, becomes the child
 subreaper (so the container's init, orphaned when `runtime create` exits, becomes its child),
-moves into the bundle, sends its stdio to <bundle>/shim.log, listens on the socket and only then
-tells `start` it is ready. It exits once the container is deleted (or on Shutdown).
+moves into the bundle, sends its stdio to <bundle>/shim.log, listens on the socket and tells
+`start` it is ready. Only then does it import and set up the rest: the supervisor connects and
+sends Create meanwhile (the request waits in the socket), instead of after it. A failure from
+there on is logged, and closes the socket. It exits once the container is deleted (or on
+Shutdown).
 """
 from __future__ import annotations
 
+import _socket  # see shim/server.py
 import os
 import sys
 import time
@@ -46,6 +50,33 @@ def _redirect_stdio(bundle: str) -> None:
     os.close(log)
 
 
+def _listen(path: str) -> _socket.socket:
+    """The shim's listening socket at path (owner-only), non-blocking. Connections made before
+    a Server serves it wait in its backlog."""
+    listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+    try:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        listener.bind(path)
+        os.chmod(path, 0o600)
+        listener.listen(64)
+        listener.setblocking(False)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def _remove_files(bundle: str) -> None:
+    for name in ("shim.pid", "address"):
+        try:
+            os.unlink(os.path.join(bundle, name))
+        except FileNotFoundError:
+            pass
+
+
 def serve(opts: Options, ready_fd: int) -> int:
     """Run in the forked child. Reports "ok" or an error on ready_fd, then serves until done."""
     try:
@@ -57,7 +88,16 @@ def serve(opts: Options, ready_fd: int) -> int:
         _redirect_stdio(opts.bundle)
         from shim import linux
         linux.set_child_subreaper()
-
+        listener = _listen(opts.socket)
+        _write_file(os.path.join(opts.bundle, "shim.pid"), str(os.getpid()))
+        _write_file(os.path.join(opts.bundle, "address"), opts.socket)
+    except BaseException as e:  # noqa: BLE001 - whatever it is, `start` must hear of it
+        os.write(ready_fd, f"error: {e}".encode())
+        os.close(ready_fd)
+        return 1
+    os.write(ready_fd, b"ok")
+    os.close(ready_fd)
+    try:
         from shim.events import Events
         from shim.loop import Loop
         from shim.reaper import Reaper
@@ -73,26 +113,24 @@ def serve(opts: Options, ready_fd: int) -> int:
         task = Task(loop=loop, reaper=reaper, events=Events(), runtime=runtime,
                     namespace=opts.namespace, id=opts.id, bundle=opts.bundle,
                     socket_path=opts.socket, log=_log_line, on_exit=loop.stop)
-        server = Server(loop, opts.socket, task, _log_line, debug=opts.debug)
-        _write_file(os.path.join(opts.bundle, "shim.pid"), str(os.getpid()))
-        _write_file(os.path.join(opts.bundle, "address"), opts.socket)
-    except BaseException as e:  # noqa: BLE001 - whatever it is, `start` must hear of it
-        os.write(ready_fd, f"error: {e}".encode())
-        os.close(ready_fd)
+        server = Server(loop, listener, opts.socket, task, _log_line, debug=opts.debug)
+    except BaseException:  # noqa: BLE001 - `start` has gone: say it in the log, and go
+        import traceback
+        _log_line(f"setting up failed:\n{traceback.format_exc()}")
+        listener.close()
+        try:
+            os.unlink(opts.socket)
+        except FileNotFoundError:
+            pass
+        _remove_files(opts.bundle)
         return 1
-    os.write(ready_fd, b"ok")
-    os.close(ready_fd)
     if opts.debug:
         _log_line(f"serving {opts.namespace}/{opts.id} on {opts.socket} with {opts.runtime}")
     try:
         loop.run()
     finally:
         server.close(time.monotonic() + EXIT_FLUSH_SECONDS)
-        for name in ("shim.pid", "address"):
-            try:
-                os.unlink(os.path.join(opts.bundle, name))
-            except FileNotFoundError:
-                pass
+        _remove_files(opts.bundle)
         if opts.debug:
             _log_line("exiting")
     return 0

@@ -174,22 +174,15 @@ class Connection:
 
 
 class Server:
-    def __init__(self, loop: Loop, path: str, task, log, debug: bool = False) -> None:
+    def __init__(self, loop: Loop, listener: _socket.socket, path: str, task, log,
+                 debug: bool = False) -> None:
         self.loop = loop
         self.path = path
         self.task = task
         self.log = log
         self.debug = debug
         self.connections: set[Connection] = set()
-        self.listener = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        try:
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
-        self.listener.bind(path)
-        os.chmod(path, 0o600)
-        self.listener.listen(64)
-        self.listener.setblocking(False)
+        self.listener = listener
         loop.add_reader(self.listener.fileno(), self._accept)
 
     def _accept(self) -> None:
