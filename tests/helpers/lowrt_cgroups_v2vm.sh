@@ -43,9 +43,13 @@ mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
 mount -t cgroup2 cgroup2 /host/sys/fs/cgroup
 mount -t devtmpfs dev /host/dev
+# The guest's /tmp and /run are fresh tmpfs; a checkout that lives under one of them (a CI
+# runner's clone in /tmp) is bound back in at its own path over the new mount.
+mkdir /repo; mount --bind /host$REPO /repo
 mount -t tmpfs tmp /host/tmp
 cp /pytest-args /host/tmp/pytest-args
 mount -t tmpfs run /host/run
+[ -d /host$REPO/.venv ] || { mkdir -p /host$REPO; mount --bind /repo /host$REPO; }
 chroot /host /bin/sh -c 'cd $REPO && echo "guest: \$(uname -r), cgroup2 controllers: \$(cat /sys/fs/cgroup/cgroup.controllers)" && PYTHONDONTWRITEBYTECODE=1 HOME=/tmp .venv/bin/python -c "import sys, pytest; sys.exit(pytest.main([\"-p\", \"no:cacheprovider\", \"--color=no\", \"-q\", \"-rs\"] + open(\"/tmp/pytest-args\").read().split(\"\\0\")[:-1]))"; echo "V2VM-RC=\$?"'
 poweroff -f
 INIT

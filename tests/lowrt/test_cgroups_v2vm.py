@@ -27,7 +27,7 @@ def test_cgroups_library_on_a_pure_v2_kernel(tmp_path):
     run = subprocess.run([SCRIPT, "tests/lowrt/test_cgroups_v2host.py"], env=env,
                          capture_output=True, text=True, timeout=900)
     log = run.stdout + run.stderr
-    if "guest:" not in log:
+    if "Linux version" not in log:  # the kernel never started: no package to fetch, or no qemu
         pytest.skip(f"the v2 guest did not boot (no kernel package?): {log[-500:]}")
     summary = [line for line in log.splitlines() if "passed" in line or "failed" in line]
     assert run.returncode == 0, log[-4000:]

@@ -38,7 +38,7 @@ def test_lowrt_on_a_pure_v2_kernel(tmp_path):
     env = dict(os.environ, LOWRT_V2VM_DIR=os.environ.get("LOWRT_V2VM_DIR", str(tmp_path)))
     run = subprocess.run([SCRIPT, *TESTS], env=env, capture_output=True, text=True, timeout=1200)
     log = run.stdout + run.stderr
-    if "guest:" not in log:
+    if "Linux version" not in log:  # the kernel never started: no package to fetch, or no qemu
         pytest.skip(f"the v2 guest did not boot (no kernel package?): {log[-500:]}")
     summary = [line for line in log.splitlines() if " passed" in line or " failed" in line]
     assert run.returncode == 0, log[-4000:]
