@@ -24,6 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench._containerd import start_containerd, stop_containerd  # noqa: E402
 from bench._harness import print_result  # noqa: E402
 from tests.helpers.rootfs import make_busybox_rootfs  # noqa: E402
 from tests.helpers.shim_env import ShimEnv  # noqa: E402
@@ -63,14 +64,6 @@ def measure_berth(tmp: Path, template: Path, count: int, runtime: str) -> list[t
             env.teardown()
 
 
-def _wait_for(path: Path, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{path} did not appear within {timeout}s")
-        time.sleep(0.05)
-
-
 def _containerd_shims(address: str) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
@@ -87,22 +80,10 @@ def _containerd_shims(address: str) -> list[int]:
 
 
 def measure_containerd(tmp: Path, rootfs: Path, count: int) -> list[tuple[int, int]]:
-    sock = tmp / "containerd.sock"
-    config = tmp / "config.toml"
-    config.write_text(
-        "version = 2\n"
-        f'root = "{tmp}/root"\n'
-        f'state = "{tmp}/state"\n'
-        'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
-        f'[grpc]\n  address = "{sock}"\n'
-        f'[ttrpc]\n  address = "{tmp}/containerd.sock.ttrpc"\n'
-        '[metrics]\n  address = ""\n')
-    log = open(tmp / "containerd.log", "wb")
-    daemon = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=log)
+    daemon, sock = start_containerd(tmp)
     ctr = ["ctr", "--address", str(sock), "--namespace", "bench"]
     ids = [f"bench-{os.getpid()}-{i}" for i in range(count)]
     try:
-        _wait_for(sock)
         for cid in ids:
             out = subprocess.run(ctr + ["run", "-d", "--rootfs", str(rootfs), cid, "/bin/sleep",
                                         "1000"], capture_output=True, timeout=60)
@@ -126,13 +107,7 @@ def measure_containerd(tmp: Path, rootfs: Path, count: int) -> list[tuple[int, i
                     break
                 time.sleep(0.1)
             subprocess.run(ctr + ["container", "delete", cid], capture_output=True)
-        daemon.send_signal(signal.SIGTERM)
-        try:
-            daemon.wait(15)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log.close()
+        stop_containerd(daemon)
         for pid in _containerd_shims(str(sock)):   # none should be left; never leave one
             os.kill(pid, signal.SIGKILL)
 

@@ -18,50 +18,18 @@ import argparse
 import itertools
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench._containerd import start_containerd, stop_containerd  # noqa: E402
 from bench._harness import command, compare  # noqa: E402
 from tests.helpers.rootfs import make_busybox_rootfs  # noqa: E402
 from tests.helpers.supervisor_env import SupervisorProcess, busybox_spec  # noqa: E402
-
-
-def start_containerd(tmp: Path) -> tuple[subprocess.Popen, Path]:
-    sock = tmp / "containerd.sock"
-    config = tmp / "config.toml"
-    config.write_text(
-        "version = 2\n"
-        f'root = "{tmp}/root"\n'
-        f'state = "{tmp}/state"\n'
-        'disabled_plugins = ["io.containerd.grpc.v1.cri"]\n'
-        f'[grpc]\n  address = "{sock}"\n'
-        f'[ttrpc]\n  address = "{tmp}/containerd.sock.ttrpc"\n'
-        '[metrics]\n  address = ""\n')
-    log = open(tmp / "containerd.log", "wb")
-    daemon = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=log)
-    log.close()
-    deadline = time.monotonic() + 15
-    while not sock.exists():
-        if time.monotonic() > deadline or daemon.poll() is not None:
-            raise RuntimeError(f"containerd did not start: {(tmp / 'containerd.log').read_text()[-2000:]}")
-        time.sleep(0.05)
-    return daemon, sock
-
-
-def stop_containerd(daemon: subprocess.Popen) -> None:
-    daemon.send_signal(signal.SIGTERM)
-    try:
-        daemon.wait(15)
-    except subprocess.TimeoutExpired:
-        daemon.kill()
-        daemon.wait()
 
 
 def _compile_bytecode() -> None:
