@@ -39,6 +39,9 @@ def main(plan, launch: Launch, chan: Channel) -> None:
             sources.append(fastjson.loads(chan.expect("cgroup")))
         return sources[0]
 
+    if process.new_netns(spec):
+        from lowrt.linux import netdev  # preloaded
+        netdev.loopback_up()
     rfs = Rootfs(spec, userns=plan.userns, cgroupns=plan.cgroupns, cgroups=joined_cgroup)
     rfs.prepare()
     joined_cgroup()

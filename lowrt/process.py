@@ -30,6 +30,14 @@ def preload(proc: dict, spec: dict | None = None) -> None:
         import subprocess  # noqa: F401
     if spec is not None and (spec.get("linux") or {}).get("seccomp"):
         from lowrt.linux import seccomp  # noqa: F401
+    if spec is not None and new_netns(spec):
+        from lowrt.linux import netdev  # noqa: F401
+
+
+def new_netns(spec: dict) -> bool:
+    """Whether the container gets a network namespace of its own (one not joined by path)."""
+    return any(n.get("type") == "network" and not n.get("path")
+               for n in (spec.get("linux") or {}).get("namespaces") or [])
 
 
 def apply_rlimits(rlimits: list[dict]) -> None:

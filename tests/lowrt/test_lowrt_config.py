@@ -69,6 +69,12 @@ def test_joining_a_namespace_by_path(rt, probe, bundle, cid, short_tmp):
     assert seen["ns"]["uts"] != os.readlink(f"/proc/{holder}/ns/uts")
 
 
+def test_loopback_of_a_new_network_namespace_is_up(probe):
+    # runc sets lo up in each network namespace it makes; flags 0x9 = IFF_UP | IFF_LOOPBACK
+    seen = probe("file:/sys/class/net/lo/flags")
+    assert int(seen["file:/sys/class/net/lo/flags"], 16) & 0x1, seen["file:/sys/class/net/lo/flags"]
+
+
 def test_hostname_and_domainname(probe):
     seen = probe(hostname="box-one", domainname="example.test")
     assert seen["hostname"] == "box-one" and seen["domainname"] == "example.test"
