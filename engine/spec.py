@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from .errors import InvalidParameter
@@ -15,6 +16,19 @@ DEFAULT_CAPS = [
     "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
     "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
     "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+]
+
+# every capability by number, for `--privileged` and `--cap-add ALL`
+ALL_CAPS = [
+    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
+    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
+    "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
 ]
 
 MASKED_PATHS = [
@@ -144,14 +158,25 @@ def resolve_user(user: str, rootfs_dirs: list[Path], group_add: list[str]) -> di
     return out
 
 
-def _capabilities(host_config: dict) -> list[str]:
-    def norm(c: str) -> str:
-        c = c.upper()
-        return c if c.startswith("CAP_") else "CAP_" + c
+def _cap_name(c: str) -> str:
+    c = c.upper()
+    return c if c.startswith("CAP_") else "CAP_" + c
 
-    caps = list(DEFAULT_CAPS)
-    adds = [norm(c) for c in host_config.get("CapAdd") or []]
-    drops = [norm(c) for c in host_config.get("CapDrop") or []]
+
+def check_capabilities(host_config: dict) -> None:
+    """At create, as dockerd: a CapAdd or CapDrop that names no capability is refused."""
+    for key in ("CapAdd", "CapDrop"):
+        for name in host_config.get(key) or []:
+            if _cap_name(name) not in ALL_CAPS and _cap_name(name) != "CAP_ALL":
+                raise InvalidParameter(f"invalid {key}: unknown capability: \"{_cap_name(name)}\"")
+
+
+def _capabilities(host_config: dict) -> list[str]:
+    if host_config.get("Privileged"):
+        return _all_caps()   # dockerd too ignores CapAdd and CapDrop here
+    adds = [_cap_name(c) for c in host_config.get("CapAdd") or []]
+    drops = [_cap_name(c) for c in host_config.get("CapDrop") or []]
+    caps = _all_caps() if "CAP_ALL" in adds else list(DEFAULT_CAPS)
     if "CAP_ALL" in drops:
         caps = []
     caps = [c for c in caps if c not in drops]
@@ -159,8 +184,50 @@ def _capabilities(host_config: dict) -> list[str]:
     return caps
 
 
+def _all_caps() -> list[str]:
+    """Every capability berthd itself may hold: one missing from its bounding set (this host's
+    root lacks CAP_SYS_RESOURCE) could be given to no container, and runc fails a config that
+    asks for it."""
+    with open("/proc/self/status") as f:
+        bounding = next(int(line.split()[1], 16) for line in f if line.startswith("CapBnd:"))
+    return [c for i, c in enumerate(ALL_CAPS) if bounding >> i & 1]
+
+
+# what docker leaves out of a privileged container's copy of the host's /dev
+_HOST_DEV_SKIP = {"pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"}
+
+
+def host_devices(top: str = "/dev") -> list[dict]:
+    """The host's device nodes, for `--privileged` (as dockerd gives them): char and block
+    devices under /dev, symlinks and the console left out."""
+    found = []
+    for root, dirs, files in os.walk(top):
+        dirs[:] = [d for d in dirs if d not in _HOST_DEV_SKIP]
+        for name in files:
+            path = os.path.join(root, name)
+            if path == "/dev/console":
+                continue
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue   # gone meanwhile
+            if stat.S_ISCHR(st.st_mode):
+                kind = "c"
+            elif stat.S_ISBLK(st.st_mode):
+                kind = "b"
+            else:
+                continue
+            found.append({"path": path, "type": kind, "major": os.major(st.st_rdev),
+                          "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode),
+                          "uid": st.st_uid, "gid": st.st_gid})
+    return found
+
+
 def _resources(hc: dict) -> dict:
-    res: dict = {"devices": _device_rules()}
+    if hc.get("Privileged"):
+        res: dict = {"devices": [{"allow": True, "access": "rwm"}]}
+    else:
+        res = {"devices": _device_rules()}
     memory = {}
     if hc.get("Memory", 0) > 0:
         memory["limit"] = hc["Memory"]
@@ -286,6 +353,8 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
         "readonlyPaths": [] if privileged else list(READONLY_PATHS),
         "sysctl": dict(hc.get("Sysctls") or {}),
     }
+    if privileged:
+        linux["devices"] = host_devices()
     if net != "host":
         # as dockerd, for a private network namespace: ping and low ports without capabilities
         linux["sysctl"].setdefault("net.ipv4.ping_group_range", "0 2147483647")
