@@ -63,6 +63,15 @@ def test_docker_exec_it_through_a_terminal(daemon):
     assert re.search(rb"/dev/pts/\d+\r\n33 99\r\nxterm\r\n", out), out
 
 
+def test_docker_run_it_through_a_terminal(daemon):
+    code, out = run_in_pty([DOCKER, "run", "-it", "--rm", "busybox", "sh"], daemon.env(),
+                           wait_for=b"# ", keys=b"tty; stty size; echo $((6*7)); exit 4\r",
+                           rows=31, cols=97)
+    assert code == 4, out
+    assert re.search(rb"/dev/pts/0\r\n31 97\r\n42\r\n", out), out
+    assert daemon.docker("ps", "-aq").stdout == b""   # --rm
+
+
 def test_docker_stop_kill_start_restart_wait(daemon):
     trap = ("trap 'echo term; exit 7' TERM; echo ready; while true; do sleep 0.05; done")
     docker_ok(daemon, "run", "-d", "--name", "lc", "busybox", "sh", "-c", trap)
