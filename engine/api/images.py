@@ -125,7 +125,8 @@ async def create(request: web.Request) -> web.StreamResponse:
     resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
     await resp.prepare(request)
     shown = ref.familiar()
-    for msg in ({"status": f"{ref.tag or 'latest'}: Pulling from {reference.familiar(ref.repository)}",
+    # the CLI shows "<id>: <status>", so the tag goes in "id" alone
+    for msg in ({"status": f"Pulling from {reference.familiar(ref.repository)}",
                  "id": ref.tag or "latest"},
                 {"status": f"Digest: {image.record['Manifest']}"},
                 {"status": f"Status: Image is up to date for {shown}"}):

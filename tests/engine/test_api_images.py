@@ -53,6 +53,7 @@ def test_docker_images(daemon):
 def test_pull_of_a_local_image_is_up_to_date(daemon):
     p = daemon.docker("pull", "busybox")
     assert p.returncode == 0, p.stderr
+    assert p.stdout.startswith(b"Using default tag: latest\nlatest: Pulling from busybox\n"), p.stdout
     assert b"Image is up to date for busybox:latest" in p.stdout
 
 
