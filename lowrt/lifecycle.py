@@ -224,14 +224,10 @@ def create(opts: CreateOptions) -> Created:
 def _make_cgroup(cid: str, linux: dict):
     from lowrt import cgroups
     cgroup = cgroups.manager(linux.get("cgroupsPath") or "", cid)
-    # The device nodes the config asks for are usable (lowrt.cgroups appends runc's default
-    # rules for the standard nodes).
-    resources = dict(linux.get("resources") or {})
-    resources["devices"] = list(resources.get("devices") or []) + [
-        {"allow": True, "type": d.get("type"), "major": d.get("major"),
-         "minor": d.get("minor"), "access": "rwm"} for d in linux.get("devices") or []]
+    # As runc: linux.devices only makes nodes; what they may be used for is up to
+    # resources.devices (lowrt.cgroups appends runc's default rules for the standard nodes).
     try:
-        notes = cgroup.create(resources)
+        notes = cgroup.create(linux.get("resources") or {})
     except Exception:
         try:
             cgroup.destroy()  # what create made before it failed

@@ -236,6 +236,19 @@ def test_config_devices_are_created_and_allowed(probe):
     assert seen["stat:/dev/sub/kmsg"]["major"] == 1
 
 
+def test_config_device_gets_only_the_access_its_cgroup_rules_give(rt, probe_rootfs, short_tmp):
+    # as runc: linux.devices makes the node, resources.devices alone says how it may be used
+    b = short_tmp / "b"
+    script = "exec 3>/dev/kmsg2 && echo write-ok; exec 4</dev/kmsg2 && echo read-ok"
+    make_bundle(b, probe_rootfs, ["sh", "-c", script],
+                linux={"devices": [{"path": "/dev/kmsg2", "type": "c", "major": 1, "minor": 11}],
+                       "resources": {"devices": [
+                           {"allow": False, "access": "rwm"},
+                           {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "w"}]}})
+    out = rt.run("run", "-b", str(b), unique_id(), check=False)
+    assert out.stdout == b"write-ok\n" and b"Operation not permitted" in out.stderr, out
+
+
 def test_device_cgroup_denies_what_is_not_allowed(rt, probe_rootfs, short_tmp):
     """The spec's resources deny everything; a node made by hand inside stays unusable."""
     b = short_tmp / "b"
