@@ -218,6 +218,12 @@ def _mounts(c: Container) -> list[dict]:
         mode = parts[2] if len(parts) > 2 else ""
         out.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
                     "RW": "ro" not in mode.split(","), "Propagation": "rprivate"})
+    for m in c.host_config.get("Mounts") or []:
+        if m.get("Type") == "bind":
+            out.append({"Type": "bind", "Source": m.get("Source"), "Destination": m.get("Target"),
+                        "Mode": "", "RW": not m.get("ReadOnly"),
+                        "Propagation": (m.get("BindOptions") or {}).get("Propagation")
+                        or "rprivate"})
     return out
 
 

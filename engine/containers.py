@@ -310,7 +310,7 @@ class Containers:
                 else ("", "host")
             if value not in allowed:
                 raise InvalidParameter(f"invalid {key[:-4].upper()} mode: {value}")
-        oci_spec.check_capabilities(hc)
+        oci_spec.check_host_config(hc)
         if hc.get("Privileged"):
             hc["MaskedPaths"], hc["ReadonlyPaths"] = None, None
         return hc

@@ -163,14 +163,6 @@ def _cap_name(c: str) -> str:
     return c if c.startswith("CAP_") else "CAP_" + c
 
 
-def check_capabilities(host_config: dict) -> None:
-    """At create, as dockerd: a CapAdd or CapDrop that names no capability is refused."""
-    for key in ("CapAdd", "CapDrop"):
-        for name in host_config.get(key) or []:
-            if _cap_name(name) not in ALL_CAPS and _cap_name(name) != "CAP_ALL":
-                raise InvalidParameter(f"invalid {key}: unknown capability: \"{_cap_name(name)}\"")
-
-
 def _capabilities(host_config: dict) -> list[str]:
     if host_config.get("Privileged"):
         return _all_caps()   # dockerd too ignores CapAdd and CapDrop here
@@ -284,24 +276,108 @@ def _namespaces(hc: dict, cgroup_v2: bool) -> list[dict]:
     return ns
 
 
-def _binds(hc: dict) -> list[dict]:
-    """HostConfig.Binds of host paths ('/src:/dst[:ro|rw]'); named volumes are not served yet."""
+def _bind(spec: str) -> tuple[str, str, list[str]]:
+    """One HostConfig.Binds entry, '/src:/dst[:opts]', as (source, destination, options)."""
+    parts = spec.split(":")
+    if len(parts) < 2 or len(parts) > 3 or not parts[1].startswith("/"):
+        raise InvalidParameter(f"invalid volume specification: '{spec}'")
+    if not parts[0].startswith("/"):
+        raise InvalidParameter(
+            f"invalid volume specification: '{spec}': named volumes are not supported yet")
+    return parts[0], parts[1], parts[2].split(",") if len(parts) > 2 else []
+
+
+def _device(entry: dict) -> tuple[str, str, str]:
+    """One HostConfig.Devices entry (`--device /dev/x[:/dev/y][:rwm]`) as (host path, path in
+    the container, cgroup permissions)."""
+    host = entry.get("PathOnHost") or ""
+    inside = entry.get("PathInContainer") or host
+    perms = entry.get("CgroupPermissions") or "rwm"
+    if not host.startswith("/") or not inside.startswith("/") or set(perms) - set("rwm"):
+        raise InvalidParameter(f"invalid device mapping: {host}:{inside}:{perms}")
+    return host, inside, perms
+
+
+def check_host_config(hc: dict) -> None:
+    """At create, as dockerd: what berthd cannot give the container is refused before a
+    container record exists, naming the item."""
+    for key in ("CapAdd", "CapDrop"):
+        for name in hc.get(key) or []:
+            if _cap_name(name) not in ALL_CAPS and _cap_name(name) != "CAP_ALL":
+                raise InvalidParameter(f"invalid {key}: unknown capability: \"{_cap_name(name)}\"")
+    for spec in hc.get("Binds") or []:
+        _bind(spec)
+    for m in hc.get("Mounts") or []:
+        kind, target = m.get("Type"), m.get("Target") or ""
+        if not target.startswith("/"):
+            raise InvalidParameter(f"invalid mount config for type \"{kind}\": "
+                                   f"invalid mount path: '{target}' mount path must be absolute")
+        if kind == "bind":
+            if not os.path.exists(m.get("Source") or ""):
+                raise InvalidParameter(f"invalid mount config for type \"bind\": bind source "
+                                       f"path does not exist: {m.get('Source')}")
+        elif kind != "tmpfs":
+            raise InvalidParameter(f"mounts of type \"{kind}\" are not supported by berth yet")
+    for dest in hc.get("Tmpfs") or {}:
+        if not dest.startswith("/"):
+            raise InvalidParameter(f"invalid tmpfs mount path: '{dest}' must be absolute")
+    for entry in hc.get("Devices") or []:
+        host, _, _ = _device(entry)
+        if not os.path.exists(host):
+            raise InvalidParameter(f"error gathering device information while adding custom "
+                                   f"device \"{host}\": no such file or directory")
+    published = [port for port, bindings in (hc.get("PortBindings") or {}).items() if bindings]
+    if published:
+        raise InvalidParameter(f"berth has no bridge network yet, so ports cannot be published: "
+                               f"{', '.join(sorted(published))}")
+
+
+def _user_mounts(hc: dict) -> list[dict]:
+    """-v, --mount and --tmpfs, as OCI mounts."""
     mounts = []
-    for bind in hc.get("Binds") or []:
-        parts = bind.split(":")
-        if len(parts) < 2 or not parts[1].startswith("/"):
-            raise InvalidParameter(f"invalid volume specification: '{bind}'")
-        src, dst = parts[0], parts[1]
-        opts = parts[2].split(",") if len(parts) > 2 else []
-        if not src.startswith("/"):
-            raise InvalidParameter(
-                f"invalid volume specification: '{bind}': named volumes are not supported yet")
+    for spec in hc.get("Binds") or []:
+        src, dst, opts = _bind(spec)
         if not os.path.exists(src):
             os.makedirs(src, exist_ok=True)   # dockerd creates a missing bind source directory
-        mode = "ro" if "ro" in opts else "rw"
         mounts.append({"destination": dst, "type": "bind", "source": src,
-                       "options": ["rbind", mode, "rprivate"]})
+                       "options": ["rbind", "ro" if "ro" in opts else "rw", "rprivate"]})
+    for m in hc.get("Mounts") or []:
+        ro = "ro" if m.get("ReadOnly") else "rw"
+        if m["Type"] == "bind":
+            propagation = (m.get("BindOptions") or {}).get("Propagation") or "rprivate"
+            mounts.append({"destination": m["Target"], "type": "bind", "source": m["Source"],
+                           "options": ["rbind", ro, propagation]})
+        else:
+            tmpfs = m.get("TmpfsOptions") or {}
+            opts = ["nosuid", "nodev", "noexec", ro]
+            if tmpfs.get("SizeBytes"):
+                opts.append(f"size={tmpfs['SizeBytes']}")
+            if tmpfs.get("Mode"):
+                opts.append(f"mode={tmpfs['Mode']:o}")
+            mounts.append({"destination": m["Target"], "type": "tmpfs", "source": "tmpfs",
+                           "options": opts})
+    for dest, data in (hc.get("Tmpfs") or {}).items():
+        # docker's defaults, which the user's options follow (and so override)
+        opts = ["noexec", "nosuid", "nodev"] + [o for o in data.split(",") if o]
+        mounts.append({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": opts})
     return mounts
+
+
+def _user_devices(hc: dict) -> tuple[list[dict], list[dict]]:
+    """--device: the nodes to create and the device cgroup rules that allow them."""
+    nodes, rules = [], []
+    for entry in hc.get("Devices") or []:
+        host, inside, perms = _device(entry)
+        st = os.stat(host)
+        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+            raise InvalidParameter(f"{host} is not a device node")
+        kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
+        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
+        nodes.append({"path": inside, "type": kind, "major": major, "minor": minor,
+                      "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
+        rules.append({"allow": True, "type": kind, "major": major, "minor": minor,
+                      "access": perms})
+    return nodes, rules
 
 
 def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: list[Path],
@@ -322,7 +398,7 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
                        ("resolv.conf", "/etc/resolv.conf")):
         mounts.append({"destination": dest, "type": "bind", "source": str(container_dir / name),
                        "options": ["rbind", "rprivate"]})
-    mounts += _binds(hc)
+    mounts += _user_mounts(hc)
     if privileged:
         for m in mounts:
             if m["type"] in ("sysfs", "cgroup"):
@@ -355,6 +431,9 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
     }
     if privileged:
         linux["devices"] = host_devices()
+    elif hc.get("Devices"):
+        linux["devices"], rules = _user_devices(hc)
+        linux["resources"]["devices"] += rules
     if net != "host":
         # as dockerd, for a private network namespace: ping and low ports without capabilities
         linux["sysctl"].setdefault("net.ipv4.ping_group_range", "0 2147483647")
