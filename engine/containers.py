@@ -717,6 +717,55 @@ class Containers:
             self._save(c)
         self.events.container(c, "unpause")
 
+    # update
+    UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "CpuShares", "CpuPeriod",
+                 "CpuQuota", "NanoCpus", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight")
+
+    async def update(self, c: Container, body: dict) -> list[str]:
+        """docker update: resources take effect at once in a running container (through the
+        supervisor's Tasks.Update) and are kept for its later starts; so is a restart policy."""
+        async with c.lock:
+            hc = dict(c.host_config)
+            changed = {k: body[k] for k in self.UPDATABLE if body.get(k) not in (None, 0, "")}
+            memory = changed.get("Memory", hc.get("Memory") or 0)
+            if "Memory" in changed and changed["Memory"] < MIN_MEMORY:
+                raise InvalidParameter("Minimum memory limit allowed is 6MB")
+            swap = changed.get("MemorySwap", hc.get("MemorySwap") or 0)
+            if "Memory" in changed and "MemorySwap" not in changed and 0 < swap < memory:
+                raise InvalidParameter(
+                    "Cannot update container " + c.id + ": Memory limit should be smaller than "
+                    "already set memoryswap limit, update the memoryswap at the same time")
+            if 0 < swap < memory:
+                raise InvalidParameter(
+                    "Minimum memoryswap limit should be larger than memory limit, see usage")
+            if changed.get("NanoCpus") and (hc.get("CpuQuota") or changed.get("CpuQuota")):
+                raise InvalidParameter(
+                    "Conflicting options: Nano CPUs and CPU Period cannot both be set")
+            policy = body.get("RestartPolicy") or {}
+            if policy.get("Name"):
+                refusal = restart_policy.validate(policy)
+                if refusal:
+                    raise InvalidParameter(refusal)
+                if hc.get("AutoRemove") and policy["Name"] != "no":
+                    raise InvalidParameter(
+                        "Restart policy cannot be updated because AutoRemove is enabled for "
+                        "the container")
+                hc["RestartPolicy"] = {"Name": policy["Name"],
+                                       "MaximumRetryCount": policy.get("MaximumRetryCount") or 0}
+            hc.update(changed)
+            if c.running and changed:
+                resources = oci_spec.resources(hc)
+                resources.pop("devices", None)   # the device rules stay as they were made
+                client = await self.link.ready_client()
+                try:
+                    await client.update(c.id, resources)
+                except sup_errors.SupervisorError as e:
+                    raise Internal(f"Cannot update container {c.id}: {e.message}") from None
+            c.record["HostConfig"] = hc
+            self._save(c)
+        self.events.container(c, "update")
+        return []
+
     # rename
     def rename(self, c: Container, new_name: str) -> None:
         new_name = new_name.strip()

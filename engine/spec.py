@@ -215,7 +215,7 @@ def host_devices(top: str = "/dev") -> list[dict]:
     return found
 
 
-def _resources(hc: dict) -> dict:
+def resources(hc: dict) -> dict:
     if hc.get("Privileged"):
         res: dict = {"devices": [{"allow": True, "access": "rwm"}]}
     else:
@@ -423,7 +423,7 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
         process["oomScoreAdj"] = hc["OomScoreAdj"]
     linux: dict = {
         "namespaces": _namespaces(hc, cgroup_v2),
-        "resources": _resources(hc),
+        "resources": resources(hc),
         "cgroupsPath": os.path.join(hc.get("CgroupParent") or cgroup_parent, container_id),
         "maskedPaths": [] if privileged else list(MASKED_PATHS),
         "readonlyPaths": [] if privileged else list(READONLY_PATHS),

@@ -281,6 +281,12 @@ async def unpause(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def update(request: web.Request) -> web.Response:
+    warnings = await _daemon(request).containers.update(_container(request),
+                                                        await read_json(request))
+    return json_response({"Warnings": warnings})
+
+
 async def rename(request: web.Request) -> web.Response:
     ref = request.match_info["name"]
     if not ref.strip().lstrip("/") or not request.query.get("name", "").strip().lstrip("/"):
@@ -344,5 +350,6 @@ ROUTES = [
     ("POST", "/containers/{name}/pause", pause),
     ("POST", "/containers/{name}/unpause", unpause),
     ("POST", "/containers/{name}/rename", rename),
+    ("POST", "/containers/{name}/update", update),
     ("DELETE", "/containers/{name}", delete),
 ]

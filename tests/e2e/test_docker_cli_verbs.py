@@ -180,3 +180,24 @@ def test_docker_run_restart_on_failure(daemon):
     p = daemon.docker("run", "-d", "--restart", "always:3", "busybox", "true")
     assert p.returncode == 125 and b"maximum retry count can only be used with 'on-failure'" \
         in p.stderr
+
+
+def test_docker_update_resources_and_restart_policy(daemon):
+    docker_ok(daemon, "run", "-d", "--name", "up", "-m", "50m", "busybox", "sleep", "60")
+    assert docker_ok(daemon, "update", "-m", "100m", "--memory-swap", "200m", "--cpus", "0.5",
+                     "--pids-limit", "7", "--restart", "on-failure:2", "up") == "up\n"
+    seen = docker_ok(daemon, "exec", "up", "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                     "/sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null "
+                     "|| cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max")
+    assert seen.split()[:2] == [str(100 << 20), "7"] and "50000" in seen.split()[2:], seen
+    hc = json.loads(docker_ok(daemon, "inspect", "up"))[0]["HostConfig"]
+    assert (hc["Memory"], hc["MemorySwap"], hc["NanoCpus"], hc["PidsLimit"]) == (
+        100 << 20, 200 << 20, 500_000_000, 7)
+    assert hc["RestartPolicy"] == {"Name": "on-failure", "MaximumRetryCount": 2}
+    p = daemon.docker("update", "-m", "300m", "up")   # above the swap limit already set
+    assert p.returncode == 1 and b"update the memoryswap at the same time" in p.stderr
+    p = daemon.docker("update", "-m", "1m", "up")
+    assert p.returncode == 1 and b"Minimum memory limit allowed is 6MB" in p.stderr
+    p = daemon.docker("update", "-m", "64m", "no-such-container")
+    assert p.returncode == 1 and b"No such container: no-such-container" in p.stderr
+    daemon.docker("rm", "-f", "up")
