@@ -7,10 +7,10 @@ import json
 from aiohttp import web
 
 from .. import timefmt
-from ..errors import NotFound, NotImplementedYet
+from ..errors import Conflict, InvalidParameter, NotFound, NotImplementedYet
 from ..images import reference
 from ..images.store import Image
-from .http import JSON, check_filter_keys, json_response, parse_filters
+from .http import JSON, check_filter_keys, json_response, parse_filters, query_bool
 
 IMAGE_FILTERS = ("reference", "dangling", "label", "before", "since", "until")
 
@@ -136,8 +136,67 @@ async def create(request: web.Request) -> web.StreamResponse:
     return resp
 
 
+async def tag(request: web.Request) -> web.Response:
+    """POST /images/{name}/tag?repo=R&tag=T (docker tag)."""
+    daemon = _daemon(request)
+    image = daemon.images.resolve(request.match_info["name"])
+    repo, tag_ = request.query.get("repo", ""), request.query.get("tag", "")
+    if not repo:
+        raise InvalidParameter("repository name (repo) must be given")
+    ref = f"{repo}:{tag_}" if tag_ else repo
+    daemon.images.tag(image, ref)
+    daemon.events.log("image", "tag", image.id, {"name": reference.parse(ref).familiar()})
+    return web.Response(status=201)
+
+
+async def delete(request: web.Request) -> web.Response:
+    """DELETE /images/{name} (docker rmi), by dockerd's rules: a name is untagged, and the image
+    goes once nothing names it and no container uses it; a container that uses an image keeps
+    it (a name is untagged only with force, an ID never while one runs)."""
+    daemon = _daemon(request)
+    name = request.match_info["name"].strip()
+    force = query_bool(request, "force")
+    image = daemon.images.resolve(name)
+    users = [c for c in daemon.containers.all() if c.record["Image"] == image.id]
+    tags = [str(reference.parse(t)) for t in daemon.images.repo_tags(image)]
+    short = image.id[7:19]
+    by_id = name.startswith("sha256:") or (reference.id_prefix(name) is not None
+                                           and not daemon.images.has_tag(name))
+    if by_id:
+        running = [c for c in users if c.running]
+        if running:
+            raise Conflict(f"conflict: unable to delete {short} (cannot be forced) - image is "
+                           f"being used by running container {running[0].id[:12]}")
+        if not force and len(tags) > 1:
+            raise Conflict(f"conflict: unable to delete {short} (must be forced) - image is "
+                           f"referenced in multiple repositories")
+        if not force and users:
+            raise Conflict(f"conflict: unable to delete {short} (must be forced) - image is "
+                           f"being used by stopped container {users[0].id[:12]}")
+        untag = tags
+    else:
+        if not force and len(tags) == 1 and users:
+            raise Conflict(f'conflict: unable to remove repository reference "{name}" (must '
+                           f"force) - container {users[0].id[:12]} is using its referenced "
+                           f"image {short}")
+        untag = [str(reference.parse(name))]
+    out = []
+    for ref in untag:
+        daemon.images.untag(ref)
+        shown = reference.familiar(ref)
+        out.append({"Untagged": shown})
+        daemon.events.log("image", "untag", image.id, {"name": shown})
+    if not daemon.images.repo_tags(image) and not users:
+        daemon.images.delete(image)
+        out.append({"Deleted": image.id})
+        daemon.events.log("image", "delete", image.id, {"name": image.id})
+    return json_response(out)
+
+
 ROUTES = [
     ("GET", "/images/json", list_images),
     ("POST", "/images/create", create),
     ("GET", "/images/{name:.+}/json", inspect),
+    ("POST", "/images/{name:.+}/tag", tag),
+    ("DELETE", "/images/{name:.+}", delete),
 ]

@@ -10,11 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 
 from .. import timefmt
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, InvalidParameter, NotFound
 from ..store import Store
 from . import layers, reference
 
@@ -141,6 +142,31 @@ class ImageStore:
         when = timefmt.now_ns()
         self.store.set_tag(full_ref, image.id, when)
         self.tags[full_ref] = (image.id, when)
+
+    def tag(self, image: Image, ref: str) -> None:
+        """Point ref (name[:tag]) at image, moving it from whatever image it named before."""
+        parsed = reference.parse(ref)
+        if parsed.digest:
+            raise InvalidParameter(f"refusing to create a tag with a digest reference: {ref}")
+        self._tag(image, str(parsed))
+
+    def untag(self, full_ref: str) -> None:
+        self.store.delete_tag(full_ref)
+        self.tags.pop(full_ref, None)
+
+    def delete(self, image: Image) -> None:
+        """The image's record, tags and the layers no other image shares. Blobs stay: they
+        are content-addressed and cheap, and a re-seed or re-import finds them."""
+        with self._lock:
+            self.store.delete_image(image.id)
+            del self.images[image.id]
+            for ref in [r for r, (iid, _) in self.tags.items() if iid == image.id]:
+                del self.tags[ref]
+            in_use = {c for other in self.images.values()
+                      for c in layers.chain_ids(other.diff_ids)}
+            for chain in layers.chain_ids(image.diff_ids):
+                if chain not in in_use:
+                    shutil.rmtree(self.layer_dir(chain).parent, ignore_errors=True)
 
     def has_tag(self, ref: str) -> bool:
         return str(reference.parse(ref)) in self.tags

@@ -65,3 +65,44 @@ def test_run_of_an_unknown_image_fails_cleanly(daemon):
     assert "Unable to find image 'no-such-image:latest' locally" in err
     assert "berth has no registry client yet" in err
     assert daemon.container_ids() == before
+
+
+def test_docker_tag_and_rmi_of_a_tag(daemon):
+    assert daemon.docker("tag", "busybox", "mybox:1").returncode == 0
+    assert daemon.docker("tag", "busybox", "example.com/team/box").returncode == 0
+    listed = daemon.docker("images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}").stdout.decode()
+    bb_id = next(line.split()[1] for line in listed.splitlines() if line.startswith("busybox:"))
+    assert f"mybox:1 {bb_id}" in listed and f"example.com/team/box:latest {bb_id}" in listed
+    p = daemon.docker("run", "--rm", "mybox:1", "echo", "through the tag")
+    assert p.stdout == b"through the tag\n", p.stderr
+    # an ID named by several repositories needs force; a tag is just untagged
+    p = daemon.docker("rmi", bb_id)
+    assert p.returncode == 1 and b"image is referenced in multiple repositories" in p.stderr
+    p = daemon.docker("rmi", "mybox:1", "example.com/team/box")
+    assert p.stdout == b"Untagged: mybox:1\nUntagged: example.com/team/box:latest\n", p.stderr
+    assert daemon.docker("image", "inspect", "busybox").returncode == 0
+    p = daemon.docker("tag", "no-such-image", "x")
+    assert p.returncode == 1 and b"No such image: no-such-image:latest" in p.stderr
+
+
+def test_rmi_deletes_an_image_nothing_uses_and_keeps_one_a_container_uses(tmp_path):
+    from tests.helpers.engine_daemon import BerthDaemon
+    private = BerthDaemon()
+    try:
+        private.start()
+        assert private.docker("create", "--name", "user", "busybox", "true").returncode == 0
+        p = private.docker("rmi", "busybox")
+        assert p.returncode == 1
+        assert b'unable to remove repository reference "busybox" (must force)' in p.stderr
+        p = private.docker("rmi", "hello-world")
+        hello_id = p.stdout.decode().split("Deleted: ")[-1].strip()
+        assert p.stdout.startswith(b"Untagged: hello-world:latest\nDeleted: sha256:"), p.stderr
+        assert private.docker("image", "inspect", hello_id).returncode == 1
+        layers = list((private.data_root / "overlay" / "layers").iterdir())
+        assert len(layers) == 1, layers        # busybox's alone: hello-world's layer is gone
+        # forced, the name goes but the image stays for the container that uses it
+        p = private.docker("rmi", "-f", "busybox")
+        assert p.stdout == b"Untagged: busybox:latest\n", p.stderr
+        assert private.docker("start", "-a", "user").returncode == 0
+    finally:
+        private.cleanup()
