@@ -22,14 +22,16 @@ def main(plan, launch: Launch, chan: Channel) -> None:
     spec = plan.spec
     proc = spec["process"]
     linux = spec.get("linux") or {}
+    keep = {0, 1, 2, *chan.fds(), *range(3, 3 + plan.preserve)}
+    fds.close_all_but(keep | {fd for fd in (plan.fifo_fd, plan.console_fd) if fd >= 0})
     os.setsid()
     if not plan.no_new_keyring:
         keyring.join_session_keyring(f"_ses.{plan.cid}")
     # The exec FIFO is reopened for writing through our own /proc/self/fd after pivot_root;
     # the host's /proc is held open for that, as the container may not mount one.
-    proc_fds = -1
+    host_proc = -1
     if plan.fifo_fd >= 0:
-        proc_fds = os.open("/proc/self/fd", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        host_proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
 
     sources: list = []
 
@@ -90,11 +92,12 @@ def main(plan, launch: Launch, chan: Channel) -> None:
     chan.send("ready")
 
     if plan.fifo_fd >= 0:
-        fifo = os.open(str(plan.fifo_fd), os.O_WRONLY | os.O_CLOEXEC, dir_fd=proc_fds)
+        # "self" in the host's /proc names this process by its pid there
+        fifo = os.open(f"self/fd/{plan.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=host_proc)
         os.write(fifo, b"0")
         os.close(fifo)
         os.close(plan.fifo_fd)
-        os.close(proc_fds)
+        os.close(host_proc)
     if hooks.has(spec, "startContainer"):
         state = hooks.hook_state(plan.cid, host_pid, "created", plan.bundle, spec)
         hooks.run("startContainer", spec, state)

@@ -38,6 +38,10 @@ class Channel:
         self._buf = b""
         self._in = self.init_r
 
+    def fds(self) -> set[int]:
+        """The fds this end reads and writes."""
+        return {self._in, self._out}
+
     def send(self, kind: str, payload: str = "") -> None:
         """Up from the child or the init; down to the init from the parent."""
         self._write(self._out, kind, payload)

@@ -23,6 +23,17 @@ def cloexec_from(first: int) -> None:
                 pass
 
 
+def close_all_but(keep: set[int]) -> None:
+    """Close every fd not in keep: for the init, which shows in the container's /proc from
+    `create` on, everything lowrt inherited or opened before the fork."""
+    for fd in [int(name) for name in os.listdir("/proc/self/fd")]:
+        if fd not in keep:
+            try:
+                os.close(fd)
+            except OSError:  # the fd of the listdir itself, already closed
+                pass
+
+
 def set_cloexec(fd: int, on: bool) -> None:
     flags = fcntl.fcntl(fd, fcntl.F_GETFD)
     new = flags | fcntl.FD_CLOEXEC if on else flags & ~fcntl.FD_CLOEXEC

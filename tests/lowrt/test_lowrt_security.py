@@ -49,6 +49,27 @@ def test_no_fd_of_the_caller_reaches_the_container(rt, probe_rootfs, short_tmp, 
     assert set(json.loads(out.stdout)["fds"]) == {"0", "1", "2"}
 
 
+def test_a_created_containers_init_holds_no_fd_of_lowrts_or_its_callers(rt, bundle, short_tmp,
+                                                                          cid):
+    # the init is in the container from `create` on (an exec'd process may look at it):
+    # it holds its stdio, the exec FIFO, its pipes to lowrt and a handle on /proc, nothing else
+    b = bundle(["true"])
+    secret = short_tmp / "secret"
+    secret.write_text("x")
+    with open(short_tmp / "err", "w+b") as err:   # a file: the init keeps its stdio open
+        out = subprocess.run(["sh", "-c", f'exec 3<{secret} 4<{secret}; exec "$@"', "sh",
+                              *rt.argv("create", "-b", str(b), cid)],
+                             stdin=subprocess.DEVNULL, stdout=err, stderr=err, timeout=30)
+        assert out.returncode == 0, (short_tmp / "err").read_text()
+    pid = json.loads(rt.run("state", cid).stdout)["pid"]
+    held = {fd: os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    unexpected = {fd: target for fd, target in held.items() if int(fd) > 2
+                  and not target.endswith("/exec.fifo") and target not in ("/", "/proc")
+                  and not target.startswith("pipe:")}
+    assert unexpected == {}, held
+    rt.run("delete", "--force", cid)
+
+
 def test_preserve_fds_and_listen_fds(rt, probe_rootfs, short_tmp, cid):
     b = short_tmp / "b"
     make_bundle(b, probe_rootfs, ["/probe"])
