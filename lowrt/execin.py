@@ -161,11 +161,7 @@ def _stage(plan: _Plan):
         if "HOME" not in env:
             env["HOME"] = process.home_of(user.get("uid", 0))
         cwd = proc["cwd"]
-        try:
-            os.chdir(cwd)
-        except OSError as e:
-            raise LowrtError(f"chdir to cwd ({cwd!r}) set in process.json failed: "
-                             f"{e.strerror.lower()}") from None
+        in_cwd = process.chdir_early(cwd, "process.json")
         path = process.lookup(proc["args"][0], env)
         process.fix_stdio_owner(user)
         process.apply_lsm(proc, None, lambda msg: chan.send("warning", msg))
@@ -175,5 +171,5 @@ def _stage(plan: _Plan):
         for fd in range(3, 3 + plan.preserve):
             fds.set_cloexec(fd, False)
         chan.send("ready")
-        process.exec_process(path, proc["args"], env, cwd)
+        process.exec_process(path, proc["args"], env, None if in_cwd else cwd, "process.json")
     return run

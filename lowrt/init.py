@@ -80,7 +80,7 @@ def main(plan, launch: Launch, chan: Channel) -> None:
     user = proc.get("user") or {}
     if "HOME" not in env:
         env["HOME"] = process.home_of(user.get("uid", 0))
-    os.chdir(cwd)
+    in_cwd = process.chdir_early(cwd, "config.json")
     path = process.lookup(proc["args"][0], env)
     process.fix_stdio_owner(user)
     process.apply_lsm(proc, linux.get("personality"), lambda msg: chan.send("warning", msg))
@@ -101,4 +101,4 @@ def main(plan, launch: Launch, chan: Channel) -> None:
     if hooks.has(spec, "startContainer"):
         state = hooks.hook_state(plan.cid, host_pid, "created", plan.bundle, spec)
         hooks.run("startContainer", spec, state)
-    process.exec_process(path, proc["args"], env, cwd)
+    process.exec_process(path, proc["args"], env, None if in_cwd else cwd)

@@ -170,12 +170,29 @@ def apply_lsm(proc: dict, personality: dict | None, log_warning) -> None:
         lsm.set_personality(lsm.PERSONALITY_DOMAINS[domain])
 
 
-def exec_process(path: str, args: list[str], env: dict[str, str], cwd: str) -> None:
-    """Become the container's program; everything lowrt opened closes on exec."""
+def chdir_early(cwd: str, where: str) -> bool:
+    """chdir to cwd while lowrt still has its capabilities, as runc: an exec as root into a
+    container whose cwd only its own user may enter works. Denied, it is tried once more after
+    the privileges are set (returns False): the container's user may be let in where the
+    runtime is not (a user namespace)."""
     try:
         os.chdir(cwd)
+        return True
+    except PermissionError:
+        return False
     except OSError as e:
-        raise LowrtError(f"chdir to cwd ({cwd!r}) set in config.json failed: {e.strerror.lower()}") from None
+        raise LowrtError(f"chdir to cwd ({cwd!r}) set in {where} failed: {e.strerror.lower()}") from None
+
+
+def exec_process(path: str, args: list[str], env: dict[str, str], cwd: str | None,
+                 where: str = "config.json") -> None:
+    """Become the container's program; everything lowrt opened closes on exec. cwd: where to
+    chdir first, if chdir_early could not."""
+    if cwd is not None:
+        try:
+            os.chdir(cwd)
+        except OSError as e:
+            raise LowrtError(f"chdir to cwd ({cwd!r}) set in {where} failed: {e.strerror.lower()}") from None
     # Python ignores SIGPIPE and SIGXFSZ; exec keeps ignored signals ignored, which the
     # container's program would not expect.
     for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):

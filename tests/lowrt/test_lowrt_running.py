@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.helpers.lowrt_env import CgroupView, make_bundle
+from tests.helpers.lowrt_env import CgroupView, make_bundle, write_config
 
 
 @pytest.fixture
@@ -78,6 +78,26 @@ def test_exec_detach_writes_pid_file_and_reparents_to_callers_subreaper(rt, runn
     assert out.returncode == 0, out.stderr
     me, parent = out.stdout.split()
     assert me == parent
+
+
+def test_exec_as_root_into_a_cwd_only_the_containers_user_may_enter(rt, probe_rootfs, short_tmp,
+                                                                    cid):
+    # as runc: the chdir comes while lowrt still holds its capabilities (the config's root has
+    # no CAP_DAC_OVERRIDE here), and for the container's own user, after its uid is set
+    home = short_tmp / "home42"
+    home.mkdir()
+    os.chown(home, 42, 42)
+    home.chmod(0o700)
+    b = short_tmp / "b"
+    config = make_bundle(b, probe_rootfs, ["sleep", "600"], process={"cwd": "/home42",
+                                                                     "user": {"uid": 42, "gid": 42}})
+    config["mounts"].append({"destination": "/home42", "type": "bind", "source": str(home),
+                             "options": ["rbind"]})
+    write_config(b, config)
+    rt.run("run", "-d", "-b", str(b), cid)
+    out = rt.run("exec", "--user", "0", cid, "pwd")
+    assert out.stdout == b"/home42\n"
+    assert rt.run("exec", cid, "id", "-u").stdout == b"42\n"
 
 
 def test_exec_errors_exit_255(rt, running, cid):
