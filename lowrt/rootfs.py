@@ -117,8 +117,13 @@ class Rootfs:
         elif typ == "cgroup":
             self._mount_cgroup(dest, opts)
         else:
-            if typ in ("proc", "sysfs") and os.path.lexists(dest) and not os.path.isdir(dest):
-                raise OSError(errno.ENOTDIR, f"{typ} must be mounted on a directory: {dest_rel}")
+            # Looked at as the image has it, before symlinks are followed: a /proc that is a
+            # link would put proc elsewhere, out of reach of maskedPaths.
+            literal = os.path.join(self.root, dest_rel.lstrip("/"))
+            if typ in ("proc", "sysfs") and os.path.lexists(literal) and (
+                    os.path.islink(literal) or not os.path.isdir(literal)):
+                raise OSError(errno.ENOTDIR, f"{typ} must be mounted on ordinary directory: "
+                                             f"{dest_rel}")
             _make_mountpoint(dest, True)
             flags = opts.flags
             if flags & mnt.MS_RDONLY and (typ == "tmpfs" or dest_rel.rstrip("/") == "/dev"):

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from tests.helpers import leaks
-from tests.helpers.lowrt_env import write_config
+from tests.helpers.lowrt_env import make_bundle, write_config
 
 
 @pytest.fixture
@@ -163,3 +163,18 @@ def test_unreachable_console_socket(rt, bundle, cid, nothing_left, short_tmp):
     out = rt.run("create", "--console-socket", str(short_tmp / "nobody"), "-b", str(b), cid, check=False)
     assert out.returncode == 1 and b"console socket" in out.stderr
     nothing_left(cid)
+
+
+@pytest.mark.parametrize("target", ["proc", "sys"])
+def test_proc_or_sys_that_is_a_symlink_in_the_image_is_refused(rt, busybox_rootfs, short_tmp,
+                                                                cid, nothing_left, target):
+    # followed, the link would put proc or sysfs elsewhere, out of reach of maskedPaths
+    (busybox_rootfs / target).rmdir()
+    (busybox_rootfs / target).symlink_to("/elsewhere")
+    b = short_tmp / "b"
+    make_bundle(b, busybox_rootfs, ["true"])
+    out = _run(rt, b, cid)
+    assert out.returncode == 1 and b"must be mounted on ordinary directory" in out.stderr
+    assert not (busybox_rootfs / "elsewhere").exists()
+    nothing_left(cid)
+
