@@ -207,18 +207,17 @@ def exec_process(path: str, args: list[str], env: dict[str, str], cwd: str | Non
 def fix_stdio_owner(user: dict) -> None:
     """Give stdio to the process's user, so it can reopen /proc/self/fd/N (runc does the same).
 
-    /dev/null is left alone: it is shared with everyone.
+    Only the owner changes: a terminal keeps the group its devpts mount gave it (tty, gid=5 in
+    the default config). /dev/null is left alone: it is shared with everyone.
     """
     import stat as st
-    uid, gid = user.get("uid", 0), user.get("gid", 0)
-    if uid == 0 and gid == 0:
-        return
+    uid = user.get("uid", 0)
     null_rdev = os.makedev(1, 3)
     for fd in (0, 1, 2):
         try:
             s = os.fstat(fd)
-            if st.S_ISCHR(s.st_mode) and s.st_rdev == null_rdev:
+            if s.st_uid == uid or st.S_ISCHR(s.st_mode) and s.st_rdev == null_rdev:
                 continue
-            os.fchown(fd, uid, gid)
+            os.fchown(fd, uid, -1)
         except OSError:  # closed, or owned by an id this user namespace does not map
             pass

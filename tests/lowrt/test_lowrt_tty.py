@@ -118,3 +118,17 @@ def test_exec_tty_attached(rt, bundle, cid, pty_ok):
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def test_terminal_goes_to_the_processs_user_and_keeps_the_tty_group(rt, bundle, cid,
+                                                                   console_socket):
+    # as runc: only the owner changes; the group is the devpts mount's gid=5 (tty)
+    b = bundle(["sh", "-c", "stat -c %u:%g $(tty)"],
+               process={"terminal": True, "user": {"uid": 1000, "gid": 100}})
+    rt.run("create", "--console-socket", console_socket.path, "-b", str(b), cid)
+    _, master = console_socket.receive()
+    try:
+        rt.run("start", cid)
+        assert b"1000:5" in _read_until(master, b"1000:5")
+    finally:
+        os.close(master)
