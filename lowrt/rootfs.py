@@ -124,6 +124,12 @@ class Rootfs:
                     os.path.islink(literal) or not os.path.isdir(literal)):
                 raise OSError(errno.ENOTDIR, f"{typ} must be mounted on ordinary directory: "
                                              f"{dest_rel}")
+            data = opts.data
+            if typ == "tmpfs" and os.path.isdir(dest):
+                # as runc: the tmpfs keeps the mode of the directory it covers, unless the
+                # options say otherwise (a later mode= wins)
+                mode = f"mode={stat.S_IMODE(os.stat(dest).st_mode):04o}"
+                data = f"{mode},{data}" if data else mode
             _make_mountpoint(dest, True)
             flags = opts.flags
             if flags & mnt.MS_RDONLY and (typ == "tmpfs" or dest_rel.rstrip("/") == "/dev"):
@@ -131,7 +137,7 @@ class Rootfs:
                 flags &= ~mnt.MS_RDONLY
                 self.late_readonly.append(dest_rel)
             try:
-                mnt.mount(source or typ, dest, typ, flags, opts.data)
+                mnt.mount(source or typ, dest, typ, flags, data)
             except OSError as e:
                 if typ != "sysfs" or e.errno != errno.EPERM:
                     raise

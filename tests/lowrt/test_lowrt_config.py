@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers.lowrt_env import make_bundle, unique_id
+from tests.helpers.lowrt_env import make_bundle, unique_id, write_config
 
 CAP = {"CAP_CHOWN": 0, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7, "CAP_SETPCAP": 8,
        "CAP_NET_BIND_SERVICE": 10, "CAP_NET_RAW": 13, "CAP_SYS_ADMIN": 21,
@@ -331,3 +331,17 @@ def test_selinux_label_without_selinux_is_an_error(rt, bundle, cid):
     b = bundle(["true"], process={"selinuxLabel": "system_u:system_r:container_t:s0"})
     out = rt.run("run", "-b", str(b), cid, check=False)
     assert out.returncode == 1 and b"selinux" in out.stderr and not (rt.root / cid).exists()
+
+
+def test_tmpfs_keeps_the_mode_of_the_directory_it_covers_unless_told(rt, busybox_rootfs, short_tmp):
+    # as runc: without mode= the tmpfs takes its mountpoint's mode, set bits included
+    (busybox_rootfs / "tmp").chmod(0o7777)
+    (busybox_rootfs / "given").mkdir(mode=0o755)
+    b = short_tmp / "b"
+    config = make_bundle(b, busybox_rootfs, ["stat", "-c", "%a", "/tmp", "/given"])
+    config["mounts"] += [
+        {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid"]},
+        {"destination": "/given", "type": "tmpfs", "source": "tmpfs", "options": ["mode=0444"]}]
+    write_config(b, config)
+    out = rt.run("run", "-b", str(b), unique_id())
+    assert out.stdout.split() == [b"7777", b"444"]
