@@ -33,23 +33,32 @@ def run(kind: str, spec: dict, state: dict, log=None) -> None:
         timeout = hook.get("timeout")
         if timeout is not None and timeout <= 0:
             raise LowrtError(f"{kind} hook #{i} ({path}): timeout must be positive, got {timeout}")
+        # the messages are runc's (Go's), word for word: callers match on them
         try:
             proc = subprocess.run(args, executable=path, input=data, capture_output=True,
                                   env=_env(env), timeout=timeout, close_fds=True)
             failure = None if proc.returncode == 0 else (
-                f"exit status {proc.returncode}, stdout: {proc.stdout.decode(errors='replace').strip()}, "
-                f"stderr: {proc.stderr.decode(errors='replace').strip()}")
+                f"{_exit_reason(proc.returncode)}, stdout: {proc.stdout.decode(errors='replace')}"
+                f", stderr: {proc.stderr.decode(errors='replace')}")
         except subprocess.TimeoutExpired:
-            failure = f"timed out after {timeout}s"
+            failure = f"hook ran past specified timeout of {timeout:.1f}s"
         except OSError as e:
-            failure = e.strerror.lower() if e.strerror else str(e)
+            failure = f"fork/exec {path}: {e.strerror.lower() if e.strerror else e}"
         if failure is None:
             continue
-        msg = f"error running {kind} hook #{i} ({path}): {failure}"
+        msg = f"error running {kind} hook #{i}: {failure}"
         if kind in FATAL:
             raise LowrtError(msg)
         if log is not None:
             log.warning(msg)
+
+
+def _exit_reason(returncode: int) -> str:
+    """As Go's exec.ExitError says it: "exit status 3", "signal: bad system call"."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    import signal
+    return f"signal: {(signal.strsignal(-returncode) or str(-returncode)).lower()}"
 
 
 def _env(env: list[str] | None) -> dict[str, str] | None:
