@@ -1,7 +1,8 @@
 """OCI lifecycle hooks: each runs with the container's state as JSON on its stdin.
 
-prestart, createRuntime, createContainer and startContainer failures fail the operation;
-poststart and poststop failures are logged and ignored (the OCI runtime spec says so).
+Every failure but a poststop hook's fails the operation; a failed poststop hook is logged and
+the rest go on (the OCI runtime spec says so, and since runtime-spec 1.1 a failed poststart hook
+stops the container, as runc 1.2 does).
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 from lowrt import fastjson
 from lowrt.errors import LowrtError
 
-FATAL = ("prestart", "createRuntime", "createContainer", "startContainer")
+FATAL = ("prestart", "createRuntime", "createContainer", "startContainer", "poststart")
 
 
 def hook_state(cid: str, pid: int, status: str, bundle: str, spec: dict) -> dict:

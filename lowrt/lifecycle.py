@@ -402,9 +402,16 @@ def start(c: Container) -> None:
 
 
 def run_poststart(c: Container) -> None:
-    if hooks.has(c.config, "poststart"):
+    """The poststart hooks; one that fails stops the container (runtime-spec 1.1), whose
+    delete is then up to the caller, as after any exit."""
+    if not hooks.has(c.config, "poststart"):
+        return
+    try:
         hooks.run("poststart", c.config, hooks.hook_state(c.id, c.pid, "running",
                                                             c.record["bundle"], c.config), log)
+    except LowrtError:
+        kill(c, SIGKILL, all_processes=True)
+        raise
 
 
 def kill(c: Container, sig: int, all_processes: bool = False) -> None:

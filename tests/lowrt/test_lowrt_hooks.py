@@ -82,12 +82,31 @@ def test_hook_timeout(rt, bundle, cid):
     assert _leftovers(rt, cid) == []
 
 
-def test_failing_poststart_and_poststop_hooks_only_warn(rt, bundle, cid):
+def test_failing_poststop_hooks_only_warn(rt, bundle, cid):
     failing = [{"path": "/bin/false"}]
-    b = bundle(["true"], hooks={"poststart": failing, "poststop": failing})
+    b = bundle(["true"], hooks={"poststop": failing + failing})
     assert rt.run("run", "-b", str(b), cid).returncode == 0
     levels = [json.loads(line)["level"] for line in rt.log.read_text().splitlines()]
     assert levels.count("warning") == 2
+
+
+@pytest.mark.parametrize("verb", ["run", "start"])
+def test_failing_poststart_hook_stops_the_container(rt, bundle, cid, verb):
+    # runtime-spec 1.1: an error, the container stopped, the lifecycle going on to delete
+    b = bundle(["sleep", "60"], hooks={"poststart": [{"path": "/bin/false"}]})
+    if verb == "run":
+        out = rt.run("run", "-b", str(b), cid, check=False)
+    else:
+        rt.run("create", "-b", str(b), cid)
+        out = rt.run("start", cid, check=False)
+    assert out.returncode == 1 and b"error running poststart hook #0: exit status 1" in out.stderr
+    if verb == "start":
+        deadline = time.monotonic() + 5
+        while json.loads(rt.run("state", cid).stdout)["status"] != "stopped":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        rt.run("delete", cid)
+    assert _leftovers(rt, cid) == []
 
 
 def test_hook_killed_by_a_signal_is_reported_as_runc_does(rt, bundle, cid):
