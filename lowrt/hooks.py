@@ -22,8 +22,10 @@ def hook_state(cid: str, pid: int, status: str, bundle: str, spec: dict) -> dict
     return state
 
 
-def run(kind: str, spec: dict, state: dict, log=None) -> None:
-    """Run every hook of kind, in order."""
+def run(kind: str, spec: dict, state: dict, log=None,
+        inherit: dict[str, str] | None = None) -> None:
+    """Run every hook of kind, in order; one without env of its own gets inherit (default:
+    lowrt's environment)."""
     import subprocess
 
     data = fastjson.dumps(state, compact=True).encode()
@@ -37,7 +39,8 @@ def run(kind: str, spec: dict, state: dict, log=None) -> None:
         # the messages are runc's (Go's), word for word: callers match on them
         try:
             proc = subprocess.run(args, executable=path, input=data, capture_output=True,
-                                  env=_env(env), timeout=timeout, close_fds=True)
+                                  env=inherit if env is None else _env(env),
+                                  timeout=timeout, close_fds=True)
             failure = None if proc.returncode == 0 else (
                 f"{_exit_reason(proc.returncode)}, stdout: {proc.stdout.decode(errors='replace')}"
                 f", stderr: {proc.stderr.decode(errors='replace')}")
@@ -62,12 +65,9 @@ def _exit_reason(returncode: int) -> str:
     return f"signal: {(signal.strsignal(-returncode) or str(-returncode)).lower()}"
 
 
-def _env(env: list[str] | None) -> dict[str, str] | None:
-    """A hook without env inherits lowrt's environment, as runc's (Go's exec) does."""
-    if env is None:
-        return None
+def _env(env: list[str]) -> dict[str, str]:
     out = {}
-    for item in env or []:
+    for item in env:
         key, _, value = item.partition("=")
         out[key] = value
     return out

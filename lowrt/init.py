@@ -100,5 +100,7 @@ def main(plan, launch: Launch, chan: Channel) -> None:
         os.close(host_proc)
     if hooks.has(spec, "startContainer"):
         state = hooks.hook_state(plan.cid, host_pid, "created", plan.bundle, spec)
-        hooks.run("startContainer", spec, state)
+        # it runs in the container as its program will: with the process's environment
+        # unless it has one of its own (as runc has always done)
+        hooks.run("startContainer", spec, state, inherit=env)
     process.exec_process(path, proc["args"], env, None if in_cwd else cwd)

@@ -132,3 +132,16 @@ def test_invalid_hooks_are_refused(rt, bundle, hooks):
     b = bundle(["true"], hooks=hooks)
     out = rt.run("run", "-b", str(b), cid, check=False)
     assert out.returncode == 1 and _leftovers(rt, cid) == []
+
+
+def test_start_container_hook_without_env_gets_the_processs(rt, bundle, cid):
+    # as runc has always done; a createRuntime hook without env gets lowrt's own environment
+    check = {"path": "/bin/sh", "args": ["sh", "-uc", 'test "$ONE" = two && test -n "$HOME"']}
+    b = bundle(["true"], process={"env": ["PATH=/bin", "ONE=two"]},
+               hooks={"startContainer": [check]})
+    assert rt.run("run", "-b", str(b), cid, check=False).returncode == 0
+    b = bundle(["true"], name="b2", hooks={"createRuntime": [
+        {"path": "/bin/sh", "args": ["sh", "-c", 'test "$LOWRT_TEST_MARK" = here']}]})
+    out = rt.run("run", "-b", str(b), unique_id(), check=False,
+                 env=dict(os.environ, LOWRT_TEST_MARK="here"))
+    assert out.returncode == 0, out.stderr
