@@ -158,7 +158,7 @@ def _stage(plan: _Plan):
             key, _, value = item.partition("=")
             env[key] = value
         user = proc.get("user") or {}
-        if "HOME" not in env:
+        if not env.get("HOME"):  # unset or empty, as runc
             env["HOME"] = process.home_of(user.get("uid", 0))
         cwd = proc["cwd"]
         in_cwd = process.chdir_early(cwd, "process.json")

@@ -78,7 +78,7 @@ def main(plan, launch: Launch, chan: Channel) -> None:
         key, _, value = item.partition("=")
         env[key] = value
     user = proc.get("user") or {}
-    if "HOME" not in env:
+    if not env.get("HOME"):  # unset or empty, as runc
         env["HOME"] = process.home_of(user.get("uid", 0))
     in_cwd = process.chdir_early(cwd, "config.json")
     path = process.lookup(proc["args"][0], env)

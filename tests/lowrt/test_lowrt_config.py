@@ -95,6 +95,14 @@ def test_home_comes_from_the_containers_passwd(probe):
     assert "HOME=/root" in seen["env"]
 
 
+@pytest.mark.parametrize("env, home", [(["HOME=/override"], "/override"), (["HOME="], "/root"),
+                                       (["HOME=/override", "HOME="], "/root")])
+def test_home_set_empty_is_taken_from_passwd_too(probe, env, home):
+    # as runc: an empty HOME counts as unset; the last of several settings is the one
+    seen = probe(process={"user": {"uid": 0, "gid": 0}, "env": ["PATH=/bin", *env]})
+    assert [e for e in seen["env"] if e.startswith("HOME=")] == [f"HOME={home}"]
+
+
 def test_capabilities_all_five_sets(probe):
     caps = {"bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW", "CAP_SETPCAP"],
             "effective": ["CAP_CHOWN", "CAP_KILL"],
