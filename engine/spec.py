@@ -200,19 +200,26 @@ def host_devices(top: str = "/dev") -> list[dict]:
             if path == "/dev/console":
                 continue
             try:
-                st = os.lstat(path)
+                node = _device_node(path, os.lstat(path))
             except OSError:
                 continue   # gone meanwhile
-            if stat.S_ISCHR(st.st_mode):
-                kind = "c"
-            elif stat.S_ISBLK(st.st_mode):
-                kind = "b"
-            else:
-                continue
-            found.append({"path": path, "type": kind, "major": os.major(st.st_rdev),
-                          "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode),
-                          "uid": st.st_uid, "gid": st.st_gid})
+            if node is not None:
+                found.append(node)
     return found
+
+
+def _device_node(path: str, st: os.stat_result) -> dict | None:
+    """The OCI linux.devices entry that makes a node like the one st describes at path; None
+    for anything but a char or block device."""
+    if stat.S_ISCHR(st.st_mode):
+        kind = "c"
+    elif stat.S_ISBLK(st.st_mode):
+        kind = "b"
+    else:
+        return None
+    return {"path": path, "type": kind, "major": os.major(st.st_rdev),
+            "minor": os.minor(st.st_rdev), "fileMode": stat.S_IMODE(st.st_mode),
+            "uid": st.st_uid, "gid": st.st_gid}
 
 
 def resources(hc: dict) -> dict:
@@ -368,15 +375,12 @@ def _user_devices(hc: dict) -> tuple[list[dict], list[dict]]:
     nodes, rules = [], []
     for entry in hc.get("Devices") or []:
         host, inside, perms = _device(entry)
-        st = os.stat(host)
-        if not (stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode)):
+        node = _device_node(inside, os.stat(host))
+        if node is None:
             raise InvalidParameter(f"{host} is not a device node")
-        kind = "c" if stat.S_ISCHR(st.st_mode) else "b"
-        major, minor = os.major(st.st_rdev), os.minor(st.st_rdev)
-        nodes.append({"path": inside, "type": kind, "major": major, "minor": minor,
-                      "fileMode": stat.S_IMODE(st.st_mode), "uid": st.st_uid, "gid": st.st_gid})
-        rules.append({"allow": True, "type": kind, "major": major, "minor": minor,
-                      "access": perms})
+        nodes.append(node)
+        rules.append({"allow": True, "type": node["type"], "major": node["major"],
+                      "minor": node["minor"], "access": perms})
     return nodes, rules
 
 
