@@ -181,7 +181,11 @@ def chdir_early(cwd: str, where: str) -> bool:
     except PermissionError:
         return False
     except OSError as e:
-        raise LowrtError(f"chdir to cwd ({cwd!r}) set in {where} failed: {e.strerror.lower()}") from None
+        raise _chdir_failed(cwd, where, e) from None
+
+
+def _chdir_failed(cwd: str, where: str, e: OSError) -> LowrtError:
+    return LowrtError(f"chdir to cwd ({cwd!r}) set in {where} failed: {e.strerror.lower()}")
 
 
 def exec_process(path: str, args: list[str], env: dict[str, str], cwd: str | None,
@@ -192,7 +196,7 @@ def exec_process(path: str, args: list[str], env: dict[str, str], cwd: str | Non
         try:
             os.chdir(cwd)
         except OSError as e:
-            raise LowrtError(f"chdir to cwd ({cwd!r}) set in {where} failed: {e.strerror.lower()}") from None
+            raise _chdir_failed(cwd, where, e) from None
     # Python ignores SIGPIPE and SIGXFSZ; exec keeps ignored signals ignored, which the
     # container's program would not expect.
     for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
