@@ -197,15 +197,24 @@ def exec_process(path: str, args: list[str], env: dict[str, str], cwd: str | Non
             os.chdir(cwd)
         except OSError as e:
             raise _chdir_failed(cwd, where, e) from None
-    # Python ignores SIGPIPE and SIGXFSZ; exec keeps ignored signals ignored, which the
-    # container's program would not expect.
-    for sig in (_signal.SIGPIPE, _signal.SIGXFSZ):
-        _signal.signal(sig, _signal.SIG_DFL)
-    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+    reset_signals()
     try:
         os.execve(path, args, env)
     except OSError as e:
         raise LowrtError(f'exec: "{args[0]}": {e.strerror.lower()}') from None
+
+
+def reset_signals() -> None:
+    """Every signal to its default disposition, none blocked. exec keeps ignored signals ignored
+    and the mask as it was, and lowrt inherits both from whoever started the chain above it
+    (nohup ignores SIGHUP; Python ignores SIGPIPE and SIGXFSZ): a shell cannot even trap a
+    signal that was ignored when it started. crun resets them for the same reason."""
+    for sig in range(1, _signal.NSIG):
+        try:
+            _signal.signal(sig, _signal.SIG_DFL)
+        except OSError:  # SIGKILL, SIGSTOP, and glibc's own 32 and 33
+            pass
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
 
 
 def fix_stdio_owner(user: dict) -> None:

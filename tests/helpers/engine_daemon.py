@@ -20,7 +20,9 @@ from pathlib import Path
 import pytest
 
 VENV_BIN = Path(sys.executable).parent
-DOCKER = shutil.which("docker", path="/usr/local/bin") or "docker"
+# The docker CLI on PATH: Debian's docker.io (20.10) on a fresh machine, often a newer one (28)
+# first on PATH elsewhere; the tests hold for both. BERTH_TEST_DOCKER picks another.
+DOCKER = os.environ.get("BERTH_TEST_DOCKER") or shutil.which("docker") or "docker"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -47,7 +49,8 @@ class Response:
 
 
 class BerthDaemon:
-    def __init__(self, root: Path | None = None, *, extra_args: tuple[str, ...] = ()):
+    def __init__(self, root: Path | None = None, *, extra_args: tuple[str, ...] = (),
+                 ignored_signals: tuple[int, ...] = ()):
         self.root = Path(root or tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
         self.sock = self.root / "berth.sock"
         self.host = f"unix://{self.sock}"
@@ -58,6 +61,7 @@ class BerthDaemon:
         self.docker_config = self.root / "docker-config"
         self.docker_config.mkdir(exist_ok=True)
         self.extra_args = extra_args
+        self.ignored_signals = ignored_signals  # as nohup or a shell's trap '' leaves them
         self.proc: subprocess.Popen | None = None
 
     # process
@@ -69,7 +73,7 @@ class BerthDaemon:
     def start(self, timeout: float = 60.0) -> "BerthDaemon":
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.argv(), stdout=out, stderr=out,
-                                         stdin=subprocess.DEVNULL)
+                                         stdin=subprocess.DEVNULL, preexec_fn=self._ignore)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -82,6 +86,10 @@ class BerthDaemon:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"berthd did not answer on {self.sock}:\n{self.log_tail()}")
             time.sleep(0.05)
+
+    def _ignore(self) -> None:
+        for sig in self.ignored_signals:
+            signal.signal(sig, signal.SIG_IGN)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
