@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 
 from supervisor import errors as sup_errors
 
-from . import container as views, names, restart_policy, rootfs, spec as oci_spec, timefmt
+from . import container as views, names, restart_policy, rootfs, spec as oci_spec, sysinfo, timefmt
 from .config import DaemonConfig
 from .container import Container, PendingAttach
 from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound, NotModified
@@ -195,7 +195,8 @@ class Containers:
         self.store.update_container(c.id, c.name, c.record)
 
     # create
-    def create(self, name: str, body: dict) -> Container:
+    def create(self, name: str, body: dict) -> tuple[Container, list[str]]:
+        """The new container and the warnings for the client (options dropped, as dockerd)."""
         if not isinstance(body, dict):
             raise InvalidParameter("invalid JSON body: expected an object")
         config = _default_config()
@@ -205,7 +206,8 @@ class Containers:
         if not image_ref:
             raise InvalidParameter("no image specified: Config.Image is empty")
         image = self.images.resolve(image_ref)
-        hc = self._host_config(body.get("HostConfig") or {})
+        warnings: list[str] = []
+        hc = self._host_config(body.get("HostConfig") or {}, warnings)
         merge_image_config(config, image.container_config)
         args = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
         if not args:
@@ -243,9 +245,11 @@ class Containers:
         self.by_name[name] = cid
         log.info("created container %s (%s) from %s", cid[:12], name, image_ref)
         self.events.container(c, "create")
-        return c
+        for warning in warnings:
+            log.warning("container %s: %s", cid[:12], warning)
+        return c, warnings
 
-    def _host_config(self, given: dict) -> dict:
+    def _host_config(self, given: dict, warnings: list[str]) -> dict:
         if not isinstance(given, dict):
             raise InvalidParameter("invalid HostConfig: expected an object")
         hc = default_host_config(self.cfg.default_runtime, self.cfg.cgroup_v2)
@@ -311,6 +315,7 @@ class Containers:
             if value not in allowed:
                 raise InvalidParameter(f"invalid {key[:-4].upper()} mode: {value}")
         oci_spec.check_host_config(hc)
+        sysinfo.check_blkio_weight(hc, self.cfg.cgroup_v2, warnings)
         if hc.get("Privileged"):
             hc["MaskedPaths"], hc["ReadonlyPaths"] = None, None
         return hc
@@ -727,6 +732,10 @@ class Containers:
         async with c.lock:
             hc = dict(c.host_config)
             changed = {k: body[k] for k in self.UPDATABLE if body.get(k) not in (None, 0, "")}
+            warnings: list[str] = []
+            sysinfo.check_blkio_weight(changed, self.cfg.cgroup_v2, warnings)
+            if not changed.get("BlkioWeight"):
+                changed.pop("BlkioWeight", None)
             memory = changed.get("Memory", hc.get("Memory") or 0)
             if "Memory" in changed and changed["Memory"] < MIN_MEMORY:
                 raise InvalidParameter("Minimum memory limit allowed is 6MB")
@@ -764,7 +773,7 @@ class Containers:
             c.record["HostConfig"] = hc
             self._save(c)
         self.events.container(c, "update")
-        return []
+        return warnings
 
     # rename
     def rename(self, c: Container, new_name: str) -> None:

@@ -46,8 +46,8 @@ def _container(request: web.Request):
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request)
     daemon = _daemon(request)
-    c = daemon.containers.create(request.query.get("name", ""), body)
-    return json_response({"Id": c.id, "Warnings": []}, 201)
+    c, warnings = daemon.containers.create(request.query.get("name", ""), body)
+    return json_response({"Id": c.id, "Warnings": warnings}, 201)
 
 
 async def start(request: web.Request) -> web.Response:

@@ -55,10 +55,16 @@ def _fail(message: str, code: int = 125) -> None:
     sys.exit(code)
 
 
+def _created(reply: dict) -> str:
+    for warning in reply.get("Warnings") or []:   # options dropped, as the docker CLI shows them
+        print(f"WARNING: {warning}", file=sys.stderr)
+    return reply["Id"]
+
+
 def _create(client, body: dict, name: str | None, image: str) -> str:
     query = {"name": name} if name else None
     try:
-        return client.call("POST", "/containers/create", query, body)["Id"]
+        return _created(client.call("POST", "/containers/create", query, body))
     except DaemonError as e:
         if e.status != 404 or "No such image" not in e.message:
             raise
@@ -71,7 +77,7 @@ def _create(client, body: dict, name: str | None, image: str) -> str:
         if b'"error"' in line:
             import json
             raise DaemonError(500, json.loads(line)["error"])
-    return client.call("POST", "/containers/create", query, body)["Id"]
+    return _created(client.call("POST", "/containers/create", query, body))
 
 
 class Waiter(threading.Thread):

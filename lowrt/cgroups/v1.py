@@ -256,8 +256,12 @@ class V1Manager(Manager):
         if d is None:
             raise _missing("blockIO limits", "blkio")
         # CFQ offers blkio.weight; BFQ (the only proportional scheduler of newer kernels)
-        # offers blkio.bfq.weight with the same range.
+        # offers blkio.bfq.weight with the same range; a kernel without BFQ has neither.
         prefix = "blkio." if os.path.exists(f"{d}/blkio.weight") else "blkio.bfq."
+        if (weight or weight_devices) and not os.path.exists(f"{d}/{prefix}weight"):
+            raise CgroupError("linux.resources.blockIO: weights cannot be applied: this kernel "
+                              f"has neither blkio.weight nor blkio.bfq.weight in {d} "
+                              "(no CFQ or BFQ I/O scheduler)")
         if weight:
             fs.write(f"{d}/{prefix}weight", str(weight))
         if leaf:
