@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +68,54 @@ def test_leak_check_sees_a_cgroup_netns_link_and_rule():
 @pytest.mark.parametrize("program", ["berth-shim", "lowrt"])
 def test_leak_check_knows_our_programs_by_name(program):
     assert leaks._is_ours(1, f"/venv/bin/python3 /venv/bin/{program} --id x", {})
+
+
+def test_cgroups_other_programs_make_beside_ours_are_not_leaks():
+    # Issue 8, item 4: another program on the machine made memory/process_api/<hash> while the
+    # suite ran, under a cgroup of its own. What berth's tests make is still counted: at the top
+    # of a hierarchy, under the test process's own cgroup, and under a cgroup of ours.
+    tag = "bt" + uuid.uuid4().hex[:8]
+    theirs = leaks.CGROUP_ROOT / "pids" / f"{tag}-other"   # exists before: another program's
+    own = next(Path(d) for d in leaks.process_cgroups() if d.startswith(f"{leaks.CGROUP_ROOT}/pids"))
+    made = []
+    try:
+        theirs.mkdir()
+        made.append(theirs)
+        before = leaks.snapshot()
+        for d in (theirs / "child", leaks.CGROUP_ROOT / "pids" / tag,
+                  leaks.CGROUP_ROOT / "pids" / tag / "inner", own / f"{tag}-relative"):
+            d.mkdir()
+            made.append(d)
+        lines = leaks.leaked(before, leaks.snapshot())
+        assert f"cgroup {theirs / 'child'}" not in lines
+        assert {f"cgroup {leaks.CGROUP_ROOT / 'pids' / tag}",
+                f"cgroup {leaks.CGROUP_ROOT / 'pids' / tag / 'inner'}",
+                f"cgroup {own / f'{tag}-relative'}"} <= set(lines)
+    finally:
+        for d in reversed(made):
+            d.rmdir()
+
+
+def test_the_netns_mount_a_first_ip_netns_add_makes_is_not_a_leak():
+    # Issue 8, item 3: on a machine where no network namespace was ever named, the first
+    # `ip netns add` mounts /run/netns (and leaves it). A private mount namespace without that
+    # mount stands in for such a machine; the namespace's own file still counts until removed.
+    name = "bt" + uuid.uuid4().hex[:8]
+    script = f"""
+import subprocess, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+from tests.helpers import leaks
+subprocess.run(["umount", "-l", "/run/netns"], capture_output=True)
+before = leaks.snapshot()
+assert "/run/netns" not in open("/proc/self/mountinfo").read(), "/run/netns is still mounted"
+subprocess.run(["ip", "netns", "add", {name!r}], check=True)
+try:
+    assert "/run/netns" in open("/proc/self/mountinfo").read(), "ip netns add made no mount"
+    assert "netns {name}" in leaks.leaked(before, leaks.snapshot())
+finally:
+    subprocess.run(["ip", "netns", "del", {name!r}], check=True)
+assert leaks.leaked(before, leaks.snapshot()) == [], leaks.leaked(before, leaks.snapshot())
+"""
+    p = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c", script],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr

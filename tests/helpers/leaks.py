@@ -3,6 +3,13 @@
 A leak is anything present after the run that was not there before: a process of ours (by name,
 or one whose root or namespaces differ from ours, i.e. a container process), a mount, a cgroup
 directory, a network namespace, a network link, or an iptables rule.
+
+The machine is shared with other programs, so only what berth and its tests can have made
+counts: a new cgroup is ours when it was made at the top of a hierarchy, under the test
+process's own cgroup (where relative cgroup paths land), under one of ours, in the cgroup of one
+of our processes, or under a name of berth's; one that another program made under a cgroup of
+its own (a sibling of ours included) is not. The /run/netns mount that the first `ip netns add`
+on a machine makes, and that stays by design, is not a leak; a namespace file in it is.
 """
 from __future__ import annotations
 
@@ -19,6 +26,10 @@ OUR_PROGRAMS = (
 )
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_DEPTH = 4
+# names berth gives its cgroups whatever their parent (the engine's default parent, lowrt's)
+OUR_CGROUP_NAMES = ("berth", "lowrt")
+# made once by iproute2 (and pyroute2) on first use, shared, and kept: machine state, not a leak
+NETNS_MOUNTS = {"/run/netns", "/var/run/netns"}
 BUILTIN_CHAINS = {"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"}
 
 
@@ -27,6 +38,8 @@ class Snapshot:
     processes: dict[int, str] = field(default_factory=dict)
     mounts: set[str] = field(default_factory=set)
     cgroups: set[str] = field(default_factory=set)
+    # where a new cgroup counts as ours: hierarchy roots and this process's own cgroups
+    cgroup_anchors: set[str] = field(default_factory=set)
     netns: set[str] = field(default_factory=set)
     links: set[str] = field(default_factory=set)
     iptables: set[str] = field(default_factory=set)
@@ -80,9 +93,43 @@ def mounts() -> set[str]:
     points = set()
     for line in _read("/proc/self/mountinfo").splitlines():
         parts = line.split()
-        if len(parts) > 4:
+        if len(parts) > 4 and parts[4] not in NETNS_MOUNTS:
             points.add(parts[4])
     return points
+
+
+def _cgroup_mounts() -> list[tuple[str, str, set[str]]]:
+    """(mount point, root inside the hierarchy, controllers and name= options) of each cgroup
+    filesystem mounted here; cgroup2's set is empty."""
+    found = []
+    for line in _read("/proc/self/mountinfo").splitlines():
+        fields, _, tail = line.partition(" - ")
+        parts, extra = fields.split(), tail.split()
+        if len(parts) > 4 and len(extra) > 2 and extra[0] in ("cgroup", "cgroup2"):
+            options = set() if extra[0] == "cgroup2" else set(extra[2].split(","))
+            found.append((parts[4], parts[3], options))
+    return found
+
+
+def process_cgroups(pid: int | str = "self") -> set[str]:
+    """The host directories of a process's cgroups, one per mounted hierarchy."""
+    dirs = set()
+    mounted = _cgroup_mounts()
+    for line in _read(f"/proc/{pid}/cgroup").splitlines():
+        _, controllers, path = line.split(":", 2)
+        wanted = set(controllers.split(",")) if controllers else set()
+        for point, root, options in mounted:
+            if (wanted and wanted <= options) or (not wanted and not options):
+                inside = path[len(root):] if root != "/" and path.startswith(root) else path
+                dirs.add(os.path.normpath(point + "/" + inside))
+    return dirs
+
+
+def cgroup_anchors() -> set[str]:
+    """Where a cgroup made by berth or its tests may hang: the top of each hierarchy (and the
+    tmpfs that holds them), and this process's own cgroups."""
+    return ({str(CGROUP_ROOT)} | {point for point, _, _ in _cgroup_mounts()}
+            | process_cgroups())
 
 
 def cgroups() -> set[str]:
@@ -133,11 +180,25 @@ def iptables() -> set[str]:
 
 
 def snapshot() -> Snapshot:
-    return Snapshot(processes(), mounts(), cgroups(), netns(), links(), iptables())
+    return Snapshot(processes(), mounts(), cgroups(), cgroup_anchors(), netns(), links(),
+                    iptables())
 
 
 def _alive(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}")
+
+
+def _our_new_cgroups(before: Snapshot, after: Snapshot) -> set[str]:
+    ours = set(before.cgroup_anchors | after.cgroup_anchors)
+    for pid in after.processes:
+        ours |= process_cgroups(pid)
+    counted = set()
+    for c in sorted(after.cgroups - before.cgroups, key=len):  # parents before children
+        if (os.path.dirname(c) in ours or c in ours
+                or any(part.startswith(OUR_CGROUP_NAMES) for part in c.split("/"))):
+            ours.add(c)
+            counted.add(c)
+    return counted
 
 
 def leaked(before: Snapshot, after: Snapshot) -> list[str]:
@@ -145,7 +206,7 @@ def leaked(before: Snapshot, after: Snapshot) -> list[str]:
     out = [f"process {pid}: {cmd}" for pid, cmd in sorted(after.processes.items())
            if pid not in before.processes and _alive(pid)]
     out += [f"mount {m}" for m in sorted(after.mounts - before.mounts)]
-    out += [f"cgroup {c}" for c in sorted(after.cgroups - before.cgroups)]
+    out += [f"cgroup {c}" for c in sorted(_our_new_cgroups(before, after))]
     out += [f"netns {n}" for n in sorted(after.netns - before.netns)]
     out += [f"link {lk}" for lk in sorted(after.links - before.links)]
     out += [f"iptables {r}" for r in sorted(after.iptables - before.iptables)]
