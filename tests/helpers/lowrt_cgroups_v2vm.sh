@@ -6,8 +6,8 @@
 #   tests/helpers/lowrt_cgroups_v2vm.sh [pytest args...]     # default: the cgroups tests
 #
 # Needs qemu-system-x86 (software emulation by default: this host's nested KVM runs no stock
-# kernel; LOWRT_V2VM_ACCEL=kvm where KVM works) and Debian's archive for the kernel package
-# (apt-get download; nothing is installed on the host). Work files go to
+# kernel; LOWRT_V2VM_ACCEL=kvm where KVM works), kmod (depmod, modprobe) and Debian's archive
+# for the kernel package (apt-get download; nothing is installed on the host). Work files go to
 # $LOWRT_V2VM_DIR (default /tmp/bt-v2vm) and are kept for the next run.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,14 +21,24 @@ if [ ! -d kernel/boot ]; then
     dpkg -x "$KPKG"_*.deb kernel
 fi
 KVER=$(ls kernel/lib/modules | head -1)
-MODS="virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci"
-MODS="$MODS 9pnet 9pnet_virtio netfs fscache 9p loop"
 rm -rf initramfs && mkdir -p initramfs/bin initramfs/mods initramfs/proc initramfs/sys \
     initramfs/dev initramfs/host
 cp /bin/busybox initramfs/bin/busybox
-for m in $MODS; do
-    cp "$(find kernel/lib/modules/"$KVER" -name "$m.ko" | head -1)" initramfs/mods/
-done
+# The modules the guest needs (virtio PCI, 9p over virtio, loop) and what each depends on, in
+# the order modules.dep gives: the package's dependencies change between kernel updates, so
+# nothing here names them. depmod makes modules.dep (the package leaves that to its postinst).
+[ -f kernel/lib/modules/"$KVER"/modules.dep ] || depmod -b kernel "$KVER"
+for m in virtio_pci 9pnet_virtio 9p loop; do
+    modprobe -d kernel -S "$KVER" --show-depends "$m" || { echo "v2vm: no module $m" >&2; exit 1; }
+done | awk '$1 == "insmod" && !seen[$2]++ {print $2}' > mods.list
+: > initramfs/mods/order
+while read -r ko; do
+    name=$(basename "$ko"); name=${name%%.ko*}
+    case "$ko" in      # busybox insmod takes plain modules
+        *.ko.xz) xz -dc "$ko" ;; *.ko.zst) zstd -dc "$ko" ;; *.ko.gz) gzip -dc "$ko" ;; *) cat "$ko" ;;
+    esac > initramfs/mods/"$name".ko
+    echo "$name" >> initramfs/mods/order
+done < mods.list
 [ $# -gt 0 ] || set -- tests/lowrt/test_cgroups_units.py tests/lowrt/test_cgroups_v2.py \
     tests/lowrt/test_cgroups_v2host.py tests/lowrt/test_seccomp_kernel.py
 # pytest's arguments travel NUL-separated in a file, so `-k "a or b"` arrives intact.
@@ -37,7 +47,7 @@ cat > initramfs/init <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
-for m in $MODS; do insmod /mods/\$m.ko; done
+for m in \$(cat /mods/order); do insmod /mods/\$m.ko || echo "v2vm: insmod \$m failed"; done
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144 hostroot /host
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
@@ -55,6 +65,7 @@ poweroff -f
 INIT
 chmod +x initramfs/init
 (cd initramfs && find . | /bin/busybox cpio -o -H newc 2>/dev/null) > initramfs.cpio
+[ "${LOWRT_V2VM_BOOT:-1}" = 1 ] || exit 0    # LOWRT_V2VM_BOOT=0: make the initramfs only
 qemu-system-x86_64 -accel "${LOWRT_V2VM_ACCEL:-tcg,thread=multi}" -cpu max -smp 2 -m 3G -nographic -no-reboot \
     -kernel kernel/boot/vmlinuz-"$KVER" -initrd initramfs.cpio \
     -append "console=ttyS0 panic=-1 systemd.unified_cgroup_hierarchy=1" \

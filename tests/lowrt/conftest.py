@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from tests.helpers.lowrt_env import Runtime, make_bundle, unique_id
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="lowrt's tests run as root")
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    """lowrt's tests run as root. (A conftest's pytestmark is not read by pytest; a hook is.)
+    Hooks in a conftest see the whole session's items, so only this directory's are marked."""
+    if os.geteuid() == 0:
+        return
+    skip = pytest.mark.skip(reason="lowrt's tests run as root")
+    for item in items:
+        if HERE in item.path.parents:
+            item.add_marker(skip)
 
 
 @pytest.fixture
@@ -40,7 +52,6 @@ def probe_rootfs(busybox_rootfs_template):
     import shutil
     import subprocess
     import tempfile
-    from pathlib import Path
 
     top = Path(tempfile.mkdtemp(prefix="bt-probe-", dir="/tmp"))
     top.chmod(0o755)
@@ -65,6 +76,13 @@ def probe(rt, short_tmp, probe_rootfs):
         assert out.returncode == expect_code, out.stderr.decode(errors="replace")
         return json.loads(out.stdout)
     return run
+
+
+@pytest.fixture(scope="session")
+def v2vm_dir(tmp_path_factory):
+    """Work files of tests/helpers/lowrt_cgroups_v2vm.sh, its kernel package among them: one
+    download a session (LOWRT_V2VM_DIR keeps them across sessions)."""
+    return os.environ.get("LOWRT_V2VM_DIR") or str(tmp_path_factory.mktemp("v2vm"))
 
 
 @pytest.fixture(scope="session")
