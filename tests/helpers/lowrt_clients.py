@@ -15,6 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tests.helpers.engine_daemon import DOCKER
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -137,7 +139,7 @@ class PrivateDockerd:
         self.env = dict(os.environ, DOCKER_HOST=self.host)
 
     def docker(self, *args: str, check: bool = True, timeout: float = 60, **kw) -> subprocess.CompletedProcess:
-        argv = ["docker", *args]
+        argv = [DOCKER, *args]
         out = subprocess.run(argv, capture_output=True, timeout=timeout, env=self.env, **kw)
         if check and out.returncode != 0:
             raise AssertionError(f"{' '.join(argv)} exited {out.returncode}: {out.stderr.decode()}")

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from tests.helpers.engine_daemon import DOCKER
 from tests.helpers.lowrt_clients import PrivateContainerd, PrivateDockerd
 from tests.helpers.lowrt_env import LOWRT, unique_id
 
@@ -71,7 +72,7 @@ def busybox_tar(tmp_path_factory, busybox_rootfs_template):
 
 @pytest.fixture
 def dockerd(busybox_tar):
-    if not shutil.which("dockerd") or not shutil.which("docker"):
+    if not shutil.which("dockerd") or not shutil.which(DOCKER):
         pytest.skip("dockerd is not installed")
     daemon = PrivateDockerd(LOWRT)
     try:
@@ -133,13 +134,13 @@ def _pty_session(argv: list[str], env: dict, send: bytes, expect: bytes) -> tupl
 
 def test_docker_run_it_and_exec_it_pause_stats_update_rm(dockerd):
     name = unique_id("dk")
-    out, code = _pty_session(["docker", "run", "-it", "--rm", "--runtime", "lowrt", "--network", "none",
+    out, code = _pty_session([DOCKER, "run", "-it", "--rm", "--runtime", "lowrt", "--network", "none",
                               "lowrt-busybox:test", "sh"], dockerd.env,
                              b"tty; echo it-$((40+2)); exit 5\r", b"it-42")
     assert b"it-42" in out and b"/dev/pts/0" in out and code == 5
 
     _run(dockerd, "-d", "--name", name, "-m", "64m", "lowrt-busybox:test", "sleep", "300")
-    out, code = _pty_session(["docker", "exec", "-it", name, "sh"], dockerd.env,
+    out, code = _pty_session([DOCKER, "exec", "-it", name, "sh"], dockerd.env,
                              b"echo exec-$((3*3)); exit 0\r", b"exec-9")
     assert b"exec-9" in out and code == 0
 

@@ -62,12 +62,50 @@ def test_a_created_containers_init_holds_no_fd_of_lowrts_or_its_callers(rt, bund
                              stdin=subprocess.DEVNULL, stdout=err, stderr=err, timeout=30)
         assert out.returncode == 0, (short_tmp / "err").read_text()
     pid = json.loads(rt.run("state", cid).stdout)["pid"]
-    held = {fd: os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-    unexpected = {fd: target for fd, target in held.items() if int(fd) > 2
-                  and not target.endswith("/exec.fifo") and target not in ("/", "/proc")
-                  and not target.startswith("pipe:")}
-    assert unexpected == {}, held
+    assert unexpected_fds(pid) == {}
     rt.run("delete", "--force", cid)
+
+
+def _same_file(a: str, b: str) -> bool:
+    sa, sb = os.stat(a), os.stat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def unexpected_fds(pid: int) -> dict[str, str]:
+    """The fds above stdio that a created container's init should not hold. Its own root and
+    the host's /proc (its way to the exec FIFO) are expected; they are told from a leaked
+    handle by what they open, not by name: seen from the host, an fd on the container's root
+    and one on the host's root both read as "/"."""
+    expected = {"/": f"/proc/{pid}/root", "/proc": "/proc"}
+    unexpected = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        link = f"/proc/{pid}/fd/{fd}"
+        target = os.readlink(link)
+        if int(fd) <= 2 or target.endswith("/exec.fifo") or target.startswith("pipe:"):
+            continue
+        if target in expected and _same_file(link, expected[target]):
+            continue
+        unexpected[fd] = target
+    return unexpected
+
+
+def test_fd_check_tells_a_handle_on_the_hosts_root_from_the_containers(busybox_rootfs):
+    # chrooted into a rootfs and holding the host's / as fd 3, which reads "/" as its root would
+    host_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        p = subprocess.Popen(["chroot", str(busybox_rootfs), "sleep", "30"], pass_fds=(host_root,))
+    finally:
+        os.close(host_root)
+    try:
+        for _ in range(100):
+            if os.readlink(f"/proc/{p.pid}/root") != "/":
+                break
+            time.sleep(0.05)
+        assert os.readlink(f"/proc/{p.pid}/fd/3") == "/"
+        assert unexpected_fds(p.pid) == {"3": "/"}
+    finally:
+        p.kill()
+        p.wait()
 
 
 def test_preserve_fds_and_listen_fds(rt, probe_rootfs, short_tmp, cid):

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import signal
+import sys
 import threading
 
 import pytest
@@ -181,11 +182,24 @@ def test_a_real_default_profile_lets_a_shell_run():
     assert os.WIFEXITED(wstatus) and os.WEXITSTATUS(wstatus) == 0
 
 
-def test_installing_without_privilege_or_nnp_fails_clearly():
+class _NoImports:
+    """A meta path finder that refuses every import not already made: what a child that
+    dropped to uid 65534 meets when the checkout sits under a 0700 /root."""
+
+    def find_spec(self, name, path=None, target=None):
+        raise ImportError(f"{name}: the checkout is out of this user's reach")
+
+
+def test_installing_without_privilege_fails_clearly_from_a_checkout_the_user_cannot_read():
+    # The installing code is imported before the drop (as lowrt's init preloads it): a
+    # fresh Debian root with the checkout in /root failed here with ModuleNotFoundError.
+    import lowrt.linux.seccomp  # noqa: F401
+
     def drop():
         os.setgroups([])
         os.setresgid(65534, 65534, 65534)
         os.setresuid(65534, 65534, 65534)
+        sys.meta_path.insert(0, _NoImports())
 
     result, wstatus, _ = in_child(ALLOW_ALL, lambda: "unreachable", before=drop)
     assert os.WEXITSTATUS(wstatus) == 1

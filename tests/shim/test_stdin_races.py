@@ -38,6 +38,8 @@ def _together(*steps) -> None:
         t.start()
     for t in threads:
         t.join(15)
+    hung = [steps[i] for i, t in enumerate(threads) if t.is_alive()]
+    assert not hung, f"steps still running after 15 s: {hung}"
     if failures:
         raise failures[0]
 

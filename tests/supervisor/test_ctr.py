@@ -133,7 +133,10 @@ def test_ctr_on_containers_berthd_started(supervisor, ctr, rootfs, tmp_path):
 
 def test_ctr_events(ctr, supervisor, busybox_rootfs):
     argv = [CTR, "--address", str(supervisor.socket), "events", f"namespace=={ctr.namespace}"]
-    watcher = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # SIGINT is what stops it; a suite started in the background (`&`) has it ignored, and ctr
+    # would inherit that
+    watcher = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         time.sleep(0.3)   # (ctr gives no sign that its subscription is live)
         ctr("run", "--rm", "--rootfs", str(busybox_rootfs), "ev1", "/bin/sh", "-c", "exit 2",
