@@ -13,7 +13,7 @@ import stat
 
 from lowrt.config import RLIMITS
 from lowrt.errors import LowrtError
-from lowrt.linux import capability, lsm, prctl
+from lowrt.linux import capability, lsm, prctl, sigaction
 
 
 def preload(proc: dict, spec: dict | None = None) -> None:
@@ -212,8 +212,9 @@ def reset_signals() -> None:
     for sig in range(1, _signal.NSIG):
         try:
             _signal.signal(sig, _signal.SIG_DFL)
-        except OSError:  # SIGKILL, SIGSTOP, and glibc's own 32 and 33
-            pass
+        except OSError:  # glibc's own 32 and 33 (SIGKILL and SIGSTOP cannot change)
+            if sig not in (_signal.SIGKILL, _signal.SIGSTOP):
+                sigaction.set_default(sig)
     _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
 
 

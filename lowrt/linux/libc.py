@@ -87,13 +87,13 @@ _SYSCALLS = {
         "pivot_root": 155, "setns": 308, "unshare": 272, "seccomp": 317, "bpf": 321,
         "pidfd_open": 434, "pidfd_send_signal": 424, "clone3": 435, "close_range": 436,
         "mount_setattr": 442, "open_tree": 428, "move_mount": 429, "fsopen": 430,
-        "capget": 125, "capset": 126, "prctl": 157, "keyctl": 250,
+        "capget": 125, "capset": 126, "prctl": 157, "keyctl": 250, "rt_sigaction": 13,
     },
     "aarch64": {
         "pivot_root": 41, "setns": 268, "unshare": 97, "seccomp": 277, "bpf": 280,
         "pidfd_open": 434, "pidfd_send_signal": 424, "clone3": 435, "close_range": 436,
         "mount_setattr": 442, "open_tree": 428, "move_mount": 429, "fsopen": 430,
-        "capget": 90, "capset": 91, "prctl": 167, "keyctl": 219,
+        "capget": 90, "capset": 91, "prctl": 167, "keyctl": 219, "rt_sigaction": 134,
     },
 }
 MACHINE = os.uname().machine
