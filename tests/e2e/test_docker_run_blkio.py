@@ -37,7 +37,7 @@ def test_blkio_weight_is_discarded_with_dockerds_warning_on_a_kernel_without_one
     p = daemon.docker("run", "-d", "--name", "bw-up", "busybox", "sleep", "60")
     assert p.returncode == 0, p.stderr
     p = daemon.docker("update", "--blkio-weight", "500", "bw-up")
-    assert p.returncode == 0 and WARNING in p.stderr, p.stderr
+    assert p.returncode == 0 and WARNING in p.stdout + p.stderr, p.stderr   # (update: stdout)
     assert _blkio_weight(daemon, "bw-up") == 0
 
 

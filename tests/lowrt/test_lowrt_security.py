@@ -66,31 +66,30 @@ def test_a_created_containers_init_holds_no_fd_of_lowrts_or_its_callers(rt, bund
     rt.run("delete", "--force", cid)
 
 
-def _same_file(a: str, b: str) -> bool:
-    sa, sb = os.stat(a), os.stat(b)
-    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+def _identity(path: str) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
 
 
 def unexpected_fds(pid: int) -> dict[str, str]:
     """The fds above stdio that a created container's init should not hold. Its own root and
     the host's /proc (its way to the exec FIFO) are expected; they are told from a leaked
-    handle by what they open, not by name: seen from the host, an fd on the container's root
-    and one on the host's root both read as "/"."""
-    expected = {"/": f"/proc/{pid}/root", "/proc": "/proc"}
+    handle by what they open, not by name: seen from the host, a handle on the container's
+    root, on the host's root and on a proc mount of another mount namespace all read "/"."""
+    expected = {_identity(f"/proc/{pid}/root"), _identity("/proc")}
     unexpected = {}
     for fd in os.listdir(f"/proc/{pid}/fd"):
         link = f"/proc/{pid}/fd/{fd}"
         target = os.readlink(link)
         if int(fd) <= 2 or target.endswith("/exec.fifo") or target.startswith("pipe:"):
             continue
-        if target in expected and _same_file(link, expected[target]):
-            continue
-        unexpected[fd] = target
+        if _identity(link) not in expected:
+            unexpected[fd] = target
     return unexpected
 
 
 def test_fd_check_tells_a_handle_on_the_hosts_root_from_the_containers(busybox_rootfs):
-    # chrooted into a rootfs and holding the host's / as fd 3, which reads "/" as its root would
+    # chrooted into a rootfs and holding the host's /, which reads "/" as its own root would
     host_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
     try:
         p = subprocess.Popen(["chroot", str(busybox_rootfs), "sleep", "30"], pass_fds=(host_root,))
@@ -101,8 +100,8 @@ def test_fd_check_tells_a_handle_on_the_hosts_root_from_the_containers(busybox_r
             if os.readlink(f"/proc/{p.pid}/root") != "/":
                 break
             time.sleep(0.05)
-        assert os.readlink(f"/proc/{p.pid}/fd/3") == "/"
-        assert unexpected_fds(p.pid) == {"3": "/"}
+        assert os.readlink(f"/proc/{p.pid}/fd/{host_root}") == "/"
+        assert unexpected_fds(p.pid) == {str(host_root): "/"}
     finally:
         p.kill()
         p.wait()
