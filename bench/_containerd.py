@@ -7,6 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from bench._cgroups import full_v1_cgroups
+
 
 def start_containerd(tmp: Path) -> tuple[subprocess.Popen, Path]:
     sock = tmp / "containerd.sock"
@@ -20,7 +22,8 @@ def start_containerd(tmp: Path) -> tuple[subprocess.Popen, Path]:
         f'[ttrpc]\n  address = "{tmp}/containerd.sock.ttrpc"\n'
         '[metrics]\n  address = ""\n')
     log = open(tmp / "containerd.log", "wb")
-    daemon = subprocess.Popen(["containerd", "--config", str(config)], stdout=log, stderr=log)
+    daemon = subprocess.Popen(full_v1_cgroups(["containerd", "--config", str(config)]),
+                              stdout=log, stderr=log)
     log.close()
     deadline = time.monotonic() + 15
     while not sock.exists():

@@ -5,6 +5,7 @@ issue note. They are never run as tests: targets are judged from their output.
 """
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import time
@@ -30,7 +31,8 @@ def timed(fn: Runner) -> float:
 
 def compare(name: str, ours: Runner, peer: Runner, *, runs: int = 15, warmup: int = 2,
             unit: str = "ms") -> dict:
-    """Alternate ours and peer (so drift hits both alike) and print medians and their ratio."""
+    """Alternate ours and peer (so drift hits both alike); print each side's median, the median
+    of the per-pair ratios, and the load average."""
     for _ in range(warmup):
         ours()
         peer()
@@ -41,11 +43,15 @@ def compare(name: str, ours: Runner, peer: Runner, *, runs: int = 15, warmup: in
         b.append(timed(peer))
     scale = {"ms": 1e3, "s": 1.0}[unit]
     ma, mb = statistics.median(a) * scale, statistics.median(b) * scale
-    result = {"name": name, "ours": ma, "peer": mb, "ratio": ma / mb, "runs": runs, "unit": unit}
+    # the ratio of each pair, run back to back, then their median: load that comes and goes
+    # hits both halves of a pair alike
+    ratio = statistics.median(x / y for x, y in zip(a, b))
+    result = {"name": name, "ours": ma, "peer": mb, "ratio": ratio, "runs": runs, "unit": unit}
     print_result(result)
     return result
 
 
 def print_result(r: dict) -> None:
+    load = os.getloadavg()[0]
     print(f"{r['name']}: berth {r['ours']:.1f} {r['unit']}, peer {r['peer']:.1f} {r['unit']}, "
-          f"ratio {r['ratio']:.2f}x (median of {r['runs']})", flush=True)
+          f"ratio {r['ratio']:.2f}x (median of {r['runs']}; load average {load:.2f})", flush=True)

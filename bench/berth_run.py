@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench._cgroups import full_v1_cgroups
 from bench._harness import command, compare
 from tests.helpers.engine_daemon import DOCKER, VENV_BIN, BerthDaemon
 from tests.helpers.rootfs import make_busybox_rootfs
@@ -47,7 +48,8 @@ class PrivateDockerd:
                 "--iptables=false", "--ip6tables=false", "--bridge=none",
                 "--cgroup-parent", self.cgroup_parent]
         with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+            self.proc = subprocess.Popen(full_v1_cgroups(argv), stdout=out, stderr=out,
+                                         stdin=subprocess.DEVNULL)
         for _ in range(600):
             if subprocess.run([DOCKER, "version"], env=self.env(),
                               capture_output=True).returncode == 0:

@@ -1,0 +1,94 @@
+"""A private mount namespace whose /sys/fs/cgroup has every cgroup v1 hierarchy the kernel
+offers, for the real peers' daemons (dockerd, containerd) on hosts that leave some unmounted.
+
+containerd's shim loads a container's cgroups from /proc/<pid>/cgroup and the hierarchies it
+finds under /sys/fs/cgroup; on a hybrid host with, say, hugetlb or net_cls,net_prio unmounted,
+`docker run` then answers "cannot start a stopped process: unknown". The host's own mounts are
+left as they are: the daemon runs under `unshare -m` on a fresh tmpfs at /sys/fs/cgroup holding
+the host's hierarchies again plus the missing ones. When the daemon has exited, the cgroups it
+left in the hierarchies mounted here are removed, so the kernel lets those hierarchies go.
+
+    argv = full_v1_cgroups(["dockerd", ...])   # unchanged on a pure v2 host, or with nothing missing
+"""
+from __future__ import annotations
+
+import shlex
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+_WRAPPER = r"""
+set -u
+mount -t tmpfs -o mode=755 cgroup {root}
+for spec in {mounts}; do
+    dir=${{spec%%=*}}; opts=${{spec#*=}}
+    mkdir -p {root}/$dir
+    if [ "$opts" = cgroup2 ]; then mount -t cgroup2 cgroup2 {root}/$dir
+    else mount -t cgroup -o "$opts" cgroup {root}/$dir || echo "bench: cannot mount the $opts cgroup hierarchy" >&2
+    fi
+done
+"$@" &
+child=$!
+trap 'kill -TERM $child 2>/dev/null' TERM INT
+wait $child; rc=$?
+while kill -0 $child 2>/dev/null; do wait $child; rc=$?; done
+for dir in {added}; do
+    find {root}/$dir -mindepth 1 -depth -type d -exec rmdir {{}} + 2>/dev/null
+done
+exit $rc
+"""
+
+
+def _mounted() -> list[tuple[str, str]]:
+    """(directory under /sys/fs/cgroup, mount options) of each cgroup hierarchy mounted there."""
+    found = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields, _, tail = line.partition(" - ")
+            point, extra = fields.split()[4], tail.split()
+            if not point.startswith(CGROUP_ROOT + "/") or extra[0] not in ("cgroup", "cgroup2"):
+                continue
+            if extra[0] == "cgroup2":
+                found.append((point[len(CGROUP_ROOT) + 1:], "cgroup2"))
+                continue
+            opts = [o for o in extra[2].split(",") if o not in ("rw", "ro")]
+            if any(o.startswith("name=") for o in opts):
+                opts.insert(0, "none")
+            found.append((point[len(CGROUP_ROOT) + 1:], ",".join(opts)))
+    return found
+
+
+def _unmounted_controllers() -> list[str]:
+    """v1 controllers the kernel has enabled that no hierarchy holds, except those in use by
+    cgroup v2 (enabled in its root's subtree_control: they cannot be mounted as v1)."""
+    in_v2: set[str] = set()
+    for dirname, opts in _mounted():
+        if opts == "cgroup2":
+            try:
+                with open(f"{CGROUP_ROOT}/{dirname}/cgroup.subtree_control") as f:
+                    in_v2 |= set(f.read().split())
+            except OSError:
+                pass
+    missing = []
+    with open("/proc/cgroups") as f:
+        for line in f:
+            if line.startswith("#"):
+                continue
+            name, hierarchy, _, enabled = line.split()
+            if hierarchy == "0" and enabled == "1" and name not in in_v2:
+                missing.append(name)
+    return missing
+
+
+def full_v1_cgroups(argv: list[str]) -> list[str]:
+    """argv, run where every v1 hierarchy is mounted; argv itself where nothing is missing."""
+    import os
+    if os.path.exists(f"{CGROUP_ROOT}/cgroup.controllers"):   # pure v2: no v1 hierarchies
+        return argv
+    missing = _unmounted_controllers()
+    if not missing:
+        return argv
+    mounts = [f"{d}={o}" for d, o in _mounted()] + [f"{c}={c}" for c in missing]
+    script = _WRAPPER.format(root=CGROUP_ROOT, mounts=" ".join(shlex.quote(m) for m in mounts),
+                             added=" ".join(missing))
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", script, "full-v1-cgroups",
+            *argv]
