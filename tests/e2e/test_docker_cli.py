@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 
 def test_docker_run_detached_ps_logs_rm(daemon):
     # the issue's own sequence, word for word
@@ -72,8 +74,18 @@ def test_parallel_runs_each_get_their_own_output(daemon):
         (0, f"run {i}\n".encode()) for i in range(6)]
 
 
-def test_docker_run_of_a_file_that_cannot_be_executed_exits_126(daemon):
-    # through runc, which refuses it at create (lowrt starts it and exits 1 instead)
-    p = daemon.docker("run", "--rm", "--runtime", "runc", "busybox", "/etc/passwd")
+@pytest.mark.parametrize("runtime", ["lowrt", "runc"])
+@pytest.mark.parametrize("program", ["/etc/passwd", "/etc"])
+def test_docker_run_of_a_file_that_cannot_be_executed_exits_126(daemon, runtime, program):
+    # both runtimes refuse it at create with the exec error, which berthd maps as dockerd does
+    p = daemon.docker("run", "--rm", "--runtime", runtime, "busybox", program)
     assert p.returncode == 126, p.stderr
-    assert b"permission denied" in p.stderr
+    assert f'exec: "{program}": permission denied'.encode() in p.stderr
+
+
+@pytest.mark.parametrize("runtime", ["lowrt", "runc"])
+@pytest.mark.parametrize("program", ["no-such-command", "/no/such/file"])
+def test_docker_run_of_a_program_not_found_exits_127(daemon, runtime, program):
+    p = daemon.docker("run", "--rm", "--runtime", runtime, "busybox", program)
+    assert p.returncode == 127, p.stderr
+    assert f'exec: "{program}"'.encode() in p.stderr

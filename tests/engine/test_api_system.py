@@ -62,7 +62,14 @@ def test_errors_are_json_with_exact_content_type(daemon):
 def test_docker_cli_reads_daemon_errors(daemon):
     p = daemon.docker("inspect", "--type", "container", "nosuch")
     assert p.returncode == 1
-    assert b"Error response from daemon: No such container: nosuch" in p.stderr
+    # the CLI's own prefix differs ("Error: " in 20.10, "Error response from daemon: " in 28);
+    # the daemon's message is the same
+    assert b"No such container: nosuch" in p.stderr
+    assert daemon.docker("create", "--name", "dup", "busybox", "true").returncode == 0
+    p = daemon.docker("create", "--name", "dup", "busybox", "true")
+    assert p.returncode != 0
+    assert b'Error response from daemon: Conflict. The container name "/dup" is already in use' \
+        in p.stderr
 
 
 def test_docker_version(daemon):

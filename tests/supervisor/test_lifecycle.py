@@ -88,8 +88,11 @@ def test_events_in_order_for_task_and_exec(runtime_client, rootfs, new_id):
 def test_exec_output_and_list(runtime_client, rootfs, new_id, tmp_path):
     c, cid = runtime_client, new_id()
     make(c, cid, rootfs, ["sleep", "30"])
-    c.create_task(cid)
+    pid = c.create_task(cid)
     c.start(cid)
+    # runc's start returns once the init has read the exec FIFO, before it has exec'd the
+    # program: until then the container's pid 1 is still `runc init`
+    assert read_file(Path(f"/proc/{pid}/cmdline"), want=b"sleep").startswith(b"sleep")
     out = tmp_path / "exec.out"
     c.exec(cid, "hi", process_spec(["sh", "-c", "echo from-exec; cat /proc/1/cmdline"]),
            stdout=f"file://{out}")
