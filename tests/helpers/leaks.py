@@ -98,7 +98,7 @@ def mounts() -> set[str]:
     return points
 
 
-def _cgroup_mounts() -> list[tuple[str, str, set[str]]]:
+def cgroup_mounts() -> list[tuple[str, str, set[str]]]:
     """(mount point, root inside the hierarchy, controllers and name= options) of each cgroup
     filesystem mounted here; cgroup2's set is empty."""
     found = []
@@ -114,7 +114,7 @@ def _cgroup_mounts() -> list[tuple[str, str, set[str]]]:
 def process_cgroups(pid: int | str = "self") -> set[str]:
     """The host directories of a process's cgroups, one per mounted hierarchy."""
     dirs = set()
-    mounted = _cgroup_mounts()
+    mounted = cgroup_mounts()
     for line in _read(f"/proc/{pid}/cgroup").splitlines():
         _, controllers, path = line.split(":", 2)
         wanted = set(controllers.split(",")) if controllers else set()
@@ -128,7 +128,7 @@ def process_cgroups(pid: int | str = "self") -> set[str]:
 def cgroup_anchors() -> set[str]:
     """Where a cgroup made by berth or its tests may hang: the top of each hierarchy (and the
     tmpfs that holds them), and this process's own cgroups."""
-    return ({str(CGROUP_ROOT)} | {point for point, _, _ in _cgroup_mounts()}
+    return ({str(CGROUP_ROOT)} | {point for point, _, _ in cgroup_mounts()}
             | process_cgroups())
 
 
