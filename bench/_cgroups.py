@@ -6,7 +6,9 @@ finds under /sys/fs/cgroup; on a hybrid host with, say, hugetlb or net_cls,net_p
 `docker run` then answers "cannot start a stopped process: unknown". The host's own mounts are
 left as they are: the daemon runs under `unshare -m` on a fresh tmpfs at /sys/fs/cgroup holding
 the host's hierarchies again plus the missing ones. When the daemon has exited, the cgroups it
-left in the hierarchies mounted here are removed, so the kernel lets those hierarchies go.
+left in the hierarchies mounted here are removed, so the kernel lets those hierarchies go: it
+may keep one bound (to no mount) for some minutes while its removed cgroups finish dying, and a
+process started meanwhile is listed in its root in /proc/<pid>/cgroup.
 
     argv = full_v1_cgroups(["dockerd", ...])   # unchanged on a pure v2 host, or with nothing missing
 """
