@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import shlex
 
+from tests.helpers.leaks import cgroup_mounts
+
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 _WRAPPER = r"""
@@ -43,19 +45,15 @@ exit $rc
 def _mounted() -> list[tuple[str, str]]:
     """(directory under /sys/fs/cgroup, mount options) of each cgroup hierarchy mounted there."""
     found = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields, _, tail = line.partition(" - ")
-            point, extra = fields.split()[4], tail.split()
-            if not point.startswith(CGROUP_ROOT + "/") or extra[0] not in ("cgroup", "cgroup2"):
-                continue
-            if extra[0] == "cgroup2":
-                found.append((point[len(CGROUP_ROOT) + 1:], "cgroup2"))
-                continue
-            opts = [o for o in extra[2].split(",") if o not in ("rw", "ro")]
-            if any(o.startswith("name=") for o in opts):
-                opts.insert(0, "none")
-            found.append((point[len(CGROUP_ROOT) + 1:], ",".join(opts)))
+    for point, _, options in cgroup_mounts():
+        if not point.startswith(CGROUP_ROOT + "/"):
+            continue
+        opts = sorted(options - {"rw", "ro"})
+        if not options:
+            opts = ["cgroup2"]
+        elif any(o.startswith("name=") for o in opts):
+            opts.insert(0, "none")
+        found.append((point[len(CGROUP_ROOT) + 1:], ",".join(opts)))
     return found
 
 
