@@ -1,6 +1,7 @@
 """The leak check itself: it must see each kind of thing a test can leave behind."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -67,7 +68,7 @@ def test_leak_check_sees_a_cgroup_netns_link_and_rule():
 
 @pytest.mark.parametrize("program", ["berth-shim", "lowrt"])
 def test_leak_check_knows_our_programs_by_name(program):
-    assert leaks._is_ours(1, f"/venv/bin/python3 /venv/bin/{program} --id x", {})
+    assert leaks._is_ours(1, f"/venv/bin/python3 /venv/bin/{program} --id x", [])
 
 
 def test_cgroups_other_programs_make_beside_ours_are_not_leaks():
@@ -119,3 +120,42 @@ assert leaks.leaked(before, leaks.snapshot()) == [], leaks.leaked(before, leaks.
     p = subprocess.run(["unshare", "-m", "--propagation", "private", sys.executable, "-c", script],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
+
+
+def test_the_hosts_processes_are_not_leaks_of_a_suite_in_a_mount_namespace_of_its_own():
+    # The fresh-root harness runs the suite chrooted in a private mount namespace: every program
+    # the host started meanwhile looked like a container process.
+    # A process in namespaces of its own is still one.
+    script = f"""
+import json, subprocess, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parent.parent)!r})
+from tests.helpers import leaks
+before = leaks.snapshot()
+print("ready", flush=True)
+sys.stdin.readline()
+uts = subprocess.Popen(["unshare", "--uts", "sleep", "30"])
+for _ in range(100):
+    if open(f"/proc/{{uts.pid}}/cmdline").read().startswith("sleep"):
+        break
+    subprocess.run(["sleep", "0.02"])
+print(json.dumps([leaks.leaked(before, leaks.snapshot()), uts.pid]), flush=True)
+uts.kill()
+uts.wait()
+"""
+    child = subprocess.Popen(["unshare", "-m", "--propagation", "private", sys.executable, "-c",
+                              script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    host = None
+    try:
+        assert child.stdout.readline() == "ready\n"
+        host = subprocess.Popen(["sleep", "30"])      # where the host's programs run
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        lines, uts_pid = json.loads(child.stdout.readline())
+    finally:
+        if host:
+            host.kill()
+            host.wait()
+        child.kill()
+        child.wait()
+    assert not [line for line in lines if line.startswith(f"process {host.pid}:")], lines
+    assert [line for line in lines if line.startswith(f"process {uts_pid}:")], lines

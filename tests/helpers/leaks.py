@@ -1,8 +1,8 @@
 """Snapshots of what a test run can leave behind on the host, and the difference between two.
 
 A leak is anything present after the run that was not there before: a process of ours (by name,
-or one whose root or namespaces differ from ours, i.e. a container process), a mount, a cgroup
-directory, a network namespace, a network link, or an iptables rule.
+or a container's: one whose root or namespaces are neither ours nor our ancestors'), a mount, a
+cgroup directory, a network namespace, a network link, or an iptables rule.
 
 The machine is shared with other programs, so only what berth and its tests can have made
 counts: a new cgroup is ours when it was made at the top of a hierarchy, under the test
@@ -53,29 +53,47 @@ def _read(path: str) -> str:
         return ""
 
 
-def _is_ours(pid: int, cmdline: str, own_ns: dict[str, str]) -> bool:
+NAMESPACES = ("mnt", "pid", "net", "uts", "ipc")
+
+
+def _environment(pid: int | str) -> tuple:
+    """What places a process: its root (device and inode) and its namespaces."""
+    st = os.stat(f"/proc/{pid}/root")
+    return (st.st_dev, st.st_ino), tuple(os.readlink(f"/proc/{pid}/ns/{ns}") for ns in NAMESPACES)
+
+
+def _homes() -> list[tuple]:
+    """The places the machine's own programs run in: ours and our ancestors'. They differ when
+    the tests run chrooted in a mount namespace of their own, as the fresh-root harness runs
+    them; the host's other programs then run where the harness's parent does. (The init's
+    would do, but a sandbox's init may not let its namespaces be read.)"""
+    homes = []
+    pid = os.getpid()
+    while pid > 0:
+        try:
+            homes.append(_environment(pid))
+            with open(f"/proc/{pid}/status") as f:
+                pid = int(next(line for line in f if line.startswith("PPid:")).split()[1])
+        except (OSError, StopIteration, ValueError):
+            break
+    return homes
+
+
+def _is_ours(pid: int, cmdline: str, homes: list[tuple]) -> bool:
+    """By name (a program of ours or of our peers), or a container's: a process whose root or
+    namespaces are not those of a home."""
     argv0 = os.path.basename(cmdline.split(" ", 1)[0])
     words = {os.path.basename(w) for w in cmdline.split()[:3]}
     if argv0 in OUR_PROGRAMS or words & set(OUR_PROGRAMS):
         return True
     try:
-        if os.readlink(f"/proc/{pid}/root") != "/":
-            return True
-        for ns, ident in own_ns.items():
-            if os.readlink(f"/proc/{pid}/ns/{ns}") != ident:
-                return True
+        return _environment(pid) not in homes
     except OSError:
         return False
-    return False
 
 
 def processes() -> dict[int, str]:
-    own_ns = {}
-    for ns in ("mnt", "pid", "net", "uts", "ipc"):
-        try:
-            own_ns[ns] = os.readlink(f"/proc/self/ns/{ns}")
-        except OSError:
-            pass
+    homes = _homes()
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -84,7 +102,7 @@ def processes() -> dict[int, str]:
         cmdline = _read(f"/proc/{pid}/cmdline").replace("\0", " ").strip()
         if not cmdline:  # kernel thread or already gone
             continue
-        if _is_ours(pid, cmdline, own_ns):
+        if _is_ours(pid, cmdline, homes):
             found[pid] = cmdline[:200]
     return found
 
