@@ -243,6 +243,16 @@ def clear_namespace(client: Client) -> None:
             pass
 
 
+def caller_is_chrooted() -> bool:
+    """Whether this process's root is other than its mount namespace's root (a chroot, as the
+    fresh-root harness runs the suite in). setns into a mount namespace lands at the
+    namespace's root, so a process that joins our own sees another /."""
+    st = os.stat("/")
+    out = subprocess.run(["nsenter", f"--mount=/proc/{os.getpid()}/ns/mnt", "stat", "-c",
+                          "%d:%i", "/"], capture_output=True, text=True)
+    return out.returncode == 0 and out.stdout.strip() != f"{st.st_dev}:{st.st_ino}"
+
+
 def read_file(path: Path, timeout: float = 5.0, want: bytes | None = None) -> bytes:
     """A file's content, waiting (up to timeout) until it holds want."""
     deadline = time.monotonic() + timeout
