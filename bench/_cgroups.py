@@ -10,7 +10,7 @@ left in the hierarchies mounted here are removed, so the kernel lets those hiera
 may keep one bound (to no mount) for some minutes while its removed cgroups finish dying, and a
 process started meanwhile is listed in its root in /proc/<pid>/cgroup.
 
-    argv = full_v1_cgroups(["dockerd", ...])   # unchanged on a pure v2 host, or with nothing missing
+    argv = full_v1_cgroups(["dockerd", ...])   # unchanged on pure v2, or with nothing missing
 """
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ for spec in {mounts}; do
     dir=${{spec%%=*}}; opts=${{spec#*=}}
     mkdir -p {root}/$dir
     if [ "$opts" = cgroup2 ]; then mount -t cgroup2 cgroup2 {root}/$dir
-    else mount -t cgroup -o "$opts" cgroup {root}/$dir || echo "bench: cannot mount the $opts cgroup hierarchy" >&2
+    else mount -t cgroup -o "$opts" cgroup {root}/$dir ||
+        echo "bench: cannot mount the $opts cgroup hierarchy" >&2
     fi
 done
 "$@" &

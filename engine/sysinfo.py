@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import os
 
+from .errors import InvalidParameter
+
 BLKIO_WEIGHT_WARNING = ("Your kernel does not support Block I/O weight or the cgroup is not "
                         "mounted. Weight discarded.")
 
@@ -44,7 +46,6 @@ def blkio_weight(cgroup_v2: bool) -> bool:
 def check_blkio_weight(resources: dict, cgroup_v2: bool, warnings: list[str]) -> None:
     """dockerd's order: a weight this kernel cannot give is discarded with a warning (and set
     to 0, so `inspect` does not show it); one it can give must be within 10..1000."""
-    from .errors import InvalidParameter
     weight = resources.get("BlkioWeight") or 0
     if weight and not blkio_weight(cgroup_v2):
         warnings.append(BLKIO_WEIGHT_WARNING)

@@ -77,7 +77,8 @@ def test_cgroups_other_programs_make_beside_ours_are_not_leaks():
     # of a hierarchy, under the test process's own cgroup, and under a cgroup of ours.
     tag = "bt" + uuid.uuid4().hex[:8]
     theirs = leaks.CGROUP_ROOT / "pids" / f"{tag}-other"   # exists before: another program's
-    own = next(Path(d) for d in leaks.process_cgroups() if d.startswith(f"{leaks.CGROUP_ROOT}/pids"))
+    own = next(Path(d) for d in leaks.process_cgroups()
+               if d.startswith(f"{leaks.CGROUP_ROOT}/pids"))
     made = []
     try:
         theirs.mkdir()

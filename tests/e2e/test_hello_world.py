@@ -82,7 +82,8 @@ def test_each_namespace_and_the_cgroup_are_the_containers_own(daemon):
     v1 = [options for _, _, options in leaks.cgroup_mounts() if options]
     assert v1
     for options in v1:
-        path = next(p for controllers, p in inside.items() if controllers and controllers <= options)
+        path = next(p for controllers, p in inside.items()
+                    if controllers and controllers <= options)
         assert path.startswith(f"{daemon.cgroup_parent}/"), (options, cgroup_lines)
         assert f":{path}" not in host_cgroups
 
