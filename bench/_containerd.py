@@ -40,3 +40,15 @@ def stop_containerd(daemon: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         daemon.kill()
         daemon.wait()
+
+
+def remove_cgroup_parent(namespace: str) -> None:
+    """ctr puts a namespace's containers under /<namespace> in every cgroup hierarchy, and
+    containerd leaves that parent behind."""
+    for ctl in Path("/sys/fs/cgroup").iterdir():
+        parent = ctl / namespace
+        if parent.is_dir():
+            try:
+                parent.rmdir()
+            except OSError:
+                pass

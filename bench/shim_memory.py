@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._containerd import start_containerd, stop_containerd  # noqa: E402
+from bench._containerd import remove_cgroup_parent, start_containerd, stop_containerd  # noqa: E402
 from bench._harness import print_result  # noqa: E402
 from tests.helpers.rootfs import make_busybox_rootfs  # noqa: E402
 from tests.helpers.shim_env import ShimEnv  # noqa: E402
@@ -110,6 +110,7 @@ def measure_containerd(tmp: Path, rootfs: Path, count: int) -> list[tuple[int, i
         stop_containerd(daemon)
         for pid in _containerd_shims(str(sock)):   # none should be left; never leave one
             os.kill(pid, signal.SIGKILL)
+        remove_cgroup_parent("bench")
 
 
 def _compile_bytecode() -> None:

@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._containerd import start_containerd, stop_containerd  # noqa: E402
+from bench._containerd import remove_cgroup_parent, start_containerd, stop_containerd  # noqa: E402
 from bench._harness import command, compare  # noqa: E402
 from tests.helpers.rootfs import make_busybox_rootfs  # noqa: E402
 from tests.helpers.supervisor_env import SupervisorProcess, busybox_spec  # noqa: E402
@@ -85,13 +85,7 @@ def main() -> int:
             sup.cleanup()
         subprocess.run(["umount", "-R", str(tmp / "cd" / "root")], capture_output=True)
         shutil.rmtree(tmp, ignore_errors=True)
-        for ctl in Path("/sys/fs/cgroup").iterdir():   # ctr's specs put cgroups under /bench
-            parent = ctl / "bench"
-            if parent.is_dir():
-                try:
-                    parent.rmdir()
-                except OSError:
-                    pass
+        remove_cgroup_parent("bench")
     return 0
 
 
