@@ -7,7 +7,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench._cgroups import full_v1_cgroups
+from tests.helpers.full_v1_cgroups import (full_v1_cgroups,
+                                            remove_cgroups_left_in_added_hierarchies)
 
 
 def start_containerd(tmp: Path) -> tuple[subprocess.Popen, Path]:
@@ -44,7 +45,8 @@ def stop_containerd(daemon: subprocess.Popen) -> None:
 
 def remove_cgroup_parent(namespace: str) -> None:
     """ctr puts a namespace's containers under /<namespace> in every cgroup hierarchy, and
-    containerd leaves that parent behind."""
+    containerd leaves that parent behind (where the host sees it, and where only containerd's
+    mount namespace did)."""
     for ctl in Path("/sys/fs/cgroup").iterdir():
         parent = ctl / namespace
         if parent.is_dir():
@@ -52,3 +54,4 @@ def remove_cgroup_parent(namespace: str) -> None:
                 parent.rmdir()
             except OSError:
                 pass
+    remove_cgroups_left_in_added_hierarchies(namespace)

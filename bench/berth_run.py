@@ -21,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._cgroups import full_v1_cgroups
+from tests.helpers.full_v1_cgroups import (full_v1_cgroups,
+                                            remove_cgroups_left_in_added_hierarchies)
 from bench._harness import command, compare
 from tests.helpers.engine_daemon import DOCKER, VENV_BIN, BerthDaemon
 from tests.helpers.rootfs import make_busybox_rootfs
@@ -97,6 +98,7 @@ class PrivateDockerd:
                     child.rmdir()
                 except OSError:
                     pass
+        remove_cgroups_left_in_added_hierarchies(self.cgroup_parent)
 
 
 def main() -> None:

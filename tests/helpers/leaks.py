@@ -31,6 +31,7 @@ OUR_CGROUP_NAMES = ("berth", "lowrt")
 # made once by iproute2 (and pyroute2) on first use, shared, and kept: machine state, not a leak
 NETNS_MOUNTS = {"/run/netns", "/var/run/netns"}
 BUILTIN_CHAINS = {"INPUT", "OUTPUT", "FORWARD", "PREROUTING", "POSTROUTING"}
+NAMESPACES = ("mnt", "pid", "net", "uts", "ipc")
 
 
 @dataclass
@@ -51,9 +52,6 @@ def _read(path: str) -> str:
             return f.read().decode(errors="replace")
     except OSError:
         return ""
-
-
-NAMESPACES = ("mnt", "pid", "net", "uts", "ipc")
 
 
 def _environment(pid: int | str) -> tuple:
@@ -117,8 +115,8 @@ def mounts() -> set[str]:
 
 
 def cgroup_mounts() -> list[tuple[str, str, set[str]]]:
-    """(mount point, root inside the hierarchy, controllers and name= options) of each cgroup
-    filesystem mounted here; cgroup2's set is empty."""
+    """(mount point, root inside the hierarchy, super options: its controllers, name=, rw...)
+    of each cgroup filesystem mounted here; cgroup2's set is empty."""
     found = []
     for line in _read("/proc/self/mountinfo").splitlines():
         fields, _, tail = line.partition(" - ")

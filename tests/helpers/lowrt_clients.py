@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 
 from tests.helpers.engine_daemon import DOCKER
+from tests.helpers.full_v1_cgroups import (full_v1_cgroups,
+                                            remove_cgroups_left_in_added_hierarchies)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
@@ -97,7 +99,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
   address = "{self.dir}/debug.sock"
 ''')
         self.log = self.dir / "containerd.log"
-        self.proc = subprocess.Popen(["containerd", "--config", str(config)],
+        self.proc = subprocess.Popen(full_v1_cgroups(["containerd", "--config", str(config)]),
                                      stdout=self.log.open("w"), stderr=subprocess.STDOUT,
                                      start_new_session=True)
         _wait_for(self.address, self.proc, self.log)
@@ -119,6 +121,7 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.a
         _kill_tree_by_dir(self.dir)
         _unmount_under(self.dir)
         _remove_cgroup_dirs(_cgroup_parent_dirs(self.namespace) - self._cgroups_before)
+        remove_cgroups_left_in_added_hierarchies(self.namespace)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -130,10 +133,10 @@ class PrivateDockerd:
         self.host = f"unix://{self.dir}/d.sock"
         self._cgroups_before = _cgroup_parent_dirs("docker")
         self.log = self.dir / "dockerd.log"
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(full_v1_cgroups(
             ["dockerd", "--data-root", f"{self.dir}/data", "--exec-root", f"{self.dir}/exec",
              "-H", self.host, "--pidfile", f"{self.dir}/d.pid", "--iptables=false",
-             "--ip-masq=false", "--bridge=none", "--add-runtime", f"lowrt={lowrt}"],
+             "--ip-masq=false", "--bridge=none", "--add-runtime", f"lowrt={lowrt}"]),
             stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
         _wait_for(self.dir / "d.sock", self.proc, self.log)
         self.env = dict(os.environ, DOCKER_HOST=self.host)
@@ -158,4 +161,5 @@ class PrivateDockerd:
         _kill_tree_by_dir(self.dir)
         _unmount_under(self.dir)
         _remove_cgroup_dirs(_cgroup_parent_dirs("docker") - self._cgroups_before)
+        remove_cgroups_left_in_added_hierarchies("docker")
         shutil.rmtree(self.dir, ignore_errors=True)
