@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +27,20 @@ class DaemonConfig:
     debug: bool = False
     pidfile: Path | None = None
     cgroup_v2: bool = field(default_factory=cgroup_v2_only)
+    init: bool = False                  # --init for every container that does not say
+    init_path: str | None = None        # --init-path; None: docker-init, then tini-static
+
+    def init_binary(self) -> str | None:
+        """The static init that --init runs as pid 1: --init-path, else docker-init on PATH (as
+        dockerd; Debian's is tini-static), else Debian's tini-static."""
+        if self.init_path:
+            path = shutil.which(self.init_path)
+            return os.path.realpath(path) if path else None
+        for name in ("docker-init", "tini-static"):
+            path = shutil.which(name)
+            if path:
+                return os.path.realpath(path)
+        return None
 
     def socket_paths(self) -> list[Path]:
         out = []

@@ -315,10 +315,24 @@ class Containers:
             if value not in allowed:
                 raise InvalidParameter(f"invalid {key[:-4].upper()} mode: {value}")
         oci_spec.check_host_config(hc)
+        self._init_binary(hc)
         sysinfo.check_blkio_weight(hc, self.cfg.cgroup_v2, warnings)
         if hc.get("Privileged"):
             hc["MaskedPaths"], hc["ReadonlyPaths"] = None, None
         return hc
+
+    def _init_binary(self, hc: dict) -> str | None:
+        """The init to run as pid 1 (HostConfig.Init, or the daemon's --init where it is
+        unset), or None for none."""
+        wanted = hc.get("Init")
+        if not (self.cfg.init if wanted is None else wanted):
+            return None
+        binary = self.cfg.init_binary()
+        if binary is None:
+            raise InvalidParameter(
+                f"--init: no init binary: {self.cfg.init_path or 'docker-init or tini-static'} "
+                "is not an executable on berthd's PATH (give berthd --init-path)")
+        return binary
 
     # start
     async def start(self, c: Container) -> None:
@@ -398,7 +412,7 @@ class Containers:
                 container_id=c.id, config=c.config, host_config=c.host_config,
                 rootfs_dirs=rootfs.merged_view(self.cfg.data_root, c.id, lower),
                 container_dir=self.container_dir(c.id), cgroup_parent=self.cfg.cgroup_parent,
-                cgroup_v2=self.cfg.cgroup_v2)
+                cgroup_v2=self.cfg.cgroup_v2, init_binary=self._init_binary(c.host_config))
             cwd = spec["process"]["cwd"].lstrip("/")
             if not any((Path(d) / cwd).is_dir() for d in lower):
                 # as dockerd, create a missing WorkingDir (in the writable layer)

@@ -124,17 +124,25 @@ def parse_args(argv: list[str] | None = None) -> DaemonConfig:
                    help="OCI runtime for containers: lowrt, runc, crun or a path")
     p.add_argument("--cgroup-parent", default="/berth", help="parent cgroup of containers")
     p.add_argument("--pidfile", help="where to write berthd's pid (default <exec-root>/berthd.pid)")
+    p.add_argument("--init", action="store_true",
+                   help="run an init inside containers that forwards signals and reaps processes")
+    p.add_argument("--init-path", help="the init --init runs (default: docker-init, then "
+                   "tini-static, on PATH; a static binary)")
     p.add_argument("-D", "--debug", action="store_true", help="debug logging")
     a = p.parse_args(argv)
     for host in a.hosts or []:
         if not host.startswith("unix:///"):
             p.error(f"invalid -H {host!r}: only unix:///PATH is supported")
     exec_root = Path(a.exec_root).resolve()
-    return DaemonConfig(
+    cfg = DaemonConfig(
         hosts=a.hosts or [DEFAULT_HOST], data_root=Path(a.data_root).resolve(),
         exec_root=exec_root, supervisor=a.supervisor, default_runtime=a.default_runtime,
-        cgroup_parent=a.cgroup_parent, debug=a.debug,
+        cgroup_parent=a.cgroup_parent, debug=a.debug, init=a.init, init_path=a.init_path,
         pidfile=Path(a.pidfile) if a.pidfile else exec_root / "berthd.pid")
+    if (a.init or a.init_path) and cfg.init_binary() is None:
+        p.error(f"no init binary: {a.init_path or 'docker-init or tini-static'} is not an "
+                "executable on PATH (Debian's tini package has tini-static)")
+    return cfg
 
 
 def _claim_pidfile(path: Path) -> None:

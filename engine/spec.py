@@ -384,14 +384,21 @@ def _user_devices(hc: dict) -> tuple[list[dict], list[dict]]:
     return nodes, rules
 
 
+INIT_PATH = "/sbin/docker-init"   # where dockerd puts its init in a container
+
+
 def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: list[Path],
-          container_dir: Path, cgroup_parent: str, cgroup_v2: bool) -> dict:
-    """The config.json for the container's bundle. rootfs is 'rootfs': the shim mounts it there."""
+          container_dir: Path, cgroup_parent: str, cgroup_v2: bool,
+          init_binary: str | None = None) -> dict:
+    """The config.json for the container's bundle. rootfs is 'rootfs': the shim mounts it there.
+    init_binary: the host's static init, run as pid 1 in front of the program (--init)."""
     hc = host_config
     privileged = bool(hc.get("Privileged"))
     args = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
     if not args:
         raise InvalidParameter("No command specified")
+    if init_binary:
+        args = [INIT_PATH, "--", *args]
     caps = _capabilities(hc)
     user = resolve_user(config.get("User") or "", rootfs_dirs, hc.get("GroupAdd") or [])
     shm = hc.get("ShmSize") or DEFAULT_SHM_SIZE
@@ -403,6 +410,9 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
         mounts.append({"destination": dest, "type": "bind", "source": str(container_dir / name),
                        "options": ["rbind", "rprivate"]})
     mounts += _user_mounts(hc)
+    if init_binary:
+        mounts.append({"destination": INIT_PATH, "type": "bind", "source": init_binary,
+                       "options": ["rbind", "ro", "rprivate"]})
     if privileged:
         for m in mounts:
             if m["type"] in ("sysfs", "cgroup"):

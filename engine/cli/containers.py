@@ -133,11 +133,13 @@ def proxy_signals(client, cid: str) -> None:
 @click.option("-u", "--user", help="User (name|uid[:group|gid])")
 @click.option("--restart", default="no",
               help="Restart policy: no, always, unless-stopped, on-failure[:max-retries]")
+@click.option("--init", is_flag=True,
+              help="Run an init inside the container that forwards signals and reaps processes")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def run(obj, remove, detach, name, env, memory, pids_limit, interactive, tty, entrypoint,
-        workdir, user, restart, image, command):
+        workdir, user, restart, init, image, command):
     """Create and run a new container from an image."""
     from ..restart_policy import parse as parse_restart
     client = obj.client
@@ -154,6 +156,8 @@ def run(obj, remove, detach, name, env, memory, pids_limit, interactive, tty, en
         host_config["Memory"] = parse_bytes(memory)
     if pids_limit is not None:
         host_config["PidsLimit"] = pids_limit
+    if init:
+        host_config["Init"] = True
     if tty and attach and terminal_size():
         host_config["ConsoleSize"] = list(terminal_size())
     body = {
