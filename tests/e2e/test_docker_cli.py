@@ -75,17 +75,16 @@ def test_parallel_runs_each_get_their_own_output(daemon):
 
 
 @pytest.mark.parametrize("runtime", ["lowrt", "runc"])
-@pytest.mark.parametrize("program", ["/etc/passwd", "/etc"])
-def test_docker_run_of_a_file_that_cannot_be_executed_exits_126(daemon, runtime, program):
-    # both runtimes refuse it at create with the exec error, which berthd maps as dockerd does
+@pytest.mark.parametrize("program, code, says", [
+    ("/etc/passwd", 126, 'exec: "/etc/passwd": permission denied'),
+    ("/etc", 126, 'exec: "/etc": permission denied'),
+    ("no-such-command", 127, 'exec: "no-such-command": executable file not found in $PATH'),
+    ("/no/such/file", 127, 'exec: "/no/such/file": stat /no/such/file: no such file'),
+])
+def test_docker_run_exit_code_says_why_the_program_could_not_start(daemon, runtime, program,
+                                                                   code, says):
+    # both runtimes refuse it at create with the exec error, which berthd maps as dockerd does:
+    # 126 cannot be executed, 127 not found
     p = daemon.docker("run", "--rm", "--runtime", runtime, "busybox", program)
-    assert p.returncode == 126, p.stderr
-    assert f'exec: "{program}": permission denied'.encode() in p.stderr
-
-
-@pytest.mark.parametrize("runtime", ["lowrt", "runc"])
-@pytest.mark.parametrize("program", ["no-such-command", "/no/such/file"])
-def test_docker_run_of_a_program_not_found_exits_127(daemon, runtime, program):
-    p = daemon.docker("run", "--rm", "--runtime", runtime, "busybox", program)
-    assert p.returncode == 127, p.stderr
-    assert f'exec: "{program}"'.encode() in p.stderr
+    assert p.returncode == code, p.stderr
+    assert says.encode() in p.stderr
