@@ -15,6 +15,11 @@ from shim.reaper import Reaper, RuntimeTimeout
 
 TIMEOUT = 60.0              # for one runtime command; BERTH_SHIM_RUNTIME_TIMEOUT overrides it
 _F_DUPFD_CLOEXEC = 1030
+# every signal a runtime gets at its default, whatever the shim inherited (an ignored SIGHUP
+# under nohup, Python's ignored SIGPIPE and SIGXFSZ). glibc keeps its own 32 and 33 out of
+# reach, and its posix_spawn hands them on ignored: lowrt resets those itself.
+_DEFAULT_SIGNALS = tuple(s for s in _signal.valid_signals()
+                         if s not in (_signal.SIGKILL, _signal.SIGSTOP))
 
 
 class RuntimeFailure(Exception):
@@ -51,7 +56,7 @@ def spawn(argv: list[str], fds: dict[int, int], env: dict[str, str] | None = Non
         actions = [(os.POSIX_SPAWN_DUP2, tmp, target) for tmp, target in zip(temps, fds)]
         return os.posix_spawn(argv[0], argv, os.environ if env is None else env,
                               file_actions=actions, setsigmask=(),
-                              setsigdef=(_signal.SIGPIPE, _signal.SIGXFSZ, _signal.SIGCHLD))
+                              setsigdef=_DEFAULT_SIGNALS)
     finally:
         for tmp in temps:
             os.close(tmp)
