@@ -21,10 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.helpers.full_v1_cgroups import (full_v1_cgroups,
-                                            remove_cgroups_left_in_added_hierarchies)
 from bench._harness import command, compare
 from tests.helpers.engine_daemon import DOCKER, VENV_BIN, BerthDaemon
+from tests.helpers.full_v1_cgroups import (full_v1_cgroups,
+                                            remove_cgroups_left_in_added_hierarchies)
 from tests.helpers.rootfs import make_busybox_rootfs
 
 

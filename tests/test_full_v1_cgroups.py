@@ -22,20 +22,15 @@ def _hierarchy(controller: str) -> str:
         return next(line.split()[1] for line in f if line.split()[0] == controller)
 
 
-def _mounted_controllers(mountinfo: str) -> set[str]:
-    found: set[str] = set()
-    for line in mountinfo.splitlines():
-        fields, _, tail = line.partition(" - ")
-        kind, _, options = tail.split()[:3]
-        if kind == "cgroup" and fields.split()[4].startswith("/sys/fs/cgroup/"):
-            found |= set(options.split(","))
-    return found
+def _mounted_controllers(mountinfo: str | None = None) -> set[str]:
+    return {o for point, _, options in leaks.cgroup_mounts(mountinfo)
+            if point.startswith("/sys/fs/cgroup/") for o in options}
 
 
 @pytest.mark.skipif(os.path.exists("/sys/fs/cgroup/cgroup.controllers"),
                     reason="a pure cgroup v2 host has no v1 hierarchies")
 def test_peers_see_a_hierarchy_that_another_program_left_unmounted():
-    if CONTROLLER in _mounted_controllers(open("/proc/self/mountinfo").read()):
+    if CONTROLLER in _mounted_controllers():
         pytest.skip(f"{CONTROLLER} is mounted on this host")
     if _hierarchy(CONTROLLER) == "0" and CONTROLLER in open(
             "/sys/fs/cgroup/unified/cgroup.subtree_control").read().split():

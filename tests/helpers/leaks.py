@@ -114,11 +114,14 @@ def mounts() -> set[str]:
     return points
 
 
-def cgroup_mounts() -> list[tuple[str, str, set[str]]]:
+def cgroup_mounts(mountinfo: str | None = None) -> list[tuple[str, str, set[str]]]:
     """(mount point, root inside the hierarchy, super options: its controllers, name=, rw...)
-    of each cgroup filesystem mounted here; cgroup2's set is empty."""
+    of each cgroup filesystem mounted here, or in the mountinfo text given; cgroup2's set is
+    empty."""
     found = []
-    for line in _read("/proc/self/mountinfo").splitlines():
+    if mountinfo is None:
+        mountinfo = _read("/proc/self/mountinfo")
+    for line in mountinfo.splitlines():
         fields, _, tail = line.partition(" - ")
         parts, extra = fields.split(), tail.split()
         if len(parts) > 4 and len(extra) > 2 and extra[0] in ("cgroup", "cgroup2"):
