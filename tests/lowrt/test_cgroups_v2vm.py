@@ -22,7 +22,8 @@ pytestmark = [
 
 
 def test_cgroups_library_on_a_pure_v2_kernel(v2vm_dir):
-    env = dict(os.environ, LOWRT_V2VM_DIR=v2vm_dir)
+    # the guest is ended before the test's own timeout, which would leave qemu running
+    env = dict(os.environ, LOWRT_V2VM_DIR=v2vm_dir, LOWRT_V2VM_TIMEOUT="840")
     run = subprocess.run([SCRIPT, "tests/lowrt/test_cgroups_v2host.py"], env=env,
                          capture_output=True, text=True, timeout=900)
     log = run.stdout + run.stderr

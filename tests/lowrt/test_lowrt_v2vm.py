@@ -35,7 +35,8 @@ pytestmark = [
 
 
 def test_lowrt_on_a_pure_v2_kernel(v2vm_dir):
-    env = dict(os.environ, LOWRT_V2VM_DIR=v2vm_dir)
+    # the guest is ended before the test's own timeout, which would leave qemu running
+    env = dict(os.environ, LOWRT_V2VM_DIR=v2vm_dir, LOWRT_V2VM_TIMEOUT="1140")
     run = subprocess.run([SCRIPT, *TESTS], env=env, capture_output=True, text=True, timeout=1200)
     log = run.stdout + run.stderr
     if "Linux version" not in log:  # the kernel never started: no package to fetch, or no qemu
