@@ -59,9 +59,7 @@ class V1Manager(Manager):
                 created.extend(_mkdirs(d))
             cpuset = self._dir("cpuset")
             if cpuset is not None:
-                for d in created:
-                    if d == cpuset or cpuset.startswith(d + "/"):
-                        _copy_cpuset_from_parent(d)
+                _fill_cpuset(cpuset)
             self._apply(res, notes, creating=True)
         except BaseException:
             for d in reversed(created):
@@ -499,13 +497,27 @@ def _mkdirs(path: str) -> list[str]:
     return made
 
 
-def _copy_cpuset_from_parent(d: str) -> None:
-    """A new v1 cpuset cgroup starts with empty cpus and mems and refuses tasks until they
-    are set: copy the parent's down (runc's ensureParent)."""
-    parent = posixpath.dirname(d)
-    for name in ("cpuset.cpus", "cpuset.mems"):
-        if not fs.read(f"{d}/{name}").strip():
-            fs.write(f"{d}/{name}", fs.read(f"{parent}/{name}").strip())
+def _fill_cpuset(d: str) -> None:
+    """A new v1 cpuset cgroup starts with empty cpus and mems and refuses tasks (ENOSPC) until
+    they are set: copy them down from the nearest ancestor that has them (runc's ensureParent).
+
+    Every empty ancestor is filled, not only those this process made: when two containers
+    start at once, the other process may have made the shared parent and not yet filled it,
+    and a child copied from that empty parent stays empty."""
+    empty = []
+    p = d
+    while os.path.exists(f"{p}/cpuset.cpus") and not all(
+            fs.read(f"{p}/{name}").strip() for name in _CPUSET_FILES):
+        empty.append(p)
+        p = posixpath.dirname(p)
+    for p in reversed(empty):
+        parent = posixpath.dirname(p)
+        for name in _CPUSET_FILES:
+            if not fs.read(f"{p}/{name}").strip():
+                fs.write(f"{p}/{name}", fs.read(f"{parent}/{name}").strip())
+
+
+_CPUSET_FILES = ("cpuset.cpus", "cpuset.mems")
 
 
 def _rdma_line(device: str, limits: dict) -> str:

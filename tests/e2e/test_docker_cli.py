@@ -71,7 +71,7 @@ def test_parallel_runs_each_get_their_own_output(daemon):
         results = list(pool.map(
             lambda i: daemon.docker("run", "--rm", "busybox", "echo", f"run {i}"), range(6)))
     assert [(r.returncode, r.stdout) for r in results] == [
-        (0, f"run {i}\n".encode()) for i in range(6)]
+        (0, f"run {i}\n".encode()) for i in range(6)], [r.stderr for r in results]
 
 
 @pytest.mark.parametrize("runtime", ["lowrt", "runc"])

@@ -95,6 +95,23 @@ def test_create_writes_limits_and_add_joins_every_hierarchy(cg):
     assert f"0::{cg.path}" in lines
 
 
+def test_cpuset_is_filled_under_a_parent_another_start_made_and_has_not_filled_yet(cg):
+    """Two containers starting at once: one has made the shared parent cgroup and not yet
+    copied cpus and mems into it when the other makes its own cgroup below it."""
+    parent = cg.manager()
+    parent.create()
+    for name in ("cpuset.cpus", "cpuset.mems"):
+        with open(f"{parent.paths['cpuset']}/{name}", "w") as f:
+            f.write("\n")
+    inner = cg.manager(cg.path + "/inner")
+    inner.create()
+    assert read(f"{parent.paths['cpuset']}/cpuset.cpus") != ""
+    assert read(f"{inner.paths['cpuset']}/cpuset.mems") != ""
+    child = cg.child("sleep 30")
+    inner.add(child.pid)
+    assert inner.pids() == [child.pid]
+
+
 def test_memory_limit_ooms_and_oom_fd_and_counter_report_it(cg):
     m = cg.manager()
     m.create({"memory": {"limit": 32 << 20, "swap": 32 << 20}})
