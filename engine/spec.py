@@ -1,6 +1,7 @@
 """The OCI runtime spec berthd gives a container: docker's default spec (moby's
 `daemon/pkg/oci/defaults.go`) with the container's Config and HostConfig applied as dockerd does
-(namespaces by mode, resources, capabilities, env, user, mounts of hostname/hosts/resolv.conf).
+(namespaces by mode, resources, capabilities, env, user, mounts of hostname/hosts/resolv.conf,
+the seccomp profile and the other --security-opt options).
 """
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import stat
 from pathlib import Path
 
+from . import seccomp_profile, security_opts
 from .errors import InvalidParameter
 
 DEFAULT_PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -333,6 +335,7 @@ def check_host_config(hc: dict) -> None:
         if not os.path.exists(host):
             raise InvalidParameter(f"error gathering device information while adding custom "
                                    f"device \"{host}\": no such file or directory")
+    security_opts.parse(hc.get("SecurityOpt"))
     published = [port for port, bindings in (hc.get("PortBindings") or {}).items() if bindings]
     if published:
         raise InvalidParameter(f"berth has no bridge network yet, so ports cannot be published: "
@@ -384,6 +387,22 @@ def _user_devices(hc: dict) -> tuple[list[dict], list[dict]]:
     return nodes, rules
 
 
+def _seccomp(opts: security_opts.SecurityOptions, caps: list[str],
+             privileged: bool) -> dict | None:
+    """The container's linux.seccomp, as dockerd makes it: the default profile (docker's,
+    engine/seccomp_default.py) unless the container is privileged or asks for none, or the
+    profile it gives (applied even to a privileged one), its rules for capabilities resolved
+    against the container's bounding set."""
+    if opts.seccomp == "unconfined" or (opts.seccomp == "default" and privileged):
+        return None
+    if not seccomp_profile.kernel_supports():
+        return None   # dockerd too runs without its default on such a kernel (a custom
+                      # profile was refused at create)
+    if isinstance(opts.seccomp, seccomp_profile.Profile):
+        return seccomp_profile.to_oci(opts.seccomp, caps)
+    return seccomp_profile.to_oci(seccomp_profile.default_profile(), caps)
+
+
 INIT_PATH = "/sbin/docker-init"   # where dockerd puts its init in a container
 
 
@@ -400,6 +419,7 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
     if init_binary:
         args = [INIT_PATH, "--", *args]
     caps = _capabilities(hc)
+    security = security_opts.parse(hc.get("SecurityOpt"))
     user = resolve_user(config.get("User") or "", rootfs_dirs, hc.get("GroupAdd") or [])
     shm = hc.get("ShmSize") or DEFAULT_SHM_SIZE
     net = hc.get("NetworkMode") or "bridge"
@@ -413,10 +433,12 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
     if init_binary:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": init_binary,
                        "options": ["rbind", "ro", "rprivate"]})
-    if privileged:
-        for m in mounts:
-            if m["type"] in ("sysfs", "cgroup"):
-                m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
+    # --security-opt writable-cgroups, which is the default for a privileged container
+    writable_cgroups = privileged if security.writable_cgroups is None \
+        else security.writable_cgroups
+    for m in mounts:
+        if (m["type"] == "sysfs" and privileged) or (m["type"] == "cgroup" and writable_cgroups):
+            m["options"] = [o for o in m["options"] if o != "ro"] + ["rw"]
     process = {
         "terminal": bool(config.get("Tty")),
         "user": user,
@@ -424,9 +446,10 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
         "env": process_env(config),
         "cwd": config.get("WorkingDir") or "/",
         "capabilities": {k: caps for k in ("bounding", "effective", "permitted")},
-        "noNewPrivileges": "no-new-privileges" in (hc.get("SecurityOpt") or [])
-                           or "no-new-privileges:true" in (hc.get("SecurityOpt") or []),
+        "noNewPrivileges": security.no_new_privileges,
     }
+    if security.apparmor and security_opts.apparmor_enabled():
+        process["apparmorProfile"] = security.apparmor
     if config.get("Tty") and hc.get("ConsoleSize") and any(hc["ConsoleSize"]):
         height, width = hc["ConsoleSize"]
         process["consoleSize"] = {"height": height, "width": width}
@@ -443,6 +466,9 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
         "readonlyPaths": [] if privileged else list(READONLY_PATHS),
         "sysctl": dict(hc.get("Sysctls") or {}),
     }
+    seccomp = _seccomp(security, caps, privileged)
+    if seccomp is not None:
+        linux["seccomp"] = seccomp
     if privileged:
         linux["devices"] = host_devices()
     elif hc.get("Devices"):

@@ -134,7 +134,9 @@ async def info(request: web.Request) -> web.Response:
         "ContainerdCommit": {"ID": ""},
         "RuncCommit": {"ID": ""},
         "InitCommit": {"ID": ""},
-        "SecurityOptions": ["name=cgroupns"] if cfg.cgroup_v2 else [],
+        # the default seccomp profile (engine/seccomp_default.py), as dockerd lists it
+        "SecurityOptions": ["name=seccomp,profile=builtin"]
+                           + (["name=cgroupns"] if cfg.cgroup_v2 else []),
         "CDISpecDirs": [],
         "Warnings": [],
     })
