@@ -8,7 +8,14 @@ busybox rootfs is imported into dockerd; berth uses its built-in busybox image, 
 same binary. A third line runs the docker CLI against berthd, to separate the engine from the
 client's start-up.
 
-    .venv/bin/python -m bench.berth_run [--runs N] [--only run|exec]
+Both engines give their containers docker's default seccomp profile (berth's own statement of
+it, engine/seccomp_default.py, compiled by lowrt; dockerd's through runc and libseccomp).
+`--init` runs each container with docker-init as pid 1 (Debian's tini-static on both sides);
+`--unconfined` runs them without the profile instead (`--security-opt seccomp=unconfined`),
+to see what the filter costs: the berth CLI has no --security-opt, so then only the docker
+CLI's lines are run.
+
+    .venv/bin/python -m bench.berth_run [--runs N] [--only run|exec] [--init] [--unconfined]
 """
 from __future__ import annotations
 
@@ -105,7 +112,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--only", choices=("run", "exec"), help="one of the two comparisons")
+    parser.add_argument("--init", action="store_true", help="run the containers with --init")
+    parser.add_argument("--unconfined", action="store_true",
+                        help="run the containers without the default seccomp profile")
     args = parser.parse_args()
+    run_flags = (["--init"] if args.init else []) + (
+        ["--security-opt", "seccomp=unconfined"] if args.unconfined else [])
+    label = " ".join(["run --rm", *run_flags, "busybox true"])
     root = Path(tempfile.mkdtemp(prefix="bt-brun-", dir="/tmp"))
     berthd = BerthDaemon()
     dockerd = PrivateDockerd(root)
@@ -115,20 +128,21 @@ def main() -> None:
         dockerd.import_busybox()
         berth_env = berthd.env()
         if args.only != "exec":
-            ours = command([str(VENV_BIN / "berth"), "run", "--rm", "busybox", "true"],
-                           env=berth_env)
-            peer = command([DOCKER, "run", "--rm", "--network", "none", "busybox", "true"],
-                           env=dockerd.env())
-            docker_to_berthd = command([DOCKER, "run", "--rm", "busybox", "true"],
+            ours = command([str(VENV_BIN / "berth"), "run", "--rm", *run_flags, "busybox",
+                            "true"], env=berth_env)
+            peer = command([DOCKER, "run", "--rm", "--network", "none", *run_flags, "busybox",
+                            "true"], env=dockerd.env())
+            docker_to_berthd = command([DOCKER, "run", "--rm", *run_flags, "busybox", "true"],
                                        env=berth_env)
-            compare("berth run --rm busybox true vs docker run --rm (dockerd 20.10)", ours,
-                    peer, runs=args.runs)
-            compare("docker CLI: run --rm busybox true on berthd vs on dockerd 20.10",
+            if not args.unconfined:
+                compare(f"berth {label} vs docker {label} (dockerd 20.10)", ours, peer,
+                        runs=args.runs)
+            compare(f"docker CLI: {label} on berthd vs on dockerd 20.10",
                     docker_to_berthd, peer, runs=args.runs)
         if args.only != "run":
             for env, extra in ((berth_env, []), (dockerd.env(), ["--network", "none"])):
-                command([DOCKER, "run", "-d", "--name", "bench-exec", *extra, "busybox",
-                         "sleep", "600"], env=env)()
+                command([DOCKER, "run", "-d", "--name", "bench-exec", *extra, *run_flags,
+                         "busybox", "sleep", "600"], env=env)()
             peer = command([DOCKER, "exec", "bench-exec", "true"], env=dockerd.env())
             compare("berth exec c true vs docker exec c true (dockerd 20.10)",
                     command([str(VENV_BIN / "berth"), "exec", "bench-exec", "true"],
