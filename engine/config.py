@@ -1,4 +1,5 @@
-"""berthd's settings, from its command line (flags as dockerd's)."""
+"""berthd's settings, from its command line and /etc/berth/daemon.json (engine/daemon_options.py
+merges the two as dockerd does)."""
 from __future__ import annotations
 
 import os
@@ -9,6 +10,8 @@ from pathlib import Path
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
 DEFAULT_DATA_ROOT = "/var/lib/berth"
 DEFAULT_EXEC_ROOT = "/run/berth"
+DEFAULT_CONFIG_FILE = "/etc/berth/daemon.json"
+DEFAULT_GROUP = "berth"             # owns the unix socket when it exists (dockerd's "docker")
 
 
 def cgroup_v2_only() -> bool:
@@ -29,6 +32,15 @@ class DaemonConfig:
     cgroup_v2: bool = field(default_factory=cgroup_v2_only)
     init: bool = False                  # --init for every container that does not say
     init_path: str | None = None        # --init-path; None: docker-init, then tini-static
+    log_level: str = "info"
+    group: str | None = DEFAULT_GROUP   # of the unix sockets; None: root's
+    group_required: bool = False        # -G named it: a missing group is an error
+    tls: bool = False
+    tlsverify: bool = False
+    tlscacert: str | None = None
+    tlscert: str | None = None
+    tlskey: str | None = None
+    insecure_tcp: bool = False          # serve tcp:// without client certificates (loudly)
 
     def init_binary(self) -> str | None:
         """The static init that --init runs as pid 1: --init-path, else docker-init on PATH (as
@@ -43,9 +55,5 @@ class DaemonConfig:
         return None
 
     def socket_paths(self) -> list[Path]:
-        out = []
-        for host in self.hosts:
-            if not host.startswith("unix://"):
-                raise ValueError(f"unsupported host {host!r}: only unix:///PATH is served yet")
-            out.append(Path(host[len("unix://"):]))
-        return out
+        """The unix sockets berthd makes (and removes at exit)."""
+        return [Path(h[len("unix://"):]) for h in self.hosts if h.startswith("unix://")]

@@ -1,26 +1,29 @@
-"""berthd: the engine. Serves the Docker Engine API on unix sockets and runs containers through
-berth-supervisor, which it starts as its child unless told the address of one (as dockerd and
-containerd).
+"""berthd: the engine. Serves the Docker Engine API on unix sockets, on TCP with mutual TLS and on
+sockets systemd passes, and runs containers through berth-supervisor, which it starts as its
+child unless told the address of one (as dockerd and containerd).
 
-    berthd [-H unix:///run/berth/berth.sock]... [--data-root /var/lib/berth]
-           [--exec-root /run/berth] [--supervisor unix:///PATH] [--default-runtime lowrt]
-           [--cgroup-parent /berth] [--pidfile PATH] [--debug]
+    berthd [-H unix:///run/berth/berth.sock|tcp://HOST:2376|fd://]... [--config-file FILE]
+           [--tlsverify --tlscacert CA --tlscert CERT --tlskey KEY] [-G GROUP]
+           [--data-root /var/lib/berth] [--exec-root /run/berth] [--supervisor unix:///PATH]
+           [--default-runtime lowrt] [--cgroup-parent /berth] [--pidfile PATH] [--debug]
+
+The options are in engine/daemon_options.py.
 
 On SIGTERM or SIGINT it stops serving and stops its supervisor; containers keep running (as
 dockerd with live-restore), and a restarted berthd finds them again.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 import uuid
 from pathlib import Path
 
-from .config import DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_HOST, DaemonConfig
+from .config import DaemonConfig
 
 log = logging.getLogger("berthd")
 
@@ -60,6 +63,8 @@ class Daemon:
         self.containers = Containers(cfg, self.store, self.images, self.link, self.events)
         self.execs = Execs(self.containers, self.events)
         self._runner = None
+        self._listeners: list = []
+        self._tls = None
         self._oom_watcher: asyncio.Task | None = None
 
     async def supervisor_version(self) -> dict | None:
@@ -72,8 +77,13 @@ class Daemon:
     async def start(self) -> None:
         from aiohttp import web
 
+        from . import listeners
         from .api.app import make_app
 
+        cfg = self.cfg
+        # bad certificates are found before anything is started
+        self._tls = None if not cfg.tls else listeners.server_tls_context(
+            cfg.tlscacert, cfg.tlscert, cfg.tlskey, cfg.tlsverify)
         if self.managed is not None:
             await self.managed.start()
         else:
@@ -85,16 +95,46 @@ class Daemon:
         self._runner = web.AppRunner(make_app(self), access_log=None, handle_signals=False,
                                      handler_cancellation=True, shutdown_timeout=1.0)
         await self._runner.setup()
-        for path in self.cfg.socket_paths():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if path.is_socket():
-                path.unlink()
-            site = web.UnixSite(self._runner, str(path))
-            await site.start()
-            os.chmod(path, 0o660)
-            log.info("API listening on %s", path)
+        await self._listen()
+
+    async def _listen(self) -> None:
+        """A listener per -H (fd:// may give several); on an error, stop() closes those made."""
+        from aiohttp import web
+
+        from . import listeners as ls
+
+        cfg, tls = self.cfg, self._tls
+        passed = None
+        for text in cfg.hosts:
+            host = ls.parse_host(text, cfg.tls)
+            if host.scheme == "unix":
+                sock = ls.unix_socket(Path(host.address), cfg.group, cfg.group_required)
+                site = web.SockSite(self._runner, sock)
+                await site.start()
+                log.info("API listening on %s", host.address)
+                continue
+            if host.scheme == "tcp":
+                socks = [ls.tcp_socket(host)]
+            else:
+                if passed is None:
+                    passed = ls.systemd_sockets()
+                socks = ls.pick_systemd_sockets(host.address, passed)
+            for sock in socks:
+                tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+                if tcp and tls is None and not cfg.insecure_tcp:
+                    raise ValueError(f"refusing to serve {text} (a TCP socket) without "
+                                     "--tlsverify")
+                listener = ls.StreamListener(sock, self._runner.server, tls if tcp else None)
+                listener.start()
+                self._listeners.append(listener)
+                log.info("API listening on %s%s", listener.name, " (TLS)" if tcp and tls else "")
+                if tcp and not cfg.tlsverify:
+                    log.warning("%s is served without client certificates: anyone who reaches "
+                                "it is root on this host", listener.name)
 
     async def stop(self) -> None:
+        for listener in self._listeners:
+            await listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
         if self._oom_watcher is not None:
@@ -109,40 +149,6 @@ class Daemon:
             if path.is_socket():
                 path.unlink()
         self.store.close()
-
-
-def parse_args(argv: list[str] | None = None) -> DaemonConfig:
-    p = argparse.ArgumentParser(prog="berthd", description="berth's container engine: the "
-                                "Docker Engine API over berth-supervisor")
-    p.add_argument("-H", "--host", action="append", dest="hosts", metavar="unix:///PATH",
-                   help=f"socket to serve the API on (repeatable; default {DEFAULT_HOST})")
-    p.add_argument("--data-root", default=DEFAULT_DATA_ROOT, help="persistent state")
-    p.add_argument("--exec-root", default=DEFAULT_EXEC_ROOT, help="runtime state and sockets")
-    p.add_argument("--supervisor", metavar="ADDRESS",
-                   help="use this running berth-supervisor instead of starting one")
-    p.add_argument("--default-runtime", default="lowrt",
-                   help="OCI runtime for containers: lowrt, runc, crun or a path")
-    p.add_argument("--cgroup-parent", default="/berth", help="parent cgroup of containers")
-    p.add_argument("--pidfile", help="where to write berthd's pid (default <exec-root>/berthd.pid)")
-    p.add_argument("--init", action="store_true",
-                   help="run an init inside containers that forwards signals and reaps processes")
-    p.add_argument("--init-path", help="the init --init runs (default: docker-init, then "
-                   "tini-static, on PATH; a static binary)")
-    p.add_argument("-D", "--debug", action="store_true", help="debug logging")
-    a = p.parse_args(argv)
-    for host in a.hosts or []:
-        if not host.startswith("unix:///"):
-            p.error(f"invalid -H {host!r}: only unix:///PATH is supported")
-    exec_root = Path(a.exec_root).resolve()
-    cfg = DaemonConfig(
-        hosts=a.hosts or [DEFAULT_HOST], data_root=Path(a.data_root).resolve(),
-        exec_root=exec_root, supervisor=a.supervisor, default_runtime=a.default_runtime,
-        cgroup_parent=a.cgroup_parent, debug=a.debug, init=a.init, init_path=a.init_path,
-        pidfile=Path(a.pidfile) if a.pidfile else exec_root / "berthd.pid")
-    if (a.init or a.init_path) and cfg.init_binary() is None:
-        p.error(f"no init binary: {a.init_path or 'docker-init or tini-static'} is not an "
-                "executable on PATH (Debian's tini package has tini-static)")
-    return cfg
 
 
 def _claim_pidfile(path: Path) -> None:
@@ -175,8 +181,11 @@ async def _serve(cfg: DaemonConfig) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    cfg = parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if cfg.debug else logging.INFO,
+    from .daemon_options import parse
+
+    cfg = parse(argv)
+    level = {"warn": "WARNING", "fatal": "CRITICAL"}.get(cfg.log_level, cfg.log_level.upper())
+    logging.basicConfig(level=level,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     if not cfg.debug:
@@ -184,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     _claim_pidfile(cfg.pidfile)
     try:
         asyncio.run(_serve(cfg))
-    except RuntimeError as e:
+    except (RuntimeError, ValueError, OSError) as e:
         log.error("%s", e)
         sys.exit(1)
     finally:

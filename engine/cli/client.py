@@ -1,4 +1,5 @@
-"""A small Docker Engine API client over a unix socket for the berth CLI.
+"""A small Docker Engine API client for the berth CLI, over the connections transport.py makes
+(unix socket, TCP with or without TLS, ssh).
 
 HTTP/1.1 is spoken by hand on a socket: http.client pulls in the email package (~60 ms of
 imports), and every berth command pays for what it imports. Paths go unprefixed: the daemon
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 
 DEFAULT_HOST = "unix:///run/berth/berth.sock"
 _SAFE = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
@@ -25,6 +25,15 @@ class DaemonError(Exception):
 
 class ConnectError(Exception):
     pass
+
+
+def connection_error(e: BaseException, conn=None) -> ConnectError:
+    """A ConnectError that says what the transport (ssh's own errors) knows of the failure."""
+    failure = getattr(conn, "failure", None)
+    detail = failure() if failure else ""
+    text = detail or str(e) or type(e).__name__
+    return ConnectError(text if text.startswith("error during connect") else
+                        f"error during connect: {text}")
 
 
 def default_host() -> str:
@@ -53,13 +62,16 @@ class Response:
     """An HTTP response read from a socket: status, headers (lower-case names), and a body
     read by Content-Length, chunks, or to the end of the connection."""
 
-    def __init__(self, rfile, sock: socket.socket):
+    def __init__(self, rfile, sock):
         self._rfile = rfile
         self.sock = sock
         line = rfile.readline()
         if not line:
             raise ConnectError("the daemon closed the connection without an answer")
         parts = line.decode("latin-1").split(" ", 2)
+        if not parts[0].startswith("HTTP/") or len(parts) < 2 or not parts[1].isdigit():
+            raise ConnectError("the daemon's end answered something that is not HTTP: "
+                               f"{line[:200].decode(errors='replace').strip()!r}")
         self.status = int(parts[1])
         self.reason = parts[2].strip() if len(parts) > 2 else ""
         self.headers: dict[str, str] = {}
@@ -109,26 +121,22 @@ class Response:
 
 
 class Client:
-    def __init__(self, host: str):
-        if not host.startswith("unix://"):
-            raise ConnectError(f"unsupported host {host}: only unix:///PATH is supported")
+    def __init__(self, host: str, tls=None):
         self.host = host
-        self.path = host[len("unix://"):]
-        self._sock: socket.socket | None = None
+        self.tls = tls                # transport.TLSOptions, for tcp://
+        self._sock = None
         self._rfile = None
         self._last: Response | None = None
 
-    def _connect(self) -> socket.socket:
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    def connect(self):
+        """A new connection to the daemon (a socket, or what offers a socket's methods)."""
+        from .transport import TransportError, connect
         try:
-            s.connect(self.path)
-        except OSError as e:
-            s.close()
-            raise ConnectError(f"Cannot connect to the berth daemon at {self.host}. Is berthd "
-                               f"running? ({e.strerror or e})") from None
-        return s
+            return connect(self.host, self.tls)
+        except TransportError as e:
+            raise ConnectError(str(e)) from None
 
-    def _send(self, s: socket.socket, method: str, target: str, body: bytes | None,
+    def _send(self, s, method: str, target: str, body: bytes | None,
               extra: str = "") -> None:
         head = f"{method} {target} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: berth-cli\r\n{extra}"
         if body is not None:
@@ -144,24 +152,30 @@ class Client:
         data = json.dumps(body).encode() if body is not None else None
         target = url(path, query)
         if new_connection:
-            s = self._connect()
-            self._send(s, method, target, data)
-            resp = Response(s.makefile("rb"), s)
+            s = self.connect()
+            try:
+                self._send(s, method, target, data)
+                resp = Response(s.makefile("rb"), s)
+            except (OSError, ConnectError) as e:
+                s.close()
+                raise connection_error(e, s) from None
         else:
             if self._last is not None and not self._last._done:
                 self._last.read()         # finish the previous answer on this connection
             for attempt in (0, 1):
                 if self._sock is None:
-                    self._sock = self._connect()
+                    self._sock = self.connect()
                     self._rfile = self._sock.makefile("rb")
                 try:
                     self._send(self._sock, method, target, data)
                     resp = Response(self._rfile, self._sock)
                     break
-                except (OSError, ConnectError):
-                    self.close()          # the daemon closed a kept-alive connection: once more
+                except (OSError, ConnectError) as e:
+                    # the daemon closed a kept-alive connection: once more
+                    error = connection_error(e, self._sock)
+                    self.close()
                     if attempt:
-                        raise
+                        raise error from None
             self._last = resp
         if resp.status >= 400:
             raise DaemonError(resp.status, _error_message(resp.status, resp.read(), resp.reason))
@@ -172,10 +186,9 @@ class Client:
         raw = self.request(method, path, query, body).read()
         return json.loads(raw) if raw.strip() else None
 
-    def hijack(self, path: str, query: dict | None = None,
-               body=None) -> tuple[socket.socket, bytes]:
+    def hijack(self, path: str, query: dict | None = None, body=None):
         """POST with Upgrade: tcp; returns the raw socket and any bytes after the 101 headers."""
-        s = self._connect()
+        s = self.connect()
         if body is None:
             self._send(s, "POST", url(path, query), None,
                        "Connection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: text/plain\r\n")
@@ -186,8 +199,10 @@ class Client:
         while b"\r\n\r\n" not in buf:
             chunk = s.recv(65536)
             if not chunk:
+                error = connection_error(ConnectError("the daemon closed the attach "
+                                                      "connection"), s)
                 s.close()
-                raise ConnectError("the daemon closed the attach connection")
+                raise error
             buf += chunk
         head, rest = buf.split(b"\r\n\r\n", 1)
         status_line = head.split(b"\r\n", 1)[0].decode(errors="replace")
@@ -204,7 +219,7 @@ class Client:
         self._sock = self._rfile = self._last = None
 
 
-def read_frames(sock: socket.socket, first: bytes, tty: bool):
+def read_frames(sock, first: bytes, tty: bool):
     """(stream, data) from an attach stream: raw when the container has a TTY, else the
     multiplexed framing (8-byte header: type, 0, 0, 0, big-endian length)."""
     def pieces():

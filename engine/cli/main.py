@@ -1,5 +1,6 @@
-"""`berth`: the command group, the daemon address (-H, BERTH_HOST, DOCKER_HOST) and docker's exit
-codes: a daemon error is 125 for `run` (1 for the other verbs), usage errors are 125."""
+"""`berth`: the command group, the daemon address (-H, BERTH_HOST, DOCKER_HOST, and the docker
+CLI's TLS flags and variables) and docker's exit codes: a daemon error is 125 for `run` (1 for
+the other verbs), usage errors are 125."""
 from __future__ import annotations
 
 import sys
@@ -10,14 +11,15 @@ from .client import Client, ConnectError, DaemonError, default_host
 
 
 class Context:
-    def __init__(self, host: str):
+    def __init__(self, host: str, tls=None):
         self.host = host
+        self.tls = tls
         self._client: Client | None = None
 
     @property
     def client(self) -> Client:
         if self._client is None:
-            self._client = Client(self.host)
+            self._client = Client(self.host, self.tls)
         return self._client
 
 
@@ -28,6 +30,7 @@ VERBS = {
     "wait": "lifecycle", "pause": "lifecycle", "unpause": "lifecycle", "rename": "lifecycle",
     "exec": "execs", "inspect": "inspect", "top": "inspect", "stats": "inspect",
     "events": "events", "images": "images", "version": "system", "info": "system",
+    "system": "system", "tls": "tls",
 }
 
 
@@ -46,14 +49,29 @@ class LazyGroup(click.Group):
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["--help"]})
-@click.option("-H", "--host", default=None, metavar="unix:///PATH",
-              help="Daemon socket to connect to (default: $BERTH_HOST, $DOCKER_HOST, "
+@click.option("-H", "--host", default=None, metavar="HOST",
+              help="Daemon to connect to: unix:///PATH, tcp://HOST:PORT or "
+                   "ssh://[USER@]HOST[:PORT][/SOCKET] (default: $BERTH_HOST, $DOCKER_HOST, "
                    "unix:///run/berth/berth.sock)")
+@click.option("--tls", is_flag=True, help="Use TLS; implied by --tlsverify")
+@click.option("--tlsverify", is_flag=True, default=None,
+              help="Use TLS and verify the daemon (default: $DOCKER_TLS_VERIFY)")
+@click.option("--tlscacert", metavar="PATH", help="Trust certs signed only by this CA "
+              "(default: $DOCKER_CERT_PATH/ca.pem, ~/.docker/ca.pem)")
+@click.option("--tlscert", metavar="PATH", help="Path to TLS certificate file "
+              "(default: …/cert.pem)")
+@click.option("--tlskey", metavar="PATH", help="Path to TLS key file (default: …/key.pem)")
 @click.version_option(package_name="berth", prog_name="berth", message="berth version %(version)s")
 @click.pass_context
-def cli(ctx: click.Context, host: str | None) -> None:
+def cli(ctx: click.Context, host: str | None, tls: bool, tlsverify: bool | None,
+        tlscacert: str | None, tlscert: str | None, tlskey: str | None) -> None:
     """A container engine whose layers are separate processes, as Docker's are."""
-    ctx.obj = Context(host or default_host())
+    host = host or default_host()
+    options = None
+    if not host.startswith("unix://"):
+        from .transport import tls_from
+        options = tls_from(tls, tlsverify, tlscacert, tlscert, tlskey)
+    ctx.obj = Context(host, options)
 
 
 def main() -> None:
@@ -66,6 +84,9 @@ def main() -> None:
         sys.exit(125 if isinstance(e, click.UsageError) else 1)
     except ConnectError as e:
         print(e, file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:          # the connection failed mid-answer
+        print(f"error during connect: {e.strerror or e}", file=sys.stderr)
         sys.exit(1)
     except DaemonError as e:
         print(f"Error response from daemon: {e.message}", file=sys.stderr)

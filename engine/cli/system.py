@@ -1,4 +1,4 @@
-"""System verbs: version, info."""
+"""System verbs: version, info, and `system` (info, dial-stdio)."""
 from __future__ import annotations
 
 import platform
@@ -78,4 +78,43 @@ def info(obj):
     return 0
 
 
-COMMANDS = [version, info]
+@click.group(context_settings={"help_option_names": ["--help"]})
+def system():
+    """Manage berth."""
+
+
+system.add_command(info)
+
+
+@system.command("dial-stdio")
+@click.pass_obj
+def dial_stdio(obj):
+    """Proxy the stdio stream to the daemon connection (what ssh:// hosts run remotely)."""
+    import os
+    import socket
+    import threading
+
+    conn = obj.client.connect()
+
+    def stdin_to_daemon() -> None:
+        try:
+            while data := os.read(0, 65536):
+                conn.sendall(data)
+            conn.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    threading.Thread(target=stdin_to_daemon, daemon=True).start()
+    try:
+        while data := conn.recv(65536):
+            view = memoryview(data)
+            while view:
+                view = view[os.write(1, view):]
+    except OSError:
+        pass
+    # the daemon is done: so is this bridge, whether or not our stdin has ended
+    conn.close()
+    return 0
+
+
+COMMANDS = [version, info, system]

@@ -52,5 +52,5 @@ def test_berthd_refuses_an_init_path_that_is_not_there(short_tmp):
     p = subprocess.run([str(VENV_BIN / "berthd"), "--init-path", "/no/such/init", "-H",
                         f"unix://{short_tmp}/s.sock", "--data-root", str(short_tmp / "d"),
                         "--exec-root", str(short_tmp / "x")], capture_output=True, timeout=30)
-    assert p.returncode == 2
+    assert p.returncode == 1   # as dockerd for a configuration it cannot use
     assert b"no init binary: /no/such/init is not an executable" in p.stderr

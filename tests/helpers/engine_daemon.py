@@ -50,7 +50,7 @@ class Response:
 
 class BerthDaemon:
     def __init__(self, root: Path | None = None, *, extra_args: tuple[str, ...] = (),
-                 ignored_signals: tuple[int, ...] = ()):
+                 ignored_signals: tuple[int, ...] = (), prefix: tuple[str, ...] = ()):
         self.root = Path(root or tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
         self.sock = self.root / "berth.sock"
         self.host = f"unix://{self.sock}"
@@ -61,12 +61,13 @@ class BerthDaemon:
         self.docker_config = self.root / "docker-config"
         self.docker_config.mkdir(exist_ok=True)
         self.extra_args = extra_args
+        self.prefix = prefix                    # runs berthd under it (nsenter --net=…)
         self.ignored_signals = ignored_signals  # as nohup or a shell's trap '' leaves them
         self.proc: subprocess.Popen | None = None
 
     # process
     def argv(self) -> list[str]:
-        return [str(VENV_BIN / "berthd"), "-H", self.host, "--data-root", str(self.data_root),
+        return [*self.prefix, str(VENV_BIN / "berthd"), "-H", self.host, "--data-root", str(self.data_root),
                 "--exec-root", str(self.exec_root), "--cgroup-parent", self.cgroup_parent,
                 "--debug", *self.extra_args]
 

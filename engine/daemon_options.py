@@ -1,0 +1,194 @@
+"""berthd's options: its command line and /etc/berth/daemon.json, merged as dockerd merges
+them. A setting may come from either; one given both ways, a key no option has, or a value of
+the wrong type is refused with dockerd's words, so that a typo never passes for a setting.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from .config import (DEFAULT_CONFIG_FILE, DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_GROUP,
+                     DEFAULT_HOST, DaemonConfig)
+
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+# daemon.json key -> (argparse dest, JSON type), as dockerd names them
+FILE_KEYS: dict[str, tuple[str, type]] = {
+    "hosts": ("hosts", list), "data-root": ("data_root", str), "exec-root": ("exec_root", str),
+    "default-runtime": ("default_runtime", str), "cgroup-parent": ("cgroup_parent", str),
+    "pidfile": ("pidfile", str), "init": ("init", bool), "init-path": ("init_path", str),
+    "debug": ("debug", bool), "log-level": ("log_level", str), "group": ("group", str),
+    "tls": ("tls", bool), "tlsverify": ("tlsverify", bool), "tlscacert": ("tlscacert", str),
+    "tlscert": ("tlscert", str), "tlskey": ("tlskey", str),
+    "insecure-tcp": ("insecure_tcp", bool), "supervisor": ("supervisor", str),
+}
+# dockerd keys berth knows and cannot apply yet: refused by name rather than called unknown
+NOT_YET = {
+    "insecure-registries": "berth has no registry client yet: pull and push are not served",
+    "registry-mirrors": "berth has no registry client yet: pull and push are not served",
+}
+
+
+class OptionsError(ValueError):
+    pass
+
+
+def _parser() -> argparse.ArgumentParser:
+    # every default is None, so that what the command line gave is known when merging
+    p = argparse.ArgumentParser(prog="berthd", description="berth's container engine: the "
+                                "Docker Engine API over berth-supervisor", argument_default=None)
+    p.add_argument("-H", "--host", action="append", dest="hosts", metavar="HOST",
+                   help="where to serve the API: unix:///PATH, tcp://ADDR:PORT or fd:// "
+                   f"(systemd); repeatable; default {DEFAULT_HOST}")
+    p.add_argument("--config-file", help=f"daemon configuration file (default "
+                   f"{DEFAULT_CONFIG_FILE}; flags and the file may not both set an option)")
+    p.add_argument("--data-root", help=f"persistent state (default {DEFAULT_DATA_ROOT})")
+    p.add_argument("--exec-root", help=f"runtime state and sockets (default {DEFAULT_EXEC_ROOT})")
+    p.add_argument("--supervisor", metavar="ADDRESS",
+                   help="use this running berth-supervisor instead of starting one")
+    p.add_argument("--default-runtime",
+                   help="OCI runtime for containers: lowrt (default), runc, crun or a path")
+    p.add_argument("--cgroup-parent", help="parent cgroup of containers (default /berth)")
+    p.add_argument("--pidfile", help="where to write berthd's pid (default <exec-root>/berthd.pid)")
+    p.add_argument("--init", action="store_const", const=True,
+                   help="run an init inside containers that forwards signals and reaps processes")
+    p.add_argument("--init-path", help="the init --init runs (default: docker-init, then "
+                   "tini-static, on PATH; a static binary)")
+    p.add_argument("-G", "--group", help=f"group of the unix sockets (default {DEFAULT_GROUP}, "
+                   "when it exists)")
+    p.add_argument("-D", "--debug", action="store_const", const=True, help="debug logging")
+    p.add_argument("-l", "--log-level", choices=LOG_LEVELS, help="log level (default info)")
+    p.add_argument("--tls", action="store_const", const=True, help="serve tcp:// over TLS")
+    p.add_argument("--tlsverify", action="store_const", const=True,
+                   help="serve tcp:// over TLS and require a client certificate signed by "
+                   "--tlscacert (implies --tls)")
+    p.add_argument("--tlscacert", help="trust client certificates signed only by this CA "
+                   "(default $DOCKER_CERT_PATH/ca.pem, ~/.docker/ca.pem)")
+    p.add_argument("--tlscert", help="the server's certificate (default …/cert.pem)")
+    p.add_argument("--tlskey", help="the server's key (default …/key.pem)")
+    p.add_argument("--insecure-tcp", action="store_const", const=True,
+                   help="serve tcp:// hosts without --tlsverify. Anyone who can reach the port "
+                   "is root on this host: for a loopback test, never a network")
+    return p
+
+
+def read_config_file(path: str) -> dict:
+    """daemon.json's settings by argparse dest; unknown keys and wrong types are errors."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except OSError as e:
+        raise OptionsError(f"unable to configure the berth daemon with file {path}: "
+                           f"{e.strerror.lower() if e.strerror else e}") from None
+    except ValueError as e:
+        raise OptionsError(f"unable to configure the berth daemon with file {path}: "
+                           f"invalid JSON: {e}") from None
+    if not isinstance(data, dict):
+        raise OptionsError(f"unable to configure the berth daemon with file {path}: "
+                           "the file must hold a JSON object")
+    for key, why in NOT_YET.items():
+        if key in data:
+            raise OptionsError(f"unable to configure the berth daemon with file {path}: "
+                               f"{key} cannot be applied: {why}")
+    unknown = sorted(k for k in data if k not in FILE_KEYS)
+    if unknown:
+        raise OptionsError(f"unable to configure the berth daemon with file {path}: the "
+                           "following directives don't match any configuration option: "
+                           + ", ".join(unknown))
+    out = {}
+    for key, value in data.items():
+        dest, kind = FILE_KEYS[key]
+        if not isinstance(value, kind) or (kind is list and not all(
+                isinstance(v, str) for v in value)):
+            want = {list: "a list of strings", bool: "true or false", str: "a string"}[kind]
+            raise OptionsError(f"unable to configure the berth daemon with file {path}: "
+                               f"{key} must be {want}, not {json.dumps(value)}")
+        out[dest] = value
+    return out
+
+
+def _merge(flags: argparse.Namespace, from_file: dict, path: str) -> dict:
+    both = [key for key, (dest, _) in FILE_KEYS.items()
+            if dest in from_file and getattr(flags, dest) is not None]
+    if both:
+        parts = [f"{key}: (from flag: {_show(getattr(flags, FILE_KEYS[key][0]))}, "
+                 f"from file: {_show(from_file[FILE_KEYS[key][0]])})" for key in both]
+        raise OptionsError(f"unable to configure the berth daemon with file {path}: the "
+                           "following directives are specified both as a flag and in the "
+                           "configuration file: " + ", ".join(parts))
+    merged = {k: v for k, v in vars(flags).items() if v is not None}
+    merged.update(from_file)
+    return merged
+
+
+def _show(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return "[" + " ".join(value) + "]"
+    return str(value)
+
+
+def _cert_default(name: str) -> str:
+    base = os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
+    return os.path.join(base, name)
+
+
+def parse(argv: list[str] | None = None) -> DaemonConfig:
+    """The configuration, or SystemExit with berthd's usage error."""
+    p = _parser()
+    flags = p.parse_args(argv)
+    try:
+        return _config(flags)
+    except (OptionsError, ValueError) as e:
+        p.exit(1, f"berthd: {e}\n")
+
+
+def _config(flags: argparse.Namespace) -> DaemonConfig:
+    from .listeners import parse_host
+
+    path = flags.config_file or DEFAULT_CONFIG_FILE
+    from_file = {}
+    if flags.config_file or os.path.exists(path):
+        from_file = read_config_file(path)
+    o = _merge(flags, from_file, path)
+    if o.get("log_level") is not None and o["log_level"] not in LOG_LEVELS:
+        raise OptionsError(f"invalid log-level {o['log_level']!r}: choose one of "
+                           + ", ".join(LOG_LEVELS))
+    tlsverify = bool(o.get("tlsverify"))
+    tls = tlsverify or bool(o.get("tls"))
+    hosts = o.get("hosts") or [DEFAULT_HOST]
+    parsed = [parse_host(h, tls) for h in hosts]
+    tcp = [str(h) for h in parsed if h.scheme == "tcp"]
+    if tcp and not tlsverify and not o.get("insecure_tcp"):
+        how = "over TLS without client verification" if tls else "without TLS"
+        raise OptionsError(
+            f"refusing to serve {', '.join(tcp)} {how}: anyone who reaches the port would be "
+            "root on this host. Make a CA and certificates with `berth tls ca DIR`, `berth tls "
+            "server DIR --ca DIR --san NAME_OR_IP` and `berth tls client DIR --ca DIR`, then "
+            "start berthd with --tlsverify --tlscacert DIR/ca.pem --tlscert DIR/cert.pem "
+            "--tlskey DIR/key.pem (or pass --insecure-tcp to serve it anyway, on loopback, "
+            "for a test)")
+    exec_root = Path(o.get("exec_root") or DEFAULT_EXEC_ROOT).resolve()
+    cfg = DaemonConfig(
+        hosts=[h if p.scheme != "tcp" else str(p) for h, p in zip(hosts, parsed)],
+        data_root=Path(o.get("data_root") or DEFAULT_DATA_ROOT).resolve(),
+        exec_root=exec_root, supervisor=o.get("supervisor"),
+        default_runtime=o.get("default_runtime") or "lowrt",
+        cgroup_parent=o.get("cgroup_parent") or "/berth",
+        debug=bool(o.get("debug")) or o.get("log_level") == "debug",
+        log_level="debug" if o.get("debug") else (o.get("log_level") or "info"),
+        init=bool(o.get("init")), init_path=o.get("init_path"),
+        pidfile=Path(o["pidfile"]) if o.get("pidfile") else exec_root / "berthd.pid",
+        group=o.get("group", DEFAULT_GROUP) or None, group_required="group" in o,
+        tls=tls, tlsverify=tlsverify,
+        tlscacert=o.get("tlscacert") or (_cert_default("ca.pem") if tlsverify else None),
+        tlscert=o.get("tlscert") or (_cert_default("cert.pem") if tls else None),
+        tlskey=o.get("tlskey") or (_cert_default("key.pem") if tls else None),
+        insecure_tcp=bool(o.get("insecure_tcp")))
+    if (cfg.init or cfg.init_path) and cfg.init_binary() is None:
+        raise OptionsError(f"no init binary: {cfg.init_path or 'docker-init or tini-static'} "
+                           "is not an executable on PATH (Debian's tini package has tini-static)")
+    return cfg
