@@ -998,6 +998,10 @@ class Containers:
                     sub.close()
             except sup_errors.SupervisorError as e:
                 log.debug("event subscription ended: %s; subscribing again", e)
+            # grpc turns a cancel that lands in a read into the end of the stream: a shutdown
+            # right after start would otherwise resubscribe, and wait, for ever
+            if asyncio.current_task().cancelling():
+                raise asyncio.CancelledError
             await asyncio.sleep(0.2)
 
     def _record_oom(self, cid: str) -> None:

@@ -65,6 +65,7 @@ class Daemon:
         self._runner = None
         self._listeners: list = []
         self._tls = None
+        self._sockets: list[tuple[str, socket.socket]] = []
         self._oom_watcher: asyncio.Task | None = None
 
     async def supervisor_version(self) -> dict | None:
@@ -81,9 +82,10 @@ class Daemon:
         from .api.app import make_app
 
         cfg = self.cfg
-        # bad certificates are found before anything is started
+        # bad certificates, a port in use, a missing group or fd: found before anything starts
         self._tls = None if not cfg.tls else listeners.server_tls_context(
             cfg.tlscacert, cfg.tlscert, cfg.tlskey, cfg.tlsverify)
+        self._sockets = self._bind()
         if self.managed is not None:
             await self.managed.start()
         else:
@@ -97,52 +99,74 @@ class Daemon:
         await self._runner.setup()
         await self._listen()
 
+    def _bind(self) -> list[tuple[str, socket.socket]]:
+        """(host, socket) for each -H (fd:// may give several), bound but not yet listening,
+        so that no client connects before the API is served."""
+        from . import listeners as ls
+        from . import systemd
+
+        cfg = self.cfg
+        out: list[tuple[str, socket.socket]] = []
+        passed = None
+        try:
+            for text in cfg.hosts:
+                host = ls.parse_host(text, cfg.tls)
+                if host.scheme == "unix":
+                    out.append((text, ls.unix_socket(Path(host.address), cfg.group,
+                                                     cfg.group_required)))
+                elif host.scheme == "tcp":
+                    out.append((text, ls.tcp_socket(host)))
+                else:
+                    if passed is None:
+                        passed = systemd.systemd_sockets()
+                    out += [(text, s) for s in systemd.pick_systemd_sockets(host.address, passed)]
+        except BaseException:
+            for _, sock in out:
+                sock.close()
+            raise
+        for text, sock in out:
+            if sock.family != socket.AF_UNIX and self._tls is None and not cfg.insecure_tcp:
+                raise ValueError(f"refusing to serve {text} (a TCP socket) without --tlsverify")
+        return out
+
     async def _listen(self) -> None:
-        """A listener per -H (fd:// may give several); on an error, stop() closes those made."""
+        """Serve the API on the bound sockets; stop() closes them."""
         from aiohttp import web
 
-        from . import listeners as ls
+        from .listeners import StreamListener
 
-        cfg, tls = self.cfg, self._tls
-        passed = None
-        for text in cfg.hosts:
-            host = ls.parse_host(text, cfg.tls)
-            if host.scheme == "unix":
-                sock = ls.unix_socket(Path(host.address), cfg.group, cfg.group_required)
-                site = web.SockSite(self._runner, sock)
-                await site.start()
-                log.info("API listening on %s", host.address)
+        for text, sock in self._sockets:
+            sock.listen(128)
+            if sock.family == socket.AF_UNIX and text.startswith("unix://"):
+                await web.SockSite(self._runner, sock).start()
+                log.info("API listening on %s", text[len("unix://"):])
                 continue
-            if host.scheme == "tcp":
-                socks = [ls.tcp_socket(host)]
-            else:
-                if passed is None:
-                    passed = ls.systemd_sockets()
-                socks = ls.pick_systemd_sockets(host.address, passed)
-            for sock in socks:
-                tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
-                if tcp and tls is None and not cfg.insecure_tcp:
-                    raise ValueError(f"refusing to serve {text} (a TCP socket) without "
-                                     "--tlsverify")
-                listener = ls.StreamListener(sock, self._runner.server, tls if tcp else None)
-                listener.start()
-                self._listeners.append(listener)
-                log.info("API listening on %s%s", listener.name, " (TLS)" if tcp and tls else "")
-                if tcp and not cfg.tlsverify:
-                    log.warning("%s is served without client certificates: anyone who reaches "
-                                "it is root on this host", listener.name)
+            tls = self._tls if sock.family != socket.AF_UNIX else None
+            listener = StreamListener(sock, self._runner.server, tls)
+            listener.start()
+            self._listeners.append(listener)
+            log.info("API listening on %s%s", listener.name, " (TLS)" if tls else "")
+            if sock.family != socket.AF_UNIX and not self.cfg.tlsverify:
+                log.warning("%s is served without client certificates: anyone who reaches it "
+                            "is root on this host", listener.name)
 
     async def stop(self) -> None:
         for listener in self._listeners:
             await listener.close()
         if self._runner is not None:
             await self._runner.cleanup()
+        for _, sock in self._sockets:
+            sock.close()
         if self._oom_watcher is not None:
             self._oom_watcher.cancel()
-            await asyncio.gather(self._oom_watcher, return_exceptions=True)
+            # a cancel that lands while grpc is still setting the subscription up can be lost
+            # in its read (at a start that fails at once): closing the link below ends it
+            await asyncio.wait([self._oom_watcher], timeout=1.0)
         await self.execs.shutdown()
         await self.containers.shutdown()
         await self.link.close()
+        if self._oom_watcher is not None:
+            await asyncio.wait([self._oom_watcher], timeout=5.0)
         if self.managed is not None:
             await self.managed.stop()
         for path in self.cfg.socket_paths():
@@ -166,6 +190,8 @@ def _claim_pidfile(path: Path) -> None:
 
 
 async def _serve(cfg: DaemonConfig) -> None:
+    from . import systemd
+
     daemon = Daemon(cfg)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -174,8 +200,10 @@ async def _serve(cfg: DaemonConfig) -> None:
     try:
         await daemon.start()
         log.info("berthd ready (data root %s, exec root %s)", cfg.data_root, cfg.exec_root)
+        systemd.notify("READY=1")
         await stopping.wait()
         log.info("shutting down; containers keep running")
+        systemd.notify("STOPPING=1")
     finally:
         await daemon.stop()
 

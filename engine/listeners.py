@@ -23,7 +23,6 @@ HANDSHAKE_TIMEOUT = 10.0
 # what a client that sent plain HTTP to the TLS port reads (the words Go's servers use)
 _PLAIN_HTTP_ANSWER = (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\n"
                       b"Connection: close\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
-SD_LISTEN_FDS_START = 3
 
 
 @dataclass(frozen=True)
@@ -101,47 +100,9 @@ def _reason(e: BaseException) -> str:
     return getattr(e, "strerror", None) or str(e)
 
 
-def systemd_sockets(environ=os.environ) -> list[tuple[str, socket.socket]]:
-    """The listening sockets systemd passed (LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES), as
-    (name, socket); the variables are removed so that children do not take them too."""
-    try:
-        pid = int(environ.get("LISTEN_PID", ""))
-        count = int(environ.get("LISTEN_FDS", ""))
-    except ValueError:
-        return []
-    if pid != os.getpid() or count <= 0:
-        return []
-    names = environ.get("LISTEN_FDNAMES", "").split(":")
-    out = []
-    for i in range(count):
-        fd = SD_LISTEN_FDS_START + i
-        os.set_inheritable(fd, False)
-        name = names[i] if i < len(names) and names[i] else str(fd)
-        out.append((name, socket.socket(fileno=fd)))
-    for var in ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"):
-        environ.pop(var, None)
-    return out
-
-
-def pick_systemd_sockets(which: str, passed: list[tuple[str, socket.socket]]
-                         ) -> list[socket.socket]:
-    """fd:// takes every socket systemd passed; fd://N the one at fd N, fd://NAME the ones
-    named so (FileDescriptorName=)."""
-    if not passed:
-        raise ValueError("no sockets found via socket activation: make sure the service was "
-                         "started by systemd (fd:// needs LISTEN_FDS and LISTEN_PID)")
-    if not which:
-        return [s for _, s in passed]
-    picked = [s for name, s in passed if name == which or str(s.fileno()) == which]
-    if not picked:
-        raise ValueError(f"fd://{which}: no socket of that number or name was passed "
-                         f"(passed: {', '.join(n for n, _ in passed)})")
-    return picked
-
-
 def unix_socket(path: Path, group: str | None, group_required: bool) -> socket.socket:
-    """A listening unix socket, mode 0660 and owned by root and the group (dockerd's docker
-    group) before it listens: nobody connects while it is still open to all."""
+    """A unix socket bound at path, mode 0660 and owned by root and the group (dockerd's
+    docker group); the caller makes it listen, after which clients may connect."""
     gid = -1
     if group:
         try:
@@ -157,7 +118,6 @@ def unix_socket(path: Path, group: str | None, group_required: bool) -> socket.s
         sock.bind(str(path))
         os.chmod(path, 0o660)
         os.chown(path, 0, gid)
-        sock.listen(128)
     except BaseException:
         sock.close()
         raise
@@ -170,7 +130,6 @@ def tcp_socket(host: Host) -> socket.socket:
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host.address, host.port))
-        sock.listen(128)
     except OSError as e:
         sock.close()
         raise ValueError(f"can't listen on {host}: {e.strerror or e}") from None

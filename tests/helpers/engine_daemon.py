@@ -50,7 +50,8 @@ class Response:
 
 class BerthDaemon:
     def __init__(self, root: Path | None = None, *, extra_args: tuple[str, ...] = (),
-                 ignored_signals: tuple[int, ...] = (), prefix: tuple[str, ...] = ()):
+                 ignored_signals: tuple[int, ...] = (), prefix: tuple[str, ...] = (),
+                 hosts: tuple[str, ...] | None = None):
         self.root = Path(root or tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
         self.sock = self.root / "berth.sock"
         self.host = f"unix://{self.sock}"
@@ -62,19 +63,23 @@ class BerthDaemon:
         self.docker_config.mkdir(exist_ok=True)
         self.extra_args = extra_args
         self.prefix = prefix                    # runs berthd under it (nsenter --net=…)
+        self.hosts = hosts or (self.host,)      # its -H; the API is still asked at self.sock
         self.ignored_signals = ignored_signals  # as nohup or a shell's trap '' leaves them
         self.proc: subprocess.Popen | None = None
 
     # process
     def argv(self) -> list[str]:
-        return [*self.prefix, str(VENV_BIN / "berthd"), "-H", self.host, "--data-root", str(self.data_root),
+        hosts = [arg for h in self.hosts for arg in ("-H", h)]
+        return [*self.prefix, str(VENV_BIN / "berthd"), *hosts, "--data-root", str(self.data_root),
                 "--exec-root", str(self.exec_root), "--cgroup-parent", self.cgroup_parent,
                 "--debug", *self.extra_args]
 
-    def start(self, timeout: float = 60.0) -> "BerthDaemon":
+    def start(self, timeout: float = 60.0, **popen) -> "BerthDaemon":
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.argv(), stdout=out, stderr=out,
-                                         stdin=subprocess.DEVNULL, preexec_fn=self._ignore)
+                                         stdin=subprocess.DEVNULL,
+                                         preexec_fn=popen.pop("preexec_fn", self._ignore),
+                                         **popen)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
