@@ -15,7 +15,12 @@ it, engine/seccomp_default.py, compiled by lowrt; dockerd's through runc and lib
 to see what the filter costs: the berth CLI has no --security-opt, so then only the docker
 CLI's lines are run.
 
+`--tls` serves both engines on 127.0.0.1 over mutual TLS as well (the same CA, a server
+certificate for each, one client certificate, made by engine/tlscerts.py), and every client
+reaches them there instead of through the unix socket.
+
     .venv/bin/python -m bench.berth_run [--runs N] [--only run|exec] [--init] [--unconfined]
+                                        [--tls]
 """
 from __future__ import annotations
 
@@ -35,14 +40,43 @@ from tests.helpers.full_v1_cgroups import (full_v1_cgroups,
 from tests.helpers.rootfs import make_busybox_rootfs
 
 
+def make_certs(root: Path) -> tuple[Path, Path, Path]:
+    """(berthd's, dockerd's and the client's certificate directories), one CA."""
+    from engine import tlscerts
+    tlscerts.make_ca(root / "ca")
+    for name in ("berthd", "dockerd"):
+        tlscerts.make_leaf(root / name, root / "ca", "127.0.0.1", server_names=["127.0.0.1"])
+    tlscerts.make_leaf(root / "client", root / "ca", "bench", client=True)
+    return root / "berthd", root / "dockerd", root / "client"
+
+
+def tls_flags(certs: Path, port: int) -> tuple[str, ...]:
+    return ("-H", f"tcp://127.0.0.1:{port}", "--tlsverify", "--tlscacert",
+            str(certs / "ca.pem"), "--tlscert", str(certs / "cert.pem"), "--tlskey",
+            str(certs / "key.pem"))
+
+
+def tls_env(env: dict, port: int, client: Path) -> dict:
+    return dict(env, DOCKER_HOST=f"tcp://127.0.0.1:{port}", BERTH_HOST=f"tcp://127.0.0.1:{port}",
+                DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=str(client))
+
+
+def free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 class PrivateDockerd:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, extra_args: tuple[str, ...] = ()):
         self.root = root
         self.sock = root / "docker.sock"
         self.host = f"unix://{self.sock}"
         self.pidfile = root / "docker.pid"
         self.log = root / "dockerd.log"
         self.cgroup_parent = f"/{root.name}"      # not /docker: removed again at stop
+        self.extra_args = extra_args
         self.proc: subprocess.Popen | None = None
 
     def env(self) -> dict:
@@ -54,7 +88,7 @@ class PrivateDockerd:
         argv = ["dockerd", "--data-root", str(self.root / "data"), "--exec-root",
                 str(self.root / "x"), "-H", self.host, "--pidfile", str(self.pidfile),
                 "--iptables=false", "--ip6tables=false", "--bridge=none",
-                "--cgroup-parent", self.cgroup_parent]
+                "--cgroup-parent", self.cgroup_parent, *self.extra_args]
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(full_v1_cgroups(argv), stdout=out, stderr=out,
                                          stdin=subprocess.DEVNULL)
@@ -115,23 +149,35 @@ def main() -> None:
     parser.add_argument("--init", action="store_true", help="run the containers with --init")
     parser.add_argument("--unconfined", action="store_true",
                         help="run the containers without the default seccomp profile")
+    parser.add_argument("--tls", action="store_true",
+                        help="reach both engines over mutual TLS on 127.0.0.1")
     args = parser.parse_args()
     run_flags = (["--init"] if args.init else []) + (
         ["--security-opt", "seccomp=unconfined"] if args.unconfined else [])
-    label = " ".join(["run --rm", *run_flags, "busybox true"])
+    label = " ".join(["run --rm", *run_flags, "busybox true"]) + (" over TLS" if args.tls
+                                                                   else "")
     root = Path(tempfile.mkdtemp(prefix="bt-brun-", dir="/tmp"))
-    berthd = BerthDaemon()
-    dockerd = PrivateDockerd(root)
+    berth_tls = docker_tls = ()
+    if args.tls:
+        berthd_certs, dockerd_certs, client = make_certs(root / "certs")
+        berth_port, docker_port = free_port(), free_port()
+        berth_tls = tls_flags(berthd_certs, berth_port)
+        docker_tls = tls_flags(dockerd_certs, docker_port)
+    berthd = BerthDaemon(extra_args=berth_tls)
+    dockerd = PrivateDockerd(root, docker_tls)
     try:
         berthd.start()
         dockerd.start()
         dockerd.import_busybox()
-        berth_env = berthd.env()
+        berth_env, docker_env = berthd.env(), dockerd.env()
+        if args.tls:
+            berth_env = tls_env(berth_env, berth_port, client)
+            docker_env = tls_env(docker_env, docker_port, client)
         if args.only != "exec":
             ours = command([str(VENV_BIN / "berth"), "run", "--rm", *run_flags, "busybox",
                             "true"], env=berth_env)
             peer = command([DOCKER, "run", "--rm", "--network", "none", *run_flags, "busybox",
-                            "true"], env=dockerd.env())
+                            "true"], env=docker_env)
             docker_to_berthd = command([DOCKER, "run", "--rm", *run_flags, "busybox", "true"],
                                        env=berth_env)
             if not args.unconfined:
@@ -140,17 +186,17 @@ def main() -> None:
             compare(f"docker CLI: {label} on berthd vs on dockerd 20.10",
                     docker_to_berthd, peer, runs=args.runs)
         if args.only != "run":
-            for env, extra in ((berth_env, []), (dockerd.env(), ["--network", "none"])):
+            for env, extra in ((berth_env, []), (docker_env, ["--network", "none"])):
                 command([DOCKER, "run", "-d", "--name", "bench-exec", *extra, *run_flags,
                          "busybox", "sleep", "600"], env=env)()
-            peer = command([DOCKER, "exec", "bench-exec", "true"], env=dockerd.env())
+            peer = command([DOCKER, "exec", "bench-exec", "true"], env=docker_env)
             compare("berth exec c true vs docker exec c true (dockerd 20.10)",
                     command([str(VENV_BIN / "berth"), "exec", "bench-exec", "true"],
                             env=berth_env), peer, runs=args.runs)
             compare("docker CLI: exec c true on berthd vs on dockerd 20.10",
                     command([DOCKER, "exec", "bench-exec", "true"], env=berth_env), peer,
                     runs=args.runs)
-            subprocess.run([DOCKER, "rm", "-f", "bench-exec"], env=dockerd.env(),
+            subprocess.run([DOCKER, "rm", "-f", "bench-exec"], env=docker_env,
                            capture_output=True)
     finally:
         dockerd.stop()
