@@ -5,6 +5,8 @@
  *
  *   keyctl      keyctl(KEYCTL_GET_KEYRING_ID, session keyring)   docker's profile: EPERM
  *   unshare     unshare(CLONE_NEWUSER)                           EPERM unless CAP_SYS_ADMIN
+ *                (the kernel refuses it to a chrooted caller whatever the filter says)
+ *   unshare-uts unshare(CLONE_NEWUTS)                            needs CAP_SYS_ADMIN as well
  *   vsock       socket(AF_VSOCK, SOCK_STREAM)                    EPERM (the family is denied)
  *   alg         socket(AF_ALG, SOCK_SEQPACKET)                   EPERM (docker 29 and later)
  *   inet        socket(AF_INET, SOCK_STREAM)                     allowed
@@ -37,6 +39,8 @@ static long try(const char *name) {
         return syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0);
     if (!strcmp(name, "unshare"))
         return unshare(CLONE_NEWUSER);
+    if (!strcmp(name, "unshare-uts"))
+        return unshare(CLONE_NEWUTS);
     if (!strcmp(name, "vsock"))
         return socket(AF_VSOCK, SOCK_STREAM, 0);
     if (!strcmp(name, "alg"))
