@@ -1,10 +1,14 @@
-"""Container lifecycle: what dockerd's daemon/ does for create, start, wait, kill, stop, remove
-and attach, over berth-supervisor's containerd API.
+"""Container lifecycle, the state machine: what dockerd's daemon/ does for create, start, wait,
+kill, stop, restart, pause, update, rename, remove and attach, over berth-supervisor's
+containerd API, and the restarts a restart policy asks for.
 
 As in dockerd, `create` only makes berthd's record and the writable layer; `start` creates the
 supervisor's container and task (the shim mounts the overlay rootfs), and when the task exits its
 task and container are deleted again, so the supervisor holds only what is running. Records
 survive berthd: on start, `restore()` picks up the containers that kept running meanwhile.
+
+Elsewhere: what a create or update request may ask, and dockerd's defaults, in host_config.py;
+the /etc files in etc_files.py; berthd's own restart in restore.py; OOM kills in oom_watch.py.
 """
 from __future__ import annotations
 
@@ -22,7 +26,8 @@ from urllib.parse import urlencode
 
 from supervisor import errors as sup_errors
 
-from . import container as views, names, restart_policy, rootfs, spec as oci_spec, sysinfo, timefmt
+from . import (container as views, etc_files, host_config, names, oom_watch, restore, rootfs,
+               spec as oci_spec, timefmt)
 from .config import DaemonConfig
 from .container import Container, PendingAttach
 from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound, NotModified
@@ -35,101 +40,8 @@ log = logging.getLogger("berthd.containers")
 
 KILL_WAIT = 10.0            # how long a SIGKILL may take to show as an exit
 DEFAULT_STOP_TIMEOUT = 10
-MIN_MEMORY = 6 * 1024 * 1024
-KNOWN_RUNTIMES = ("lowrt", "runc", "crun", "io.containerd.runc.v2")
-LOG_DRIVERS = ("json-file", "none")
-JSON_FILE_OPTS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env",
-                  "env-regex", "tag")
 
 EXIT_EACCES, EXIT_NOT_FOUND, EXIT_UNKNOWN = 126, 127, 128
-
-
-def default_host_config(runtime: str, cgroup_v2: bool) -> dict:
-    """dockerd's HostConfig with nothing set, so inspect shows every field clients read."""
-    return {
-        "Binds": None, "ContainerIDFile": "", "LogConfig": {"Type": "json-file", "Config": {}},
-        "NetworkMode": "bridge", "PortBindings": {},
-        "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0}, "AutoRemove": False,
-        "VolumeDriver": "", "VolumesFrom": None, "ConsoleSize": [0, 0], "CapAdd": None,
-        "CapDrop": None, "CgroupnsMode": "private" if cgroup_v2 else "host", "Dns": [],
-        "DnsOptions": [], "DnsSearch": [], "ExtraHosts": None, "GroupAdd": None,
-        "IpcMode": "private", "Cgroup": "", "Links": None, "OomScoreAdj": 0, "PidMode": "",
-        "Privileged": False, "PublishAllPorts": False, "ReadonlyRootfs": False,
-        "SecurityOpt": None, "UTSMode": "", "UsernsMode": "", "ShmSize": 64 * 1024 * 1024,
-        "Runtime": runtime, "Isolation": "", "CpuShares": 0, "Memory": 0, "NanoCpus": 0,
-        "CgroupParent": "", "BlkioWeight": 0, "BlkioWeightDevice": [],
-        "BlkioDeviceReadBps": [], "BlkioDeviceWriteBps": [], "BlkioDeviceReadIOps": [],
-        "BlkioDeviceWriteIOps": [], "CpuPeriod": 0, "CpuQuota": 0, "CpuRealtimePeriod": 0,
-        "CpuRealtimeRuntime": 0, "CpusetCpus": "", "CpusetMems": "", "Devices": [],
-        "DeviceCgroupRules": None, "DeviceRequests": None, "MemoryReservation": 0,
-        "MemorySwap": 0, "MemorySwappiness": None, "OomKillDisable": None if cgroup_v2 else False,
-        "PidsLimit": None, "Ulimits": [], "CpuCount": 0, "CpuPercent": 0,
-        "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
-        "MaskedPaths": list(oci_spec.MASKED_PATHS), "ReadonlyPaths": list(oci_spec.READONLY_PATHS),
-    }
-
-
-def _default_config() -> dict:
-    return {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
-            "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
-            "StdinOnce": False, "Env": None, "Cmd": None, "Image": "", "Volumes": None,
-            "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": {}}
-
-
-def merge_image_config(config: dict, image_config: dict) -> None:
-    """moby's merge(): the image's defaults fill what the create request left out."""
-    if not config.get("User"):
-        config["User"] = image_config.get("User", "")
-    env = list(config.get("Env") or [])
-    keys = {e.split("=", 1)[0] for e in env}
-    env += [e for e in image_config.get("Env") or [] if e.split("=", 1)[0] not in keys]
-    config["Env"] = env
-    labels = dict(image_config.get("Labels") or {})
-    labels.update(config.get("Labels") or {})
-    config["Labels"] = labels
-    if image_config.get("ExposedPorts"):
-        ports = dict(image_config["ExposedPorts"])
-        ports.update(config.get("ExposedPorts") or {})
-        config["ExposedPorts"] = ports
-    if not config.get("Entrypoint"):
-        if not config.get("Cmd"):
-            config["Cmd"] = image_config.get("Cmd")
-        if config.get("Entrypoint") is None:
-            config["Entrypoint"] = image_config.get("Entrypoint")
-    if not config.get("WorkingDir"):
-        config["WorkingDir"] = image_config.get("WorkingDir", "")
-    if image_config.get("Volumes"):
-        volumes = dict(image_config["Volumes"])
-        volumes.update(config.get("Volumes") or {})
-        config["Volumes"] = volumes
-    if not config.get("StopSignal") and image_config.get("StopSignal"):
-        config["StopSignal"] = image_config["StopSignal"]
-
-
-def parse_size(text: str) -> int:
-    """docker's RAMInBytes: '10m' -> 10485760 (binary units, optional b suffix)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)b?\s*", str(text).lower())
-    if not m:
-        raise InvalidParameter(f"invalid size: '{text}'")
-    mult = 1024 ** " kmgtp".index(m.group(2) or " ")
-    return int(float(m.group(1)) * mult)
-
-
-def parse_signal(value: str | int | None, default: int) -> int:
-    """'SIGHUP', 'HUP', 'hup' or '1' -> 1."""
-    if value is None or value == "":
-        return default
-    text = str(value).strip().upper()
-    if text.isdigit():
-        num = int(text)
-        if not 0 < num < 65:
-            raise InvalidParameter(f"invalid signal: {value}")
-        return num
-    name = text if text.startswith("SIG") else "SIG" + text
-    try:
-        return int(getattr(signals.Signals, name))
-    except AttributeError:
-        raise InvalidParameter(f"invalid signal: {value}") from None
 
 
 def exit_code_for_start_error(message: str) -> int:
@@ -197,21 +109,13 @@ class Containers:
     # create
     def create(self, name: str, body: dict) -> tuple[Container, list[str]]:
         """The new container and the warnings for the client (options dropped, as dockerd)."""
-        if not isinstance(body, dict):
-            raise InvalidParameter("invalid JSON body: expected an object")
-        config = _default_config()
-        config.update({k: v for k, v in body.items()
-                       if k not in ("HostConfig", "NetworkingConfig")})
-        image_ref = config.get("Image") or ""
-        if not image_ref:
-            raise InvalidParameter("no image specified: Config.Image is empty")
+        config = host_config.parse_config(body)
+        image_ref = config["Image"]
         image = self.images.resolve(image_ref)
         warnings: list[str] = []
-        hc = self._host_config(body.get("HostConfig") or {}, warnings)
-        merge_image_config(config, image.container_config)
-        args = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
-        if not args:
-            raise InvalidParameter("No command specified")
+        hc = host_config.parse_host_config(body.get("HostConfig") or {}, self.cfg, warnings)
+        host_config.merge_image_config(config, image.container_config)
+        args = host_config.command(config)
         if name:
             name = names.normalize(name)
             if name in self.by_name:
@@ -249,91 +153,6 @@ class Containers:
             log.warning("container %s: %s", cid[:12], warning)
         return c, warnings
 
-    def _host_config(self, given: dict, warnings: list[str]) -> dict:
-        if not isinstance(given, dict):
-            raise InvalidParameter("invalid HostConfig: expected an object")
-        hc = default_host_config(self.cfg.default_runtime, self.cfg.cgroup_v2)
-        hc.update({k: v for k, v in given.items() if v is not None or k not in hc})
-        mode = hc.get("NetworkMode") or "bridge"
-        if mode == "default":
-            mode = "bridge"
-        if mode.startswith("container:"):
-            raise InvalidParameter(f"network mode {mode} is not supported yet")
-        if mode not in ("bridge", "host", "none"):
-            raise NotFound(f"network {mode} not found")
-        hc["NetworkMode"] = mode
-        log_config = hc.get("LogConfig") or {}
-        driver = log_config.get("Type") or "json-file"
-        if driver not in LOG_DRIVERS:
-            raise InvalidParameter(
-                f"failed to create container: logger: no log driver named '{driver}' is registered")
-        opts = dict(log_config.get("Config") or {})
-        for key in opts:
-            if driver == "json-file" and key not in JSON_FILE_OPTS:
-                raise InvalidParameter(f"unknown log opt '{key}' for json-file log driver")
-        if "max-size" in opts and parse_size(opts["max-size"]) <= 0:
-            raise InvalidParameter("max-size must be a positive number")
-        if "max-file" in opts:
-            if not str(opts["max-file"]).isdigit() or int(opts["max-file"]) < 1:
-                raise InvalidParameter("max-file cannot be less than 1")
-            if int(opts["max-file"]) > 1 and "max-size" not in opts:
-                raise InvalidParameter("max-file cannot be set without max-size")
-        hc["LogConfig"] = {"Type": driver, "Config": opts}
-        restart = hc.get("RestartPolicy") or {}
-        refusal = restart_policy.validate(restart)
-        if refusal:
-            raise InvalidParameter(refusal)
-        policy = restart.get("Name") or "no"
-        hc["RestartPolicy"] = {"Name": policy,
-                               "MaximumRetryCount": restart.get("MaximumRetryCount") or 0}
-        if hc.get("AutoRemove") and policy != "no":
-            raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
-        memory = hc.get("Memory") or 0
-        if 0 < memory < MIN_MEMORY:
-            raise InvalidParameter("Minimum memory limit allowed is 6MB")
-        swap = hc.get("MemorySwap") or 0
-        if memory > 0 and swap == 0:
-            hc["MemorySwap"] = memory * 2
-        elif 0 < swap < memory:
-            raise InvalidParameter(
-                "Minimum memoryswap limit should be larger than memory limit, see usage")
-        if hc.get("NanoCpus") and (hc.get("CpuQuota") or hc.get("CpuPeriod")):
-            raise InvalidParameter(
-                "Conflicting options: Nano CPUs and CPU Period cannot both be set")
-        pids = hc.get("PidsLimit")
-        if pids is not None and pids <= 0:
-            hc["PidsLimit"] = None if pids == 0 else pids
-        runtime = hc.get("Runtime") or self.cfg.default_runtime
-        if runtime not in KNOWN_RUNTIMES and not (runtime.startswith("/")
-                                                  and os.access(runtime, os.X_OK)):
-            raise InvalidParameter(f"unknown or invalid runtime name: {runtime}")
-        hc["Runtime"] = runtime
-        for key in ("UTSMode", "PidMode", "IpcMode"):
-            value = hc.get(key) or ""
-            allowed = ("", "host", "private", "shareable", "none") if key == "IpcMode" \
-                else ("", "host")
-            if value not in allowed:
-                raise InvalidParameter(f"invalid {key[:-4].upper()} mode: {value}")
-        oci_spec.check_host_config(hc)
-        self._init_binary(hc)
-        sysinfo.check_blkio_weight(hc, self.cfg.cgroup_v2, warnings)
-        if hc.get("Privileged"):
-            hc["MaskedPaths"], hc["ReadonlyPaths"] = None, None
-        return hc
-
-    def _init_binary(self, hc: dict) -> str | None:
-        """The init to run as pid 1 (HostConfig.Init, or the daemon's --init where it is
-        unset), or None for none."""
-        wanted = hc.get("Init")
-        if not (self.cfg.init if wanted is None else wanted):
-            return None
-        binary = self.cfg.init_binary()
-        if binary is None:
-            raise InvalidParameter(
-                f"--init: no init binary: {self.cfg.init_path or 'docker-init or tini-static'} "
-                "is not an executable on berthd's PATH (give berthd --init-path)")
-        return binary
-
     # start
     async def start(self, c: Container) -> None:
         """A user's start: the restart policy begins afresh (RestartCount 0, not stopped by
@@ -353,37 +172,13 @@ class Containers:
         c.record["RestartCount"] = 0
         c.record.pop("ManuallyStopped", None)
 
-    def _write_etc_files(self, c: Container) -> None:
-        cdir = self.container_dir(c.id)
-        host_mode = c.host_config["NetworkMode"] == "host"
-        (cdir / "hostname").write_text(c.config["Hostname"] + "\n")
-        if host_mode:
-            shutil.copyfile("/etc/hosts", cdir / "hosts")
-        else:
-            (cdir / "hosts").write_text(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-                "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
-                "ff02::2\tip6-allrouters\n")
-        try:
-            resolv = Path("/etc/resolv.conf").read_text()
-        except OSError:
-            resolv = ""
-        if not host_mode:
-            # a private namespace cannot reach the host's loopback resolvers
-            lines = [ln for ln in resolv.splitlines()
-                     if not re.match(r"\s*nameserver\s+(127\.|::1)", ln)]
-            if not any(ln.strip().startswith("nameserver") for ln in lines):
-                lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
-            resolv = "\n".join(lines) + "\n"
-        (cdir / "resolv.conf").write_text(resolv)
-
     def _stdio(self, c: Container) -> tuple[str, str]:
         config = c.host_config["LogConfig"]
         log_uri = ""
         if config["Type"] == "json-file":
             query = {}
             if config["Config"].get("max-size"):
-                query["max-size"] = parse_size(config["Config"]["max-size"])
+                query["max-size"] = host_config.parse_size(config["Config"]["max-size"])
                 query["max-file"] = int(config["Config"].get("max-file") or 1)
             log_uri = f"berth-jsonfile://{self.log_path(c.id)}"
             if query:
@@ -407,12 +202,13 @@ class Containers:
         lower = self.images.lower_dirs(image)
         rootfs.prepare(self.cfg.data_root, c.id)
         try:
-            self._write_etc_files(c)
+            etc_files.write(c, self.container_dir(c.id))
             spec = oci_spec.build(
                 container_id=c.id, config=c.config, host_config=c.host_config,
                 rootfs_dirs=rootfs.merged_view(self.cfg.data_root, c.id, lower),
                 container_dir=self.container_dir(c.id), cgroup_parent=self.cfg.cgroup_parent,
-                cgroup_v2=self.cfg.cgroup_v2, init_binary=self._init_binary(c.host_config))
+                cgroup_v2=self.cfg.cgroup_v2,
+                init_binary=host_config.init_binary(c.host_config, self.cfg))
             cwd = spec["process"]["cwd"].lstrip("/")
             if not any((Path(d) / cwd).is_dir() for d in lower):
                 # as dockerd, create a missing WorkingDir (in the writable layer)
@@ -639,7 +435,7 @@ class Containers:
             if not c.running:
                 return          # it exited meanwhile
             try:
-                own = parse_signal(c.config.get("StopSignal"), 0)
+                own = host_config.parse_signal(c.config.get("StopSignal"), 0)
             except InvalidParameter:
                 own = 0
             final = sig == signals.SIGKILL or not own or sig == own
@@ -675,7 +471,7 @@ class Containers:
     async def stop(self, c: Container, timeout: int | None, sig: str | None) -> None:
         if not c.running:
             raise NotModified("container is already stopped")
-        stop_sig = parse_signal(sig or c.config.get("StopSignal"), signals.SIGTERM)
+        stop_sig = host_config.parse_signal(sig or c.config.get("StopSignal"), signals.SIGTERM)
         if timeout is None:
             timeout = c.config.get("StopTimeout")
             timeout = DEFAULT_STOP_TIMEOUT if timeout is None else timeout
@@ -737,45 +533,13 @@ class Containers:
         self.events.container(c, "unpause")
 
     # update
-    UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "CpuShares", "CpuPeriod",
-                 "CpuQuota", "NanoCpus", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight")
-
     async def update(self, c: Container, body: dict) -> list[str]:
         """docker update: resources take effect at once in a running container (through the
         supervisor's Tasks.Update) and are kept for its later starts; so is a restart policy."""
         async with c.lock:
-            hc = dict(c.host_config)
-            changed = {k: body[k] for k in self.UPDATABLE if body.get(k) not in (None, 0, "")}
             warnings: list[str] = []
-            sysinfo.check_blkio_weight(changed, self.cfg.cgroup_v2, warnings)
-            if not changed.get("BlkioWeight"):
-                changed.pop("BlkioWeight", None)
-            memory = changed.get("Memory", hc.get("Memory") or 0)
-            if "Memory" in changed and changed["Memory"] < MIN_MEMORY:
-                raise InvalidParameter("Minimum memory limit allowed is 6MB")
-            swap = changed.get("MemorySwap", hc.get("MemorySwap") or 0)
-            if "Memory" in changed and "MemorySwap" not in changed and 0 < swap < memory:
-                raise InvalidParameter(
-                    "Cannot update container " + c.id + ": Memory limit should be smaller than "
-                    "already set memoryswap limit, update the memoryswap at the same time")
-            if 0 < swap < memory:
-                raise InvalidParameter(
-                    "Minimum memoryswap limit should be larger than memory limit, see usage")
-            if changed.get("NanoCpus") and (hc.get("CpuQuota") or changed.get("CpuQuota")):
-                raise InvalidParameter(
-                    "Conflicting options: Nano CPUs and CPU Period cannot both be set")
-            policy = body.get("RestartPolicy") or {}
-            if policy.get("Name"):
-                refusal = restart_policy.validate(policy)
-                if refusal:
-                    raise InvalidParameter(refusal)
-                if hc.get("AutoRemove") and policy["Name"] != "no":
-                    raise InvalidParameter(
-                        "Restart policy cannot be updated because AutoRemove is enabled for "
-                        "the container")
-                hc["RestartPolicy"] = {"Name": policy["Name"],
-                                       "MaximumRetryCount": policy.get("MaximumRetryCount") or 0}
-            hc.update(changed)
+            hc, changed = host_config.parse_update(c.id, c.host_config, body, self.cfg,
+                                                   warnings)
             if c.running and changed:
                 resources = oci_spec.resources(hc)
                 resources.pop("devices", None)   # the device rules stay as they were made
@@ -922,98 +686,12 @@ class Containers:
 
     # restart of berthd
     async def restore(self) -> None:
-        """Reconcile records with the supervisor after berthd (re)starts: monitor what still
-        runs, record exits that happened meanwhile, and clean up what no record owns."""
-        client = await self.link.ready_client()
-        tasks = {t["id"]: t for t in await client.list_tasks()}
-        sup_containers = {x["id"] for x in await client.list_containers()}
-        to_start = []
-        for c in list(self.by_id.values()):
-            task = tasks.get(c.id)
-            try:
-                if c.restarting:
-                    # berthd stopped while a restart was pending: decided below, afresh
-                    c.state.update(Running=False, Restarting=False)
-                    self._save(c)
-                if c.running:
-                    if task and task.get("pid"):
-                        c.state["Pid"] = task["pid"]
-                    c.stopped.clear()
-                    c.monitor = asyncio.get_running_loop().create_task(self._monitor(c))
-                    continue
-                if c.id in tasks or c.id in sup_containers:
-                    log.info("cleaning up the leftover task of stopped container %s", c.id[:12])
-                    await self._delete_task(c.id)
-                if c.host_config.get("AutoRemove") and c.state["StartedAt"]:
-                    async with c.lock:
-                        await self._remove_locked(c)
-                elif self._restart_at_boot(c):
-                    to_start.append(c)
-            except (sup_errors.SupervisorError, EngineError) as e:
-                log.error("restoring container %s: %s", c.id[:12], e)
-        for c in to_start:
-            log.info("starting container %s again (restart policy %s)", c.id[:12],
-                     c.host_config["RestartPolicy"]["Name"])
-            try:
-                async with c.lock:
-                    self._reset_restart_policy(c)
-                    await self._start_locked(c)
-            except EngineError as e:
-                log.error("restarting container %s: %s", c.id[:12], e.message)
-        for cid in (set(tasks) | sup_containers) - set(self.by_id):
-            log.info("removing supervisor container %s that berthd has no record of", cid[:12])
-            try:
-                await self._delete_task(cid)
-            except sup_errors.SupervisorError as e:
-                log.error("cannot remove supervisor container %s: %s", cid[:12], e)
-
-    @staticmethod
-    def _restart_at_boot(c: Container) -> bool:
-        """dockerd's ShouldRestart at daemon start, for a container that ran and is stopped:
-        `always` even after a stop by the user, `unless-stopped` unless so stopped,
-        `on-failure` after a failure while retries are left."""
-        s = c.state
-        if not s["StartedAt"] or s["Dead"]:
-            return False
-        policy = c.host_config.get("RestartPolicy") or {}
-        manager = restart_policy.RestartManager(policy.get("Name") or "no",
-                                                policy.get("MaximumRetryCount") or 0,
-                                                c.record.get("RestartCount", 0))
-        ran_for = max(0.0, (s["FinishedAt"] - s["StartedAt"]) / 1e9)
-        return manager.should_restart(s["ExitCode"], c.manually_stopped, ran_for) is not None
+        """See restore.py: what outlived berthd is watched again, or cleaned up."""
+        await restore.restore(self)
 
     async def watch_oom(self) -> None:
-        """Follow the supervisor's /tasks/oom events into State.OOMKilled, resubscribing from
-        the last event seen when the supervisor restarts."""
-        after = None
-        while True:
-            try:
-                client = await self.link.ready_client()
-                sub = await client.subscribe('topic=="/tasks/oom"', after=after)
-                try:
-                    async for event in sub:
-                        after = event["seq"]
-                        self._record_oom(event["event"].get("container_id", ""))
-                finally:
-                    sub.close()
-            except sup_errors.SupervisorError as e:
-                log.debug("event subscription ended: %s; subscribing again", e)
-            # grpc turns a cancel that lands in a read into the end of the stream: a shutdown
-            # right after start would otherwise resubscribe, and wait, for ever
-            if asyncio.current_task().cancelling():
-                raise asyncio.CancelledError
-            await asyncio.sleep(0.2)
-
-    def _record_oom(self, cid: str) -> None:
-        c = self.by_id.get(cid)
-        if c is None:
-            return
-        log.info("container %s: the OOM killer struck", cid[:12])
-        c.oom_killed = True
-        self.events.container(c, "oom")
-        if not c.running and c.state["StartedAt"]:
-            c.state["OOMKilled"] = True      # the exit was handled first
-            self._save(c)
+        """See oom_watch.py: OOM kills into State.OOMKilled, until cancelled."""
+        await oom_watch.watch(self)
 
     async def shutdown(self) -> None:
         """Stop watching; the containers themselves keep running (live restore)."""

@@ -11,8 +11,8 @@ import struct
 from aiohttp import web
 
 from .. import container as views, logs as logreader, timefmt
-from ..containers import parse_signal
 from ..errors import InvalidParameter, NotImplementedYet
+from ..host_config import parse_signal
 from ..version import api_at_least
 from . import hijack
 from .http import (JSON, MULTIPLEXED, RAW_STREAM, check_filter_keys, json_response,

@@ -7,9 +7,9 @@ import pytest
 
 from engine import names, timefmt
 from engine.api.http import parse_bool
-from engine.containers import (exit_code_for_start_error, merge_image_config, parse_signal,
-                               parse_size)
+from engine.containers import exit_code_for_start_error
 from engine.errors import InvalidParameter
+from engine.host_config import merge_image_config, parse_signal, parse_size
 from engine.images import reference
 
 

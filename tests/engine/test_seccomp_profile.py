@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from engine import seccomp_profile, security_opts, spec
-from engine.containers import default_host_config
 from engine.errors import InvalidParameter
+from engine.host_config import default_host_config
 from engine.seccomp_profile import Host
 
 AMD64 = Host("amd64", "SCMP_ARCH_X86_64", (6, 1))

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from engine import spec
-from engine.containers import default_host_config
 from engine.errors import InvalidParameter
+from engine.host_config import default_host_config
 
 CID = "ab" * 32
 
