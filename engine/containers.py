@@ -178,7 +178,7 @@ class Containers:
         if config["Type"] == "json-file":
             query = {}
             if config["Config"].get("max-size"):
-                query["max-size"] = host_config.parse_size(config["Config"]["max-size"])
+                query["max-size"] = host_config.log_max_size(config["Config"]["max-size"])
                 query["max-file"] = int(config["Config"].get("max-file") or 1)
             log_uri = f"berth-jsonfile://{self.log_path(c.id)}"
             if query:

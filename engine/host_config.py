@@ -6,8 +6,9 @@ container: a refusal happens before any record or directory exists.
 from __future__ import annotations
 
 import os
-import re
 import signal as signals
+
+from lowrt import units
 
 from . import restart_policy, spec as oci_spec, sysinfo
 from .config import DaemonConfig
@@ -83,13 +84,13 @@ def merge_image_config(config: dict, image_config: dict) -> None:
         config["StopSignal"] = image_config["StopSignal"]
 
 
-def parse_size(text: str) -> int:
-    """docker's RAMInBytes: '10m' -> 10485760 (binary units, optional b suffix)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgtp]?)b?\s*", str(text).lower())
-    if not m:
-        raise InvalidParameter(f"invalid size: '{text}'")
-    mult = 1024 ** " kmgtp".index(m.group(2) or " ")
-    return int(float(m.group(1)) * mult)
+def log_max_size(text: str) -> int:
+    """json-file's max-size in bytes: decimal, as dockerd's driver reads it ("10m" is
+    10,000,000), not binary as the memory options."""
+    try:
+        return units.from_human_size(text)
+    except ValueError as e:
+        raise InvalidParameter(str(e)) from None
 
 
 def parse_signal(value: str | int | None, default: int) -> int:
@@ -107,7 +108,6 @@ def parse_signal(value: str | int | None, default: int) -> int:
         return int(getattr(signals.Signals, name))
     except AttributeError:
         raise InvalidParameter(f"invalid signal: {value}") from None
-
 
 
 def parse_config(body: dict) -> dict:
@@ -155,7 +155,7 @@ def parse_host_config(given: dict, cfg: DaemonConfig, warnings: list[str]) -> di
     for key in opts:
         if driver == "json-file" and key not in JSON_FILE_OPTS:
             raise InvalidParameter(f"unknown log opt '{key}' for json-file log driver")
-    if "max-size" in opts and parse_size(opts["max-size"]) <= 0:
+    if "max-size" in opts and log_max_size(opts["max-size"]) <= 0:
         raise InvalidParameter("max-size must be a positive number")
     if "max-file" in opts:
         if not str(opts["max-file"]).isdigit() or int(opts["max-file"]) < 1:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import time
 
+from lowrt import units
+
 LINE_MAX = 16 * 1024  # moby's copier buffer: longer lines are split into partial messages
 
 
@@ -52,19 +54,9 @@ class _Clock:
         return self._prefix.encode() + b"Z"
 
 
-def parse_size(text: str) -> int:
-    """docker's max-size: decimal units as go-units' FromHumanSize ("10m" = 10,000,000 bytes)."""
-    s = text.strip().lower()
-    s = s[:-1] if s.endswith("b") else s
-    s = s[:-1] if s.endswith("i") else s
-    mult = 1
-    if s and s[-1] in "kmgtp":
-        mult = 1000 ** ("kmgtp".index(s[-1]) + 1)
-        s = s[:-1]
-    s = s.strip()
-    if not s.replace(".", "", 1).isdigit():
-        raise ValueError(f"invalid size {text!r}")
-    return int(float(s) * mult)
+# docker's json-file driver reads max-size as go-units' FromHumanSize: decimal ("10m" is
+# 10,000,000 bytes); one parser for berthd, the shim and lowrt, in lowrt/units.py
+parse_size = units.from_human_size
 
 
 class JsonLog:

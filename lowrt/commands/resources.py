@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from lowrt import units
 from lowrt.args import Flag, nargs, parse
 from lowrt.errors import LowrtError
 from lowrt.state import Container
@@ -43,19 +44,11 @@ _UPDATE_FLAGS = [
 
 
 def ram_in_bytes(text: str) -> int:
-    """docker's units.RAMInBytes: 512, 64k, 1.5m, 2g, 1GiB (binary multiples, any case)."""
-    s = text.strip()
-    i = 0
-    while i < len(s) and (s[i].isdigit() or s[i] == "."):
-        i += 1
-    number, unit = s[:i], s[i:].strip().lower()
-    unit = unit[:-1] if unit.endswith("b") else unit
-    unit = unit[:-1] if unit.endswith("i") else unit
-    factors = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
+    """runc's memory flags, read as docker's units.RAMInBytes (binary multiples)."""
     try:
-        return int(float(number) * factors[unit])
-    except (KeyError, ValueError):
-        raise LowrtError(f"invalid size: {text!r}") from None
+        return units.ram_in_bytes(text)
+    except ValueError as e:
+        raise LowrtError(str(e)) from None
 
 
 def _from_flags(p) -> dict:

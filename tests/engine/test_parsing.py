@@ -1,6 +1,7 @@
 """Pure logic of berthd: times, names, references, sizes, signals, config merging, query values."""
 from __future__ import annotations
 
+import re
 import signal
 
 import pytest
@@ -9,8 +10,9 @@ from engine import names, timefmt
 from engine.api.http import parse_bool
 from engine.containers import exit_code_for_start_error
 from engine.errors import InvalidParameter
-from engine.host_config import merge_image_config, parse_signal, parse_size
+from engine.host_config import merge_image_config, parse_signal
 from engine.images import reference
+from lowrt import units
 
 
 def test_rfc3339nano_trims_zeros_like_go():
@@ -80,12 +82,31 @@ def test_invalid_references(bad):
         reference.parse(bad)
 
 
-def test_sizes_signals_and_start_errors():
-    assert parse_size("64m") == 64 << 20
-    assert parse_size("1g") == 1 << 30
-    assert parse_size("512") == 512
-    with pytest.raises(InvalidParameter):
-        parse_size("lots")
+@pytest.mark.parametrize("text,binary,decimal", [
+    ("64m", 64 << 20, 64_000_000), ("1g", 1 << 30, 10**9), ("512", 512, 512),
+    ("10m", 10_485_760, 10_000_000), ("1.5k", 1536, 1500), ("3KiB", 3072, 3000),
+    ("2MB", 2 << 20, 2_000_000), ("10 m", 10 << 20, 10_000_000), ("1e3", 1000, 1000),
+    ("0", 0, 0), ("7b", 7, 7),
+])
+def test_one_size_parser_with_both_of_go_units_readings(text, binary, decimal):
+    """memory and shm-size are RAMInBytes (binary); log max-size is FromHumanSize (decimal)."""
+    assert units.ram_in_bytes(text) == binary
+    assert units.from_human_size(text) == decimal
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("lots", "invalid size: 'lots'"), ("", "invalid size: ''"), ("-1k", "invalid size: '-1k'"),
+    ("1x", "invalid suffix: 'x'"), ("10mi", "invalid suffix: 'mi'"), ("1bb", "invalid suffix"),
+    ("1.2.3", 'strconv.ParseFloat: parsing "1.2.3": invalid syntax'),
+    ("1_000", "invalid syntax"), ("99999999999p", "larger than"),
+])
+def test_sizes_go_units_refuses(bad, message):
+    for parse in (units.ram_in_bytes, units.from_human_size):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            parse(bad)
+
+
+def test_signals_and_start_errors():
     assert parse_signal("HUP", 15) == signal.SIGHUP
     assert parse_signal("SIGKILL", 15) == 9
     assert parse_signal("10", 15) == 10
