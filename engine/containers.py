@@ -109,11 +109,13 @@ class Containers:
     # create
     def create(self, name: str, body: dict) -> tuple[Container, list[str]]:
         """The new container and the warnings for the client (options dropped, as dockerd)."""
+        # as dockerd: the whole body is checked before the image is looked up
         config = host_config.parse_config(body)
+        warnings: list[str] = []
+        hc = host_config.parse_host_config(body.get("HostConfig") or {}, config, self.cfg,
+                                           warnings)
         image_ref = config["Image"]
         image = self.images.resolve(image_ref)
-        warnings: list[str] = []
-        hc = host_config.parse_host_config(body.get("HostConfig") or {}, self.cfg, warnings)
         host_config.merge_image_config(config, image.container_config)
         args = host_config.command(config)
         if name:

@@ -82,11 +82,8 @@ class Execs:
         self.by_id: dict[str, Exec] = {}
 
     def create(self, c: Container, ref: str, body: dict) -> Exec:
-        if not isinstance(body, dict):
-            raise InvalidParameter("invalid JSON body: expected an object")
+        """An exec of body (an ExecOptions whose types body_types has checked) in c."""
         cmd = body.get("Cmd") or []
-        if isinstance(cmd, str):
-            cmd = [cmd]
         if not cmd:
             raise InvalidParameter("No exec command specified")
         _active(c, ref)

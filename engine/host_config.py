@@ -5,16 +5,21 @@ container: a refusal happens before any record or directory exists.
 """
 from __future__ import annotations
 
+import json
 import os
+import posixpath
 import signal as signals
 
 from lowrt import units
 
-from . import restart_policy, spec as oci_spec, sysinfo
+from . import body_types, cpuset, restart_policy, spec as oci_spec, sysinfo
 from .config import DaemonConfig
 from .errors import InvalidParameter, NotFound
 
 MIN_MEMORY = 6 * 1024 * 1024
+MAX_HOSTNAME = 64           # bytes: the kernel's HOST_NAME_MAX
+CPU_PERIOD_RANGE = (1000, 1_000_000)    # microseconds, as CFS takes them
+MIN_CPU_QUOTA = 1000
 KNOWN_RUNTIMES = ("lowrt", "runc", "crun", "io.containerd.runc.v2")
 LOG_DRIVERS = ("json-file", "none")
 JSON_FILE_OPTS = ("max-size", "max-file", "compress", "labels", "labels-regex", "env",
@@ -110,17 +115,48 @@ def parse_signal(value: str | int | None, default: int) -> int:
         raise InvalidParameter(f"invalid signal: {value}") from None
 
 
-def parse_config(body: dict) -> dict:
+def parse_config(body) -> dict:
     """The Config of a create request (the body without HostConfig and NetworkingConfig) over
-    dockerd's defaults; it must name an image."""
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON body: expected an object")
+    dockerd's defaults, once the whole body has the types dockerd declares (HostConfig too);
+    it must name an image, and is checked as dockerd's validateContainerConfig checks it."""
+    body = body_types.check(body, body_types.CREATE_REQUEST)
     config = default_config()
-    config.update({k: v for k, v in body.items()
-                   if k not in ("HostConfig", "NetworkingConfig")})
+    # as Go decodes it: fields dockerd does not declare are not kept (nor shown by inspect)
+    config.update({k: v for k, v in body.items() if k in body_types.CONFIG_FIELDS})
+    for key in ("Cmd", "Entrypoint", "Shell"):
+        if isinstance(config.get(key), str):        # a strslice.StrSlice of one
+            config[key] = [config[key]]
     if not config.get("Image"):
         raise InvalidParameter("no image specified: Config.Image is empty")
+    hostname = config.get("Hostname") or ""
+    if len(hostname.encode()) > MAX_HOSTNAME:
+        raise InvalidParameter(f"hostname {json.dumps(hostname)} is too long (maximum "
+                               f"{MAX_HOSTNAME} bytes)")
+    workdir = config.get("WorkingDir") or ""
+    if workdir:
+        if not workdir.startswith("/"):
+            raise InvalidParameter(f"the working directory '{workdir}' is invalid, it needs to "
+                                   f"be an absolute path")
+        config["WorkingDir"] = "/" + posixpath.normpath(workdir).lstrip("/")
+    if config.get("StopSignal"):
+        parse_signal(config["StopSignal"], 0)
+    for entry in config.get("Env") or []:
+        if not entry.partition("=")[0]:
+            raise InvalidParameter(f"invalid environment variable: {entry}")
+    _check_healthcheck(config.get("Healthcheck"))
     return config
+
+
+def _check_healthcheck(health: dict | None) -> None:
+    """dockerd's validateHealthCheck: durations (ns) of at least a millisecond, retries >= 0."""
+    if not health:
+        return
+    for key in ("Interval", "Timeout", "StartPeriod", "StartInterval"):
+        value = health.get(key) or 0
+        if value and value < 1_000_000:
+            raise InvalidParameter(f"{key} in Healthcheck cannot be less than 1ms")
+    if (health.get("Retries") or 0) < 0:
+        raise InvalidParameter("Retries in Healthcheck cannot be negative")
 
 
 def command(config: dict) -> list[str]:
@@ -131,13 +167,14 @@ def command(config: dict) -> list[str]:
     return args
 
 
-def parse_host_config(given: dict, cfg: DaemonConfig, warnings: list[str]) -> dict:
-    """HostConfig of a create request: dockerd's defaults under what was given, each option
-    checked; what the host cannot give is dropped with a warning appended to warnings."""
-    if not isinstance(given, dict):
-        raise InvalidParameter("invalid HostConfig: expected an object")
+def parse_host_config(given: dict, config: dict, cfg: DaemonConfig,
+                      warnings: list[str]) -> dict:
+    """HostConfig of a create request whose types body_types has checked: dockerd's defaults
+    under what was given, each option checked; what the host cannot give is dropped with a
+    warning appended to warnings. config is the request's Config (for the conflicts)."""
     hc = default_host_config(cfg.default_runtime, cfg.cgroup_v2)
-    hc.update({k: v for k, v in given.items() if v is not None or k not in hc})
+    hc.update({k: v for k, v in given.items()
+               if k in body_types.HOST_CONFIG.fields and (v is not None or k not in hc)})
     mode = hc.get("NetworkMode") or "bridge"
     if mode == "default":
         mode = "bridge"
@@ -146,6 +183,9 @@ def parse_host_config(given: dict, cfg: DaemonConfig, warnings: list[str]) -> di
     if mode not in ("bridge", "host", "none"):
         raise NotFound(f"network {mode} not found")
     hc["NetworkMode"] = mode
+    # Go's zero values for what a ulimit left out (the spec reads all three)
+    hc["Ulimits"] = [{"Name": u.get("Name") or "", "Hard": u.get("Hard") or 0,
+                      "Soft": u.get("Soft") or 0} for u in hc.get("Ulimits") or []]
     log_config = hc.get("LogConfig") or {}
     driver = log_config.get("Type") or "json-file"
     if driver not in LOG_DRIVERS:
@@ -172,21 +212,27 @@ def parse_host_config(given: dict, cfg: DaemonConfig, warnings: list[str]) -> di
                            "MaximumRetryCount": restart.get("MaximumRetryCount") or 0}
     if hc.get("AutoRemove") and policy != "no":
         raise InvalidParameter("can't create 'AutoRemove' container with restart policy")
-    memory = hc.get("Memory") or 0
-    if 0 < memory < MIN_MEMORY:
-        raise InvalidParameter("Minimum memory limit allowed is 6MB")
-    swap = hc.get("MemorySwap") or 0
-    if memory > 0 and swap == 0:
-        hc["MemorySwap"] = memory * 2
-    elif 0 < swap < memory:
-        raise InvalidParameter(
-            "Minimum memoryswap limit should be larger than memory limit, see usage")
-    if hc.get("NanoCpus") and (hc.get("CpuQuota") or hc.get("CpuPeriod")):
-        raise InvalidParameter(
-            "Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if hc.get("Memory", 0) > 0 and not hc.get("MemorySwap"):
+        hc["MemorySwap"] = hc["Memory"] * 2       # dockerd's default: as much swap as memory
+    check_resources(hc, cfg, warnings, update=False)
     pids = hc.get("PidsLimit")
     if pids is not None and pids <= 0:
         hc["PidsLimit"] = None if pids == 0 else pids
+    if (hc.get("UTSMode") or "") == "host" and config.get("Hostname"):
+        raise InvalidParameter("conflicting options: hostname and the UTS mode")
+    if hc.get("CgroupnsMode") not in ("", "host", "private"):
+        raise InvalidParameter(f"invalid cgroup namespace mode: {hc['CgroupnsMode']}")
+    if (hc.get("Isolation") or "").lower() not in ("", "default"):
+        raise InvalidParameter(f"invalid isolation ({hc['Isolation']}): linux only supports "
+                               f"'default'")
+    if (hc.get("ShmSize") or 0) < 0:
+        raise InvalidParameter("SHM size can not be less than 0")
+    if not -1000 <= (hc.get("OomScoreAdj") or 0) <= 1000:
+        raise InvalidParameter(f"Invalid value {hc['OomScoreAdj']}, range for oom score adj is "
+                               f"[-1000, 1000]")
+    if "" in (hc.get("Annotations") or {}):
+        raise InvalidParameter("invalid Annotations: the empty string is not permitted as an "
+                               "annotation key")
     runtime = hc.get("Runtime") or cfg.default_runtime
     if runtime not in KNOWN_RUNTIMES and not (runtime.startswith("/")
                                               and os.access(runtime, os.X_OK)):
@@ -200,7 +246,6 @@ def parse_host_config(given: dict, cfg: DaemonConfig, warnings: list[str]) -> di
             raise InvalidParameter(f"invalid {key[:-4].upper()} mode: {value}")
     oci_spec.check_host_config(hc)
     init_binary(hc, cfg)
-    sysinfo.check_blkio_weight(hc, cfg.cgroup_v2, warnings)
     if hc.get("Privileged"):
         hc["MaskedPaths"], hc["ReadonlyPaths"] = None, None
     return hc
@@ -219,24 +264,92 @@ def init_binary(hc: dict, cfg: DaemonConfig) -> str | None:
             "is not an executable on berthd's PATH (give berthd --init-path)")
 
 
+def check_resources(res: dict, cfg: DaemonConfig, warnings: list[str], *, update: bool) -> None:
+    """dockerd's verifyPlatformContainerResources, for create (HostConfig) and update (the
+    update body): limits in range and consistent, CPUs and memory nodes that exist, and what
+    the kernel cannot give dropped with dockerd's warning. Changes res in place."""
+    memory = res.get("Memory") or 0
+    if memory != 0 and memory < MIN_MEMORY:
+        raise InvalidParameter("Minimum memory limit allowed is 6MB")
+    swap = res.get("MemorySwap") or 0
+    if memory > 0 and swap > 0 and swap < memory:
+        raise InvalidParameter(
+            "Minimum memoryswap limit should be larger than memory limit, see usage")
+    if memory == 0 and swap > 0 and not update:
+        raise InvalidParameter(
+            "You should always set the Memory limit when using Memoryswap limit, see usage")
+    if res.get("MemorySwappiness") == -1:         # the CLI's "unset"
+        res["MemorySwappiness"] = None
+    swappiness = res.get("MemorySwappiness")
+    if swappiness is not None and cfg.cgroup_v2:
+        warnings.append("Your kernel does not support memory swappiness capabilities or the "
+                        "cgroup is not mounted. Memory swappiness discarded.")
+        res["MemorySwappiness"] = swappiness = None
+    if swappiness is not None and not 0 <= swappiness <= 100:
+        raise InvalidParameter(
+            f"Invalid value: {swappiness}, valid memory swappiness range is 0-100")
+    reservation = res.get("MemoryReservation") or 0
+    if 0 < reservation < MIN_MEMORY:
+        raise InvalidParameter("Minimum memory reservation allowed is 6MB")
+    if memory > 0 and reservation > 0 and memory < reservation:
+        raise InvalidParameter("Minimum memory limit can not be less than memory reservation "
+                               "limit, see usage")
+    if res.get("OomKillDisable") is not None and cfg.cgroup_v2:
+        if res["OomKillDisable"]:
+            warnings.append("Your kernel does not support OomKillDisable. OomKillDisable "
+                            "discarded.")
+        res["OomKillDisable"] = None
+    if res.get("OomKillDisable") and memory == 0:
+        warnings.append("OOM killer is disabled for the container, but no memory limit is set, "
+                        "this can result in the system running out of resources.")
+    nano = res.get("NanoCpus") or 0
+    if nano > 0 and (res.get("CpuPeriod") or 0) > 0:
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Period cannot both be set")
+    if nano > 0 and (res.get("CpuQuota") or 0) > 0:
+        raise InvalidParameter("Conflicting options: Nano CPUs and CPU Quota cannot both be set")
+    ncpu = len(os.sched_getaffinity(0))          # Go's runtime.NumCPU()
+    if nano < 0 or nano > ncpu * 1_000_000_000:
+        raise InvalidParameter(f"range of CPUs is from 0.01 to {ncpu}.00, as there are only "
+                               f"{ncpu} CPUs available")
+    period = res.get("CpuPeriod") or 0
+    if period and not CPU_PERIOD_RANGE[0] <= period <= CPU_PERIOD_RANGE[1]:
+        raise InvalidParameter("CPU cfs period can not be less than 1ms (i.e. 1000) or larger "
+                               "than 1s (i.e. 1000000)")
+    if 0 < (res.get("CpuQuota") or 0) < MIN_CPU_QUOTA:
+        raise InvalidParameter("CPU cfs quota can not be less than 1ms (i.e. 1000)")
+    if (res.get("CpuPercent") or 0) > 0:
+        warnings.append("linux does not support CPU percent. Percent discarded.")
+        res["CpuPercent"] = 0
+    cpuset.check(res, cfg.cgroup_v2)
+    sysinfo.check_blkio_weight(res, cfg.cgroup_v2, warnings)
+    if not update:
+        # runconfig's checks of a create request
+        if res.get("IOMaximumBandwidth"):
+            raise InvalidParameter("invalid option: QoS maximum bandwidth configuration is not "
+                                   "supported on linux")
+        if res.get("IOMaximumIOps"):
+            raise InvalidParameter("invalid option: QoS maximum IOPs configuration is not "
+                                   "supported on linux")
+        if (res.get("CpuShares") or 0) < 0:
+            raise InvalidParameter(f"invalid CPU shares ({res['CpuShares']}): value must be a "
+                                   f"positive integer")
+
+
 # what `docker update` may change
 UPDATABLE = ("Memory", "MemorySwap", "MemoryReservation", "CpuShares", "CpuPeriod",
              "CpuQuota", "NanoCpus", "CpusetCpus", "CpusetMems", "PidsLimit", "BlkioWeight")
 
 
-def parse_update(cid: str, hc: dict, body: dict, cfg: DaemonConfig,
+def parse_update(cid: str, hc: dict, body, cfg: DaemonConfig,
                  warnings: list[str]) -> tuple[dict, dict]:
     """`docker update` of a container whose HostConfig is hc (not changed here): the new
     HostConfig and the resources that change, each checked as dockerd checks them; the
     restart policy too, which is kept for later starts."""
+    body = dict(body_types.check(body, body_types.UPDATE_CONFIG))
+    check_resources(body, cfg, warnings, update=True)
     hc = dict(hc)
     changed = {k: body[k] for k in UPDATABLE if body.get(k) not in (None, 0, "")}
-    sysinfo.check_blkio_weight(changed, cfg.cgroup_v2, warnings)
-    if not changed.get("BlkioWeight"):
-        changed.pop("BlkioWeight", None)
     memory = changed.get("Memory", hc.get("Memory") or 0)
-    if "Memory" in changed and changed["Memory"] < MIN_MEMORY:
-        raise InvalidParameter("Minimum memory limit allowed is 6MB")
     swap = changed.get("MemorySwap", hc.get("MemorySwap") or 0)
     if "Memory" in changed and "MemorySwap" not in changed and 0 < swap < memory:
         raise InvalidParameter(
@@ -247,7 +360,7 @@ def parse_update(cid: str, hc: dict, body: dict, cfg: DaemonConfig,
             "Minimum memoryswap limit should be larger than memory limit, see usage")
     if changed.get("NanoCpus") and (hc.get("CpuQuota") or changed.get("CpuQuota")):
         raise InvalidParameter(
-            "Conflicting options: Nano CPUs and CPU Period cannot both be set")
+            "Conflicting options: Nano CPUs and CPU Quota cannot both be set")
     policy = body.get("RestartPolicy") or {}
     if policy.get("Name"):
         refusal = restart_policy.validate(policy)

@@ -10,13 +10,13 @@ import struct
 
 from aiohttp import web
 
-from .. import container as views, logs as logreader, timefmt
+from .. import body_types, container as views, logs as logreader, timefmt
 from ..errors import InvalidParameter, NotImplementedYet
 from ..host_config import parse_signal
 from ..version import api_at_least
 from . import hijack
 from .http import (JSON, MULTIPLEXED, RAW_STREAM, check_filter_keys, json_response,
-                   parse_filters, query_bool, query_int, read_json)
+                   parse_filters, query_bool, query_int, query_uint32, read_json)
 
 log = logging.getLogger("berthd.api")
 
@@ -114,8 +114,9 @@ async def attach(request: web.Request) -> web.StreamResponse:
 
 
 async def resize(request: web.Request) -> web.Response:
+    height = query_uint32(request, "h", "resize height")
+    width = query_uint32(request, "w", "resize width")
     c = _container(request)
-    height, width = query_int(request, "h", 0), query_int(request, "w", 0)
     await _daemon(request).containers.resize(c, height, width)
     _daemon(request).events.container(c, "resize", height=str(height), width=str(width))
     return web.Response(status=200)
@@ -258,15 +259,15 @@ def _stop_args(request: web.Request) -> tuple[int | None, str | None]:
 
 
 async def stop(request: web.Request) -> web.Response:
-    c = _container(request)
     timeout, sig = _stop_args(request)
+    c = _container(request)
     await _daemon(request).containers.stop(c, timeout, sig)
     return web.Response(status=204)
 
 
 async def restart(request: web.Request) -> web.Response:
-    c = _container(request)
     timeout, sig = _stop_args(request)
+    c = _container(request)
     await _daemon(request).containers.restart(c, timeout, sig)
     return web.Response(status=204)
 
@@ -282,8 +283,9 @@ async def unpause(request: web.Request) -> web.Response:
 
 
 async def update(request: web.Request) -> web.Response:
-    warnings = await _daemon(request).containers.update(_container(request),
-                                                        await read_json(request))
+    # as dockerd: the body's types are checked before the container is looked up
+    body = body_types.check(await read_json(request), body_types.UPDATE_CONFIG)
+    warnings = await _daemon(request).containers.update(_container(request), body)
     return json_response({"Warnings": warnings})
 
 

@@ -6,11 +6,12 @@ import asyncio
 
 from aiohttp import web
 
+from .. import body_types
 from ..errors import EngineError
 from ..version import api_at_least
 from . import hijack
 from .containers import frame, stream_type
-from .http import json_response, query_int, read_json
+from .http import json_response, query_uint32, read_json
 
 # docker-py reads the upgraded stream from under http.client's buffered reader: bytes that
 # arrive with the 101 are lost to it (docker-api-surface.md §4). Output waits this long after
@@ -22,7 +23,7 @@ EXIT_AFTER_OUTPUT = 10.0    # output closed but the process goes on: the stream 
 
 async def create(request: web.Request) -> web.Response:
     daemon = request.app["daemon"]
-    body = await read_json(request)
+    body = body_types.check(await read_json(request), body_types.EXEC_OPTIONS)
     ref = request.match_info["name"]
     c = daemon.containers.get(ref)
     if not api_at_least(request["api_version"], "1.42"):
@@ -33,7 +34,7 @@ async def create(request: web.Request) -> web.Response:
 
 async def start(request: web.Request) -> web.StreamResponse:
     daemon = request.app["daemon"]
-    body = await read_json(request)
+    body = body_types.check(await read_json(request), body_types.EXEC_START)
     ex = daemon.execs.get(request.match_info["id"])
     daemon.execs.check_startable(ex)          # refused with a status, before the upgrade
     tty = bool(body.get("Tty"))
@@ -90,8 +91,10 @@ async def start(request: web.Request) -> web.StreamResponse:
 
 async def resize(request: web.Request) -> web.Response:
     daemon = request.app["daemon"]
+    height = query_uint32(request, "h", "resize height")
+    width = query_uint32(request, "w", "resize width")
     ex = daemon.execs.get(request.match_info["id"])
-    await daemon.execs.resize(ex, query_int(request, "h", 0), query_int(request, "w", 0))
+    await daemon.execs.resize(ex, height, width)
     return web.Response(status=200)
 
 

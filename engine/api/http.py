@@ -6,6 +6,7 @@ import json
 
 from aiohttp import web
 
+from ..body_types import GoFloat
 from ..errors import EngineError, InvalidParameter
 
 JSON = "application/json"
@@ -38,13 +39,30 @@ def query_bool(request: web.Request, name: str, default: bool = False) -> bool:
 
 
 def query_int(request: web.Request, name: str, default: int | None = None) -> int | None:
+    """An integer query parameter as Go's strconv.Atoi reads one (an optional sign, ASCII
+    digits, within int64); 400 naming it otherwise."""
     value = request.query.get(name)
     if value is None or value == "":
         return default
-    try:
-        return int(value)
-    except ValueError:
-        raise InvalidParameter(f"invalid value for {name}: {value!r}: not an integer") from None
+    digits = value[1:] if value[:1] in "+-" else value
+    if not (digits.isascii() and digits.isdigit()):
+        raise InvalidParameter(f"invalid value for {name}: {value!r}: not an integer")
+    number = int(value)
+    if not -(1 << 63) <= number < 1 << 63:
+        raise InvalidParameter(f"invalid value for {name}: {value!r}: value out of range")
+    return number
+
+
+def query_uint32(request: web.Request, name: str, what: str) -> int:
+    """A uint32 query parameter that must be given (a terminal's height or width), refused as
+    dockerd refuses it: 'invalid resize height "-1": value out of range'."""
+    value = request.query.get(name, "")
+    digits = value[1:] if value.startswith("-") else value
+    if not (digits.isascii() and digits.isdigit()):
+        raise InvalidParameter(f"invalid {what} {json.dumps(value)}: invalid syntax")
+    if value.startswith("-") or int(digits) >= 1 << 32:
+        raise InvalidParameter(f"invalid {what} {json.dumps(value)}: value out of range")
+    return int(digits)
 
 
 def parse_filters(request: web.Request) -> dict[str, list[str]]:
@@ -75,13 +93,24 @@ def check_filter_keys(filters: dict[str, list[str]], allowed: tuple[str, ...]) -
             raise InvalidParameter(f"invalid filter '{key}'")
 
 
-async def read_json(request: web.Request) -> dict:
+async def read_json(request: web.Request):
+    """The request's JSON body, {} when there is none; 400 with dockerd's prefix ("invalid
+    JSON: ...") when it is not JSON. Numbers with a fraction keep their text
+    (body_types.GoFloat); the caller checks the value's types (body_types.check)."""
     if not request.can_read_body:
         return {}
     data = await request.read()
-    if not data.strip():
-        return {}
     try:
-        return json.loads(data)
+        text = data.decode()
+    except UnicodeDecodeError as e:
+        raise InvalidParameter(f"invalid JSON: not UTF-8: {e}") from None
+    if not text.strip():
+        return {}
+    decoder = json.JSONDecoder(parse_float=GoFloat)
+    try:
+        obj, end = decoder.raw_decode(text, len(text) - len(text.lstrip()))
     except ValueError as e:
-        raise InvalidParameter(f"invalid JSON body: {e}") from None
+        raise InvalidParameter(f"invalid JSON: {e}") from None
+    if text[end:].strip():
+        raise InvalidParameter("unexpected content after JSON")
+    return obj
