@@ -1,5 +1,6 @@
 """berthd's events, what `GET /events` streams: dockerd's message shape, its filters, and its
-memory of the last 256 events (replayed to a subscriber that asks `since` a past time).
+memory of the last 256 events (replayed to a subscriber that asks `since` a past time), bounded
+in bytes as well: a container event carries all the container's labels.
 
 Events are berthd's own (create, start, die, exec_start, ...), logged where berthd acts, not
 translated from the supervisor's containerd events: those know nothing of names, images or why a
@@ -15,7 +16,14 @@ from .errors import InvalidParameter
 from .images import reference
 
 EVENTS_LIMIT = 256          # dockerd keeps this many for `since`
+# ... and berthd at most about this many bytes of them: each container event copies the
+# container's labels into its attributes, so 256 events of a container with a 4 MB label
+# (under the API's cap on a body) would keep 1 GB alive after the container is gone. Past the
+# budget the oldest events are forgotten, as past the count.
+EVENTS_BYTES = 16 << 20
 QUEUE_LIMIT = 1024          # a subscriber this far behind loses events (dockerd drops them too)
+QUEUE_BYTES = 16 << 20      # ... or this many bytes behind
+EVENT_OVERHEAD = 256        # bytes an event costs besides its strings (dicts, ints), roughly
 
 # filter keys whose value is matched (as a prefix, or whole) against the actor's ID or name
 _NAME_FILTERS = ("container", "daemon", "plugin", "volume", "network", "service", "node",
@@ -87,14 +95,36 @@ def legacy_view(ev: dict) -> dict:
     return ev
 
 
+def size(ev: dict) -> int:
+    """About how many bytes an event keeps alive: its strings, labels included, and overhead."""
+    n = EVENT_OVERHEAD + len(ev["Type"]) + len(ev["Action"]) + len(ev["Actor"]["ID"])
+    for key, value in ev["Actor"]["Attributes"].items():
+        n += len(key) + len(str(value)) + 64
+    return n
+
+
 class Subscription:
     def __init__(self, log: "EventLog", filt: Filter):
         self._log = log
         self.filter = filt
-        self.queue: asyncio.Queue[dict] = asyncio.Queue(QUEUE_LIMIT)
+        self.queue: asyncio.Queue[tuple[dict, int]] = asyncio.Queue(QUEUE_LIMIT)
+        self.queued_bytes = 0
+
+    def offer(self, ev: dict, nbytes: int) -> None:
+        """Queue ev for this subscriber, unless it is already too far behind (then ev is lost
+        to it, as dockerd drops events for a slow subscriber)."""
+        if self.queued_bytes + nbytes > QUEUE_BYTES and not self.queue.empty():
+            return
+        try:
+            self.queue.put_nowait((ev, nbytes))
+        except asyncio.QueueFull:
+            return
+        self.queued_bytes += nbytes
 
     async def get(self) -> dict:
-        return await self.queue.get()
+        ev, nbytes = await self.queue.get()
+        self.queued_bytes -= nbytes
+        return ev
 
     def close(self) -> None:
         self._log._subscribers.discard(self)
@@ -102,7 +132,8 @@ class Subscription:
 
 class EventLog:
     def __init__(self) -> None:
-        self._recent: deque[dict] = deque(maxlen=EVENTS_LIMIT)
+        self._recent: deque[tuple[dict, int]] = deque()     # (event, its size)
+        self._recent_bytes = 0
         self._subscribers: set[Subscription] = set()
 
     @property
@@ -114,14 +145,21 @@ class EventLog:
         ev = {"Type": type_, "Action": action,
               "Actor": {"ID": actor_id, "Attributes": attributes},
               "scope": "local", "time": now // 1_000_000_000, "timeNano": now}
-        self._recent.append(ev)
+        nbytes = size(ev)
+        self._recent.append((ev, nbytes))
+        self._recent_bytes += nbytes
+        while len(self._recent) > EVENTS_LIMIT or (
+                self._recent_bytes > EVENTS_BYTES and len(self._recent) > 1):
+            _, old = self._recent.popleft()
+            self._recent_bytes -= old
         for sub in list(self._subscribers):
             if sub.filter.matches(ev):
-                try:
-                    sub.queue.put_nowait(ev)
-                except asyncio.QueueFull:
-                    pass
+                sub.offer(ev, nbytes)
         return ev
+
+    @property
+    def remembered_bytes(self) -> int:
+        return self._recent_bytes
 
     def container(self, c, action: str, **attributes: str) -> dict:
         """A container event, with the attributes dockerd gives every one: the container's
@@ -138,7 +176,7 @@ class EventLog:
         and a subscription to the events to come; nothing can fall between the two."""
         past = []
         if since or until:
-            past = [ev for ev in self._recent
+            past = [ev for ev, _ in self._recent
                     if ev["timeNano"] >= since and (not until or ev["timeNano"] <= until)
                     and filt.matches(ev)]
         sub = Subscription(self, filt)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import aiohttp
+import aiohttp.http_exceptions
 from aiohttp import web
 
 from ..body_types import GoFloat
@@ -93,13 +95,38 @@ def check_filter_keys(filters: dict[str, list[str]], allowed: tuple[str, ...]) -
             raise InvalidParameter(f"invalid filter '{key}'")
 
 
+# The JSON bodies berthd reads (create, update, exec) describe a process and its settings: its
+# argv and environment are bounded by the kernel's ARG_MAX (2 MiB under the default 8 MiB stack)
+# and the rest is small. dockerd sets no limit, but whatever a request carries berthd keeps (a
+# container's record, its events' attributes), and a 100 MB label grew berthd by hundreds of
+# MB; 4 MiB leaves room for JSON escaping and generous labels. Streams (image load, build
+# contexts) are not JSON bodies and are not read here.
+MAX_JSON_BODY = 4 << 20
+
+
+class BodyTooLarge(EngineError):
+    status = 413
+
+
 async def read_json(request: web.Request):
     """The request's JSON body, {} when there is none; 400 with dockerd's prefix ("invalid
-    JSON: ...") when it is not JSON. Numbers with a fraction keep their text
-    (body_types.GoFloat); the caller checks the value's types (body_types.check)."""
+    JSON: ...") when it is not JSON, 413 past MAX_JSON_BODY (refused before it is read when
+    Content-Length says so). Numbers with a fraction keep their text (body_types.GoFloat);
+    the caller checks the value's types (body_types.check)."""
     if not request.can_read_body:
         return {}
-    data = await request.read()
+    length = request.content_length
+    if length is not None and length > MAX_JSON_BODY:
+        raise BodyTooLarge(_too_large(length))
+    data = bytearray()
+    try:
+        while chunk := await request.content.read(1 << 16):
+            data += chunk
+            if len(data) > MAX_JSON_BODY:
+                raise BodyTooLarge(_too_large(len(data), more=True))
+    except (ConnectionError, aiohttp.ClientPayloadError,
+            aiohttp.http_exceptions.HttpProcessingError) as e:
+        raise InvalidParameter(f"invalid JSON: the body ended early: {e}") from None
     try:
         text = data.decode()
     except UnicodeDecodeError as e:
@@ -114,3 +141,8 @@ async def read_json(request: web.Request):
     if text[end:].strip():
         raise InvalidParameter("unexpected content after JSON")
     return obj
+
+
+def _too_large(size: int, more: bool = False) -> str:
+    return (f"request body too large: {'more than ' if more else ''}{size} bytes, where berthd "
+            f"reads JSON bodies of at most {MAX_JSON_BODY} bytes")

@@ -1,15 +1,18 @@
 """What berthd refuses before acting, in dockerd's words: request bodies whose fields have the
 wrong JSON type (checked against the Go types dockerd declares), values dockerd refuses
 (limits out of range, CPUs and memory nodes the host has not), query numbers that are not
-numbers, and bodies that are not JSON. Each refusal is a 4xx naming the field, leaves no
+numbers, and bodies too large to keep. Each refusal is a 4xx naming the field, leaves no
 container behind, and leaves berthd serving."""
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
 
 import pytest
 
+from engine.api.http import MAX_JSON_BODY
 from tests.helpers.engine_daemon import Response, _UnixHTTP
 
 NCPU = len(os.sched_getaffinity(0))
@@ -17,13 +20,27 @@ CGROUP_V2 = Path("/sys/fs/cgroup/cgroup.controllers").exists()
 BB = {"Image": "busybox", "Cmd": ["true"]}
 
 
-def raw(daemon, method: str, path: str, data: bytes | None,
-        headers: dict | None = None) -> Response:
+def raw(daemon, method: str, path: str, data: bytes | None, headers: dict | None = None,
+        *, chunked: bool = False) -> Response:
     """A request with exactly these bytes as its body (daemon.api sends JSON it encodes)."""
     conn = _UnixHTTP(str(daemon.sock), 60)
     try:
         hdrs = {"Content-Type": "application/json", **(headers or {})}
-        conn.request(method, path, body=data, headers=hdrs)
+        if chunked:
+            conn.putrequest(method, path)
+            for key, value in {**hdrs, "Transfer-Encoding": "chunked"}.items():
+                conn.putheader(key, value)
+            conn.endheaders()
+            step = 1 << 20
+            try:
+                for i in range(0, len(data), step):
+                    piece = data[i:i + step]
+                    conn.send(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                conn.send(b"0\r\n\r\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass        # refused before the end: the answer is still there to read
+        else:
+            conn.request(method, path, body=data, headers=hdrs)
         resp = conn.getresponse()
         return Response(resp.status, dict(resp.getheaders()), resp.read())
     finally:
@@ -253,6 +270,53 @@ def test_bodies_that_are_not_json_are_400(daemon):
         r = raw(daemon, "POST", "/containers/create", data)
         assert r.status == 400 and r.json()["message"].startswith(message), r
     assert daemon.api("GET", "/_ping").status == 200
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_a_body_too_large_to_keep_is_413(daemon, chunked):
+    before = daemon.container_ids()
+    body = json.dumps({**BB, "Labels": {"big": "x" * (MAX_JSON_BODY + 1)}}).encode()
+    r = raw(daemon, "POST", "/containers/create", body, chunked=chunked)
+    assert r.status == 413, r
+    assert "request body too large" in r.json()["message"]
+    assert str(MAX_JSON_BODY) in r.json()["message"]
+    assert daemon.container_ids() == before
+    assert daemon.api("GET", "/_ping").status == 200
+
+
+def _rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_berthd_memory_stays_bounded_under_large_labels(daemon):
+    """The issue's loop: containers with large labels made and removed; every event keeps the
+    labels, so only the event history's byte budget keeps berthd from growing with each."""
+    label = "x" * (MAX_JSON_BODY - 4096)
+    before = daemon.container_ids()
+    daemon.api("GET", "/_ping")
+    start = _rss(daemon.pid())
+    for i in range(30):
+        r = daemon.api("POST", "/containers/create", {**BB, "Labels": {"big": label, "i": str(i)}})
+        assert r.status == 201, r
+        assert daemon.api("DELETE", f"/containers/{r.json()['Id']}").status == 204
+    for _ in range(3):          # and what is refused is not kept either
+        big = json.dumps({**BB, "Labels": {"big": "y" * (100 << 20)}}).encode()
+        assert raw(daemon, "POST", "/containers/create", big).status == 413
+    grown = _rss(daemon.pid()) - start
+    # 30 cycles would keep 60 events of 4 MB each without a bound (240 MB); the history keeps
+    # 16 MB of them (measured: about 30 MB of growth in all)
+    assert grown < 64 << 20, f"berthd grew by {grown >> 20} MB"
+    assert daemon.container_ids() == before
+    conn = _UnixHTTP(str(daemon.sock), 30)
+    try:
+        conn.request("GET", f"/events?since=1&until={int(time.time())}")
+        replay = conn.getresponse().read()
+    finally:
+        conn.close()
+    assert len(replay) < 24 << 20
 
 
 def test_docker_run_refusals_as_dockerd(daemon):

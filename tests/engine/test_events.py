@@ -160,3 +160,26 @@ def test_a_pull_is_an_image_event(daemon):
     ev = json.loads(r.body.splitlines()[-1])
     assert (ev["Action"], ev["Actor"]["ID"], ev["status"]) == ("pull", "busybox:latest", "pull")
     assert ev["Actor"]["Attributes"] == {"name": "busybox:latest"}
+
+
+def test_event_history_and_queues_are_bounded_in_bytes():
+    """Every container event carries the container's labels: 256 of them with a 4 MB label
+    would keep 1 GB. The history forgets the oldest past its byte budget, as past its count,
+    and a subscriber that far behind loses events rather than holding them."""
+    from engine import events
+    log = EventLog()
+    _, slow = log.subscribe(0, 0, Filter({}))
+    big = "x" * (4 << 20)
+    for i in range(40):
+        log.log("container", "create", f"c{i}", {"big": big})
+    assert log.remembered_bytes <= events.EVENTS_BYTES
+    past, sub = log.subscribe(1, 0, Filter({}))
+    sub.close()
+    assert 1 <= len(past) < 40 and past[-1]["Actor"]["ID"] == "c39"
+    assert slow.queue.qsize() <= events.QUEUE_BYTES // (4 << 20)
+    slow.close()
+    for i in range(300):                # small events: the count still bounds them
+        log.log("container", "start", f"s{i}", {})
+    past, sub = log.subscribe(1, 0, Filter({}))
+    sub.close()
+    assert len(past) == 256
