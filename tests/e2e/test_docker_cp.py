@@ -309,6 +309,22 @@ def test_a_client_that_goes_away_frees_the_container(daemon):
     # a whole one streams, 64 MiB and its headers
     data = docker_ok(daemon, "cp", "cp-big:/big", "-")
     assert tar_members(data)["big"].size == 64 << 20
+    # and back in; then a client that stops halfway through its body
+    docker_ok(daemon, "cp", "-", "cp-big:/tmp", input=data)
+    assert tar_members(docker_ok(daemon, "cp", "cp-big:/tmp/big", "-"))["big"].size == 64 << 20
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(str(daemon.sock))
+    s.sendall(b"PUT /containers/cp-big/archive?path=/tmp HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Type: application/x-tar\r\nContent-Length: 67109888\r\n\r\n"
+              + data[:1 << 20])
+    time.sleep(0.5)
+    s.close()
+    for _ in range(50):
+        if not helpers_running():
+            break
+        time.sleep(0.1)
+    assert helpers_running() == []
+    assert tar_file(docker_ok(daemon, "cp", "cp-big:/etc/group", "-"), "group").startswith(b"root")
 
 
 # the same against Debian's dockerd -------------------------------------------------------------
