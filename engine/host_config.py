@@ -26,7 +26,6 @@ JSON_FILE_OPTS = ("max-size", "max-file", "compress", "labels", "labels-regex", 
                   "env-regex", "tag")
 
 
-
 def default_host_config(runtime: str, cgroup_v2: bool) -> dict:
     """dockerd's HostConfig with nothing set, so inspect shows every field clients read."""
     return {
@@ -130,8 +129,8 @@ def parse_config(body) -> dict:
         raise InvalidParameter("no image specified: Config.Image is empty")
     hostname = config.get("Hostname") or ""
     if len(hostname.encode()) > MAX_HOSTNAME:
-        raise InvalidParameter(f"hostname {json.dumps(hostname)} is too long (maximum "
-                               f"{MAX_HOSTNAME} bytes)")
+        quoted = json.dumps(hostname, ensure_ascii=False)      # as Go's %q
+        raise InvalidParameter(f"hostname {quoted} is too long (maximum {MAX_HOSTNAME} bytes)")
     workdir = config.get("WorkingDir") or ""
     if workdir:
         if not workdir.startswith("/"):
@@ -262,6 +261,7 @@ def init_binary(hc: dict, cfg: DaemonConfig) -> str | None:
         raise InvalidParameter(
             f"--init: no init binary: {cfg.init_path or 'docker-init or tini-static'} "
             "is not an executable on berthd's PATH (give berthd --init-path)")
+    return binary
 
 
 def check_resources(res: dict, cfg: DaemonConfig, warnings: list[str], *, update: bool) -> None:
