@@ -143,3 +143,19 @@ def test_image_config_fills_what_create_left_out():
     config = {"Entrypoint": ["echo"], "Cmd": None}
     merge_image_config(config, {"Cmd": ["sh"], "Entrypoint": ["/init"]})
     assert config["Entrypoint"] == ["echo"] and config["Cmd"] is None
+
+
+def test_init_is_the_containers_choice_else_the_daemons(tmp_path):
+    from engine.config import DaemonConfig
+    from engine.host_config import init_binary
+    init = tmp_path / "my-init"
+    init.write_text("#!/bin/sh\n")
+    init.chmod(0o755)
+    plain, daemon_init = DaemonConfig(init_path=str(init)), DaemonConfig(init=True,
+                                                                         init_path=str(init))
+    assert init_binary({"Init": True}, plain) == str(init)
+    assert init_binary({}, plain) is None and init_binary({"Init": None}, plain) is None
+    assert init_binary({}, daemon_init) == str(init)
+    assert init_binary({"Init": False}, daemon_init) is None
+    with pytest.raises(InvalidParameter, match="no init binary"):
+        init_binary({"Init": True}, DaemonConfig(init_path=str(tmp_path / "none")))
