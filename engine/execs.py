@@ -15,6 +15,7 @@ from supervisor import errors as sup_errors
 from . import spec as oci_spec
 from .container import Container
 from .containers import (EXIT_EACCES, EXIT_NOT_FOUND, Containers, exit_code_for_start_error)
+from .detach_keys import InvalidDetachKeys, parse as parse_detach_keys
 from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound
 from .events import EventLog
 
@@ -93,6 +94,10 @@ class Execs:
             oci_spec.resolve_user(user, self.containers.rootfs_dirs(c),
                                   c.host_config.get("GroupAdd") or [])
         tty = bool(body.get("Tty"))
+        try:
+            parse_detach_keys(body.get("DetachKeys"))   # refused at create, as dockerd
+        except InvalidDetachKeys as e:
+            raise InvalidParameter(str(e)) from None
         env = oci_spec.replace_or_append_env(
             oci_spec.process_env({**c.config, "Tty": tty}), body.get("Env") or [])
         self._forget_old()

@@ -11,6 +11,7 @@ import struct
 from aiohttp import web
 
 from .. import body_types, container as views, logs as logreader, timefmt
+from ..detach_keys import InvalidDetachKeys, parse as parse_detach_keys
 from ..errors import InvalidParameter, NotImplementedYet
 from ..host_config import parse_signal
 from ..version import api_at_least
@@ -85,6 +86,10 @@ async def attach(request: web.Request) -> web.StreamResponse:
     want_stdout = query_bool(request, "stdout")
     want_stderr = query_bool(request, "stderr")
     tty = c.tty
+    try:
+        detach_keys = parse_detach_keys(request.query.get("detachKeys"))
+    except InvalidDetachKeys as e:
+        raise InvalidParameter(str(e)) from None
     resp, reader = await hijack.upgrade(request, stream_type(request, tty))
     daemon.events.container(c, "attach")
 
@@ -101,13 +106,17 @@ async def attach(request: web.Request) -> web.StreamResponse:
             att = await daemon.containers.attach(c, stdin=want_stdin, stdout=want_stdout,
                                                  stderr=want_stderr)
             if att is not None:
-                await hijack.pump(att, resp, reader, pack,
-                                  stdin=want_stdin and bool(c.config.get("OpenStdin")),
-                                  close_stdin_at_eof=bool(c.config.get("StdinOnce")),
-                                  what=f"attach to {c.id[:12]}")
-                # the output ended because the process did: let its exit be recorded first,
-                # so a client reading the exit code right after EOF sees it
-                await daemon.containers.wait_stopped(c, 2.0)
+                # as dockerd: a TTY session's end (the client's EOF or its detach keys) leaves
+                # the container's stdin open; keys typed there are only watched for with a TTY
+                detached = await hijack.pump(
+                    att, resp, reader, pack,
+                    stdin=want_stdin and bool(c.config.get("OpenStdin")),
+                    close_stdin_at_eof=bool(c.config.get("StdinOnce")) and not tty,
+                    detach_keys=detach_keys if tty else None, what=f"attach to {c.id[:12]}")
+                if not detached:
+                    # the output ended because the process did: let its exit be recorded
+                    # first, so a client reading the exit code right after EOF sees it
+                    await daemon.containers.wait_stopped(c, 2.0)
     except ConnectionResetError:
         pass    # the client went away
     return resp

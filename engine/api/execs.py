@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from .. import body_types
+from ..detach_keys import parse as parse_detach_keys
 from ..errors import EngineError
 from ..version import api_at_least
 from . import hijack
@@ -66,8 +67,11 @@ async def start(request: web.Request) -> web.StreamResponse:
             # as dockerd: the reason goes into the stream (stdout), the exit code is recorded
             await Delayed().write(pack(1, f"{e.message}\r\n".encode()))
             return resp
+        # as dockerd: with a TTY the client's EOF leaves the process's stdin open, and its
+        # detach keys end the session, the process running on
         pumping = loop.create_task(hijack.pump(
-            att, Delayed(), reader, pack, stdin=ex.open_stdin, close_stdin_at_eof=True,
+            att, Delayed(), reader, pack, stdin=ex.open_stdin, close_stdin_at_eof=not tty,
+            detach_keys=parse_detach_keys(ex.detach_keys) if tty else None,
             what=f"exec {ex.id[:12]}"))
         done = loop.create_task(ex.done.wait())
         try:
@@ -75,6 +79,8 @@ async def start(request: web.Request) -> web.StreamResponse:
             if pumping.done():
                 if pumping.exception() is not None:
                     raise pumping.exception()       # the client went away
+                if pumping.result():
+                    return resp                     # detached: the process runs on
                 # the output ended, so the process did (almost always): the client reads
                 # ExitCode as soon as the stream closes, so it must be recorded first
                 await asyncio.wait({done}, timeout=EXIT_AFTER_OUTPUT)

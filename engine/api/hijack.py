@@ -74,27 +74,56 @@ async def upgrade(request: web.Request, content_type: str) -> tuple[web.StreamRe
 
 
 async def pump(att, resp: web.StreamResponse, reader: StdinReader, pack, *, stdin: bool,
-               close_stdin_at_eof: bool, what: str) -> None:
+               close_stdin_at_eof: bool, what: str, detach_keys: bytes | None = None) -> bool:
     """Copy a supervisor attachment's output to the client (framed by pack) until it ends,
     and, with stdin, the client's bytes to the process; the client's EOF closes the process's
-    stdin when close_stdin_at_eof."""
-    async def copy_stdin():
+    stdin when close_stdin_at_eof. With detach_keys (a TTY session, as dockerd watches only
+    those), typing them ends the session and leaves the process running: then True."""
+    from ..detach_keys import Watcher
+
+    watcher = Watcher(detach_keys) if detach_keys else None
+
+    async def copy_stdin() -> bool:
+        """True when the client typed the detach keys."""
         while True:
             data = await reader.read()
             if not data:
                 if close_stdin_at_eof:
                     await att.close_stdin()
-                return
-            await att.write(data)
+                return False
+            detached = False
+            if watcher is not None:
+                data, detached = watcher.feed(data)
+            if data:
+                await att.write(data)
+            if detached:
+                log.info("%s: detach keys typed; the process keeps running", what)
+                return True
 
-    feeder = asyncio.get_running_loop().create_task(copy_stdin()) if stdin else None
-    try:
+    async def copy_output() -> None:
         async for stream, data in att:
             await resp.write(pack(stream, data))
+
+    loop = asyncio.get_running_loop()
+    output = loop.create_task(copy_output())
+    feeder = loop.create_task(copy_stdin()) if stdin else None
+    detached = False
+    try:
+        waiting = {output} | ({feeder} if feeder else set())
+        while output in waiting:
+            done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            if (feeder in done and not feeder.cancelled() and feeder.exception() is None
+                    and feeder.result()):
+                detached = True   # end the session here (a failed feeder does not)
+                break
+        if output.done():
+            output.result()
     except sup_errors.SupervisorError as e:
         log.warning("%s ended: %s", what, e)
     finally:
         att.close()
-        if feeder:
-            feeder.cancel()
-            await asyncio.gather(feeder, return_exceptions=True)
+        for task in (output, feeder):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*[t for t in (output, feeder) if t], return_exceptions=True)
+    return detached

@@ -135,17 +135,24 @@ def proxy_signals(client, cid: str) -> None:
               help="Restart policy: no, always, unless-stopped, on-failure[:max-retries]")
 @click.option("--init", is_flag=True,
               help="Run an init inside the container that forwards signals and reaps processes")
+@click.option("--detach-keys", help="Override the key sequence for detaching a container "
+              "(default ctrl-p,ctrl-q)")
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
 def run(obj, remove, detach, name, env, memory, pids_limit, interactive, tty, entrypoint,
-        workdir, user, restart, init, image, command):
+        workdir, user, restart, init, detach_keys, image, command):
     """Create and run a new container from an image."""
+    from ..detach_keys import InvalidDetachKeys, parse as parse_detach_keys
     from ..restart_policy import parse as parse_restart
     client = obj.client
     attach = not detach
     if attach:
         check_tty(interactive, tty)
+    try:
+        keys = parse_detach_keys(detach_keys)
+    except InvalidDetachKeys as e:
+        _fail(str(e))
     try:
         policy = parse_restart(restart)
     except ValueError as e:
@@ -180,7 +187,7 @@ def run(obj, remove, detach, name, env, memory, pids_limit, interactive, tty, en
             _fail(f"Error response from daemon: {e.message}", _start_exit_code(e.message))
         print(cid)
         return 0
-    query = {"stream": 1, "stdout": 1, "stderr": 1}
+    query = {"stream": 1, "stdout": 1, "stderr": 1, "detachKeys": detach_keys}
     if interactive:
         query["stdin"] = 1
     sock, first = client.hijack(f"/containers/{cid}/attach", query)
@@ -192,8 +199,9 @@ def run(obj, remove, detach, name, env, memory, pids_limit, interactive, tty, en
         sock.close()
         _fail(f"Error response from daemon: {e.message}", _start_exit_code(e.message))
     proxy_signals(client, cid)
-    run_session(sock, first, tty=tty, interactive=interactive,
-                resize=lambda h, w: resize_container(client, cid, h, w))
+    if run_session(sock, first, tty=tty, interactive=interactive, detach_keys=keys,
+                   resize=lambda h, w: resize_container(client, cid, h, w)):
+        return 0          # detached: the container runs on
     return waiter.status_code()
 
 

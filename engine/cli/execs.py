@@ -18,11 +18,19 @@ from .session import check_tty, run_session, terminal_size
 @click.option("-w", "--workdir", help="Working directory inside the container")
 @click.option("-u", "--user", help="User (name|uid[:group|gid])")
 @click.option("--privileged", is_flag=True, help="Give extended privileges to the command")
+@click.option("--detach-keys", help="Override the key sequence for detaching a container "
+              "(default ctrl-p,ctrl-q)")
 @click.argument("container")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.pass_obj
-def exec_(obj, detach, interactive, tty, env, workdir, user, privileged, container, command):
+def exec_(obj, detach, interactive, tty, env, workdir, user, privileged, detach_keys, container,
+          command):
     """Execute a command in a running container."""
+    from ..detach_keys import InvalidDetachKeys, parse as parse_detach_keys
+    try:
+        keys = parse_detach_keys(detach_keys)
+    except InvalidDetachKeys as e:
+        raise click.ClickException(str(e)) from None
     client = obj.client
     attach = not detach
     if attach:
@@ -31,7 +39,7 @@ def exec_(obj, detach, interactive, tty, env, workdir, user, privileged, contain
     size = terminal_size() if tty and attach else None
     body = {"User": user or "", "Privileged": privileged, "Tty": tty,
             "AttachStdin": interactive and attach, "AttachStdout": attach,
-            "AttachStderr": attach, "Detach": detach, "DetachKeys": "",
+            "AttachStderr": attach, "Detach": detach, "DetachKeys": detach_keys or "",
             "Env": parse_env(env), "WorkingDir": workdir or "", "Cmd": list(command)}
     if size:
         body["ConsoleSize"] = list(size)
@@ -51,7 +59,9 @@ def exec_(obj, detach, interactive, tty, env, workdir, user, privileged, contain
         except DaemonError:
             pass
 
-    run_session(sock, first, tty=tty, interactive=interactive, resize=resize)
+    if run_session(sock, first, tty=tty, interactive=interactive, resize=resize,
+                   detach_keys=keys):
+        return 0          # detached: the command runs on
     # as docker: a command still running (its output closed) counts as 0
     return client.call("GET", f"/exec/{eid}/json").get("ExitCode") or 0
 

@@ -32,9 +32,11 @@ def _post(client, path: str, query: dict | None = None) -> None:
 @click.command(context_settings=CTX)
 @click.option("-a", "--attach", is_flag=True, help="Attach stdout/stderr and forward signals")
 @click.option("-i", "--interactive", is_flag=True, help="Attach the container's stdin")
+@click.option("--detach-keys", help="Override the key sequence for detaching a container "
+              "(default ctrl-p,ctrl-q)")
 @click.argument("containers", nargs=-1, required=True)
 @click.pass_obj
-def start(obj, attach, interactive, containers):
+def start(obj, attach, interactive, detach_keys, containers):
     """Start one or more stopped containers."""
     client = obj.client
     if attach or interactive:
@@ -42,7 +44,13 @@ def start(obj, attach, interactive, containers):
             print("berth: you cannot start and attach multiple containers at once",
                   file=sys.stderr)
             return 1
-        return _start_attached(client, containers[0], interactive)
+        from ..detach_keys import InvalidDetachKeys, parse as parse_detach_keys
+        try:
+            keys = parse_detach_keys(detach_keys)
+        except InvalidDetachKeys as e:
+            print(e, file=sys.stderr)
+            return 1
+        return _start_attached(client, containers[0], interactive, detach_keys, keys)
 
     def one(name):
         _post(client, f"/containers/{name}/start")
@@ -53,11 +61,13 @@ def start(obj, attach, interactive, containers):
     return code
 
 
-def _start_attached(client, name: str, interactive: bool) -> int:
+def _start_attached(client, name: str, interactive: bool, detach_keys: str | None,
+                    keys: bytes) -> int:
     info = client.call("GET", f"/containers/{name}/json")
     cid, tty = info["Id"], bool(info["Config"].get("Tty"))
     stdin = interactive and bool(info["Config"].get("OpenStdin"))
-    query = {"stream": 1, "stdout": 1, "stderr": 1, "stdin": 1 if stdin else None}
+    query = {"stream": 1, "stdout": 1, "stderr": 1, "stdin": 1 if stdin else None,
+             "detachKeys": detach_keys}
     sock, first = client.hijack(f"/containers/{cid}/attach", query)
     removed = bool(info["HostConfig"].get("AutoRemove"))
     waiter = Waiter(client, cid, "removed" if removed else "next-exit")
@@ -69,8 +79,9 @@ def _start_attached(client, name: str, interactive: bool) -> int:
         print(f"Error response from daemon: {e.message}", file=sys.stderr)
         return 1
     proxy_signals(client, cid)
-    run_session(sock, first, tty=tty, interactive=stdin,
-                resize=lambda h, w: resize_container(client, cid, h, w))
+    if run_session(sock, first, tty=tty, interactive=stdin, detach_keys=keys,
+                   resize=lambda h, w: resize_container(client, cid, h, w)):
+        return 0          # detached: the container runs on
     return waiter.status_code()
 
 
