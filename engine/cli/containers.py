@@ -27,15 +27,13 @@ def parse_env(values: tuple[str, ...]) -> list[str]:
 
 
 def parse_bytes(text: str) -> int:
-    """docker's RAMInBytes: 64m, 1g, 512k, 1024 (binary units)."""
-    value = text.strip().lower().rstrip("b")
-    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
-    mult = units.get(value[-1:], 1)
-    number = value[:-1] if value[-1:] in units else value
+    """docker's RAMInBytes: 64m, 1g, 512k, 1024 (binary units), read by the one parser every
+    layer shares."""
+    from lowrt.units import ram_in_bytes
     try:
-        return int(float(number) * mult)
-    except ValueError:
-        raise click.BadParameter(f"invalid size: '{text}'") from None
+        return ram_in_bytes(text)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 def _start_exit_code(message: str) -> int:
