@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import timefmt
+from . import health, timefmt
 from .restart_policy import RestartManager
 
 STATE_FIELDS = {"Running": False, "Paused": False, "Restarting": False, "OOMKilled": False,
@@ -117,7 +117,10 @@ class Container:
                 ago = timefmt.human_duration((now_ns - s["FinishedAt"]) / 1e9)
                 return f"Restarting ({s['ExitCode']}) {ago} ago"
             out = "Up " + timefmt.human_duration((now_ns - s["StartedAt"]) / 1e9)
-            return out + " (Paused)" if s["Paused"] else out
+            if s["Paused"]:
+                return out + " (Paused)"
+            status = health.label(self)
+            return f"{out} ({status})" if status else out
         if self.removing:
             return "Removal In Progress"
         if s["Dead"]:
@@ -180,6 +183,8 @@ def inspect(c: Container, *, image_id: str, data_root: Path, exec_root: Path,
             "Error": s["Error"],
             "StartedAt": timefmt.rfc3339nano(s["StartedAt"]),
             "FinishedAt": timefmt.rfc3339nano(s["FinishedAt"]),
+            # only once a healthcheck has run (omitempty in dockerd)
+            **({"Health": health.view(s["Health"])} if s.get("Health") else {}),
         },
         "Image": image_id,
         "ResolvConfPath": str(cdir / "resolv.conf"),

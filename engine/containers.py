@@ -26,8 +26,8 @@ from urllib.parse import urlencode
 
 from supervisor import errors as sup_errors
 
-from . import (container as views, etc_files, host_config, names, oom_watch, restore, rootfs,
-               spec as oci_spec, timefmt)
+from . import (container as views, etc_files, health, host_config, names, oom_watch, restore,
+               rootfs, spec as oci_spec, timefmt)
 from .config import DaemonConfig
 from .container import Container, PendingAttach
 from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound, NotModified
@@ -65,6 +65,8 @@ class Containers:
         self.events = events
         self.by_id: dict[str, Container] = {}
         self.by_name: dict[str, str] = {}
+        # healthcheck monitors (health.py); Execs gives them the exec path to probe with
+        self.health = health.HealthMonitors(events, self._save)
         self.containers_dir = cfg.data_root / "containers"
         self.containers_dir.mkdir(parents=True, exist_ok=True)
         for record in store.load_containers():
@@ -117,6 +119,7 @@ class Containers:
         image_ref = config["Image"]
         image = self.images.resolve(image_ref)
         host_config.merge_image_config(config, image.container_config)
+        health.merge_image_healthcheck(config, image.container_config)
         args = host_config.command(config)
         if name:
             name = names.normalize(name)
@@ -266,6 +269,7 @@ class Containers:
                  Pid=pid, ExitCode=0, Error="", StartedAt=timefmt.now_ns())
         c.oom_killed = False
         c.stopped.clear()
+        self.health.init(c)
         self._save(c)
         c.monitor = asyncio.get_running_loop().create_task(self._monitor(c))
         self.events.container(c, "start")
@@ -340,6 +344,8 @@ class Containers:
         async with c.lock:
             if not c.running or c.restarting:
                 return
+            # as dockerd, probes stop first; they begin again with its next start
+            self.health.stop(c)
             try:
                 deleted = await self._delete_task(c.id)
                 if deleted and deleted[1]:
@@ -456,6 +462,7 @@ class Containers:
                 try:
                     await client.resume(c.id)
                     c.state["Paused"] = False
+                    self.health.update(c)
                     self._save(c)
                 except sup_errors.SupervisorError as e:
                     log.warning("cannot resume %s after signalling it: %s", c.id[:12], e)
@@ -518,6 +525,7 @@ class Containers:
             except sup_errors.SupervisorError as e:
                 raise Internal(f"cannot pause container {c.id}: {e.message}") from None
             c.state["Paused"] = True
+            self.health.update(c)       # no probes while paused (dockerd's updateHealthMonitor)
             self._save(c)
         self.events.container(c, "pause")
 
@@ -531,6 +539,7 @@ class Containers:
             except sup_errors.SupervisorError as e:
                 raise Internal(f"Cannot unpause container {c.id}: {e.message}") from None
             c.state["Paused"] = False
+            self.health.update(c)
             self._save(c)
         self.events.container(c, "unpause")
 
@@ -607,6 +616,7 @@ class Containers:
 
     async def _remove_locked(self, c: Container) -> None:
         c.removing = True
+        self.health.stop(c)
         try:
             await self._delete_task(c.id)
         except sup_errors.SupervisorError as e:
@@ -697,6 +707,7 @@ class Containers:
 
     async def shutdown(self) -> None:
         """Stop watching; the containers themselves keep running (live restore)."""
+        await self.health.shutdown()
         for c in self.by_id.values():
             if c.monitor:
                 c.monitor.cancel()

@@ -7,12 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal as signals
 import time
 from dataclasses import dataclass, field
 
 from supervisor import errors as sup_errors
 
-from . import spec as oci_spec
+from . import health, spec as oci_spec
 from .container import Container
 from .containers import (EXIT_EACCES, EXIT_NOT_FOUND, Containers, exit_code_for_start_error)
 from .detach_keys import InvalidDetachKeys, parse as parse_detach_keys
@@ -23,6 +24,8 @@ log = logging.getLogger("berthd.execs")
 
 KEEP_FINISHED = 300.0       # seconds a finished exec stays inspectable (dockerd: 5-10 min)
 READY_TIMEOUT = 10.0        # a resize waits this long for the exec to start, as dockerd
+STREAMS_WAIT = 2.0          # after an exit, its output may trail this long (dockerd's Wait)
+KILL_WAIT = 10.0            # a probe killed at its timeout or cancelled: wait for its exit
 
 
 @dataclass
@@ -41,6 +44,7 @@ class Exec:
     env: list[str]
     console_size: list | None
     detach_keys: str
+    probe: bool = False                         # a healthcheck's, not a user's
     running: bool = False
     exit_code: int | None = None
     pid: int = 0
@@ -81,6 +85,9 @@ class Execs:
         self.link = containers.link
         self.events = events
         self.by_id: dict[str, Exec] = {}
+        # healthcheck probes run through this same exec path, as in dockerd
+        containers.health.runner = self.run_probe
+        self._abandoned: set[asyncio.Task] = set()    # held: the loop keeps only weak refs
 
     def create(self, c: Container, ref: str, body: dict) -> Exec:
         """An exec of body (an ExecOptions whose types body_types has checked) in c."""
@@ -254,7 +261,109 @@ class Execs:
         except sup_errors.SupervisorError as e:
             raise Internal(f"cannot resize exec {ex.id}: {e.message}") from None
 
+    async def run_probe(self, c: Container, command: list[str],
+                        timeout_ns: int) -> tuple[int, str]:
+        """One healthcheck probe, as dockerd's cmdProbe: an exec of command (the container's
+        user, directory and environment; no stdin, no TTY) with its stdout and stderr kept,
+        the first health.MAX_OUTPUT bytes of them. Past timeout_ns (counted from the exec's
+        start, not its setup) it is killed and the result is -1 and dockerd's message.
+        Raises (an EngineError) when it cannot be made or started: a failure for the caller.
+        Cancelled (the container stops or pauses, berthd stops), it kills the process."""
+        ex = self.create(c, c.id, {"Cmd": command, "AttachStdout": True,
+                                   "AttachStderr": True})
+        ex.probe = True
+        starting = asyncio.get_running_loop().create_task(
+            self.start(ex, console_size=None, attach=True))
+        try:
+            done, _ = await asyncio.wait({starting}, timeout=health.START_WAIT)
+        except asyncio.CancelledError:
+            self._abandon(c, ex, starting)
+            raise
+        if not done:
+            self._abandon(c, ex, starting)
+            raise Internal(f"timed out starting health check for container {c.id}")
+        try:
+            att = starting.result()
+        except BaseException:
+            self._forget_probe(ex)
+            raise
+        buf = bytearray()
+        truncated = False
+
+        async def collect() -> None:
+            nonlocal truncated
+            try:
+                async for _stream, data in att:
+                    room = health.MAX_OUTPUT - len(buf)
+                    buf.extend(data[:max(room, 0)])
+                    truncated = truncated or len(data) > room
+            except sup_errors.SupervisorError:
+                pass        # the stream ended with the process (or the supervisor)
+
+        reader = asyncio.get_running_loop().create_task(collect())
+        try:
+            try:
+                await asyncio.wait_for(asyncio.shield(ex.done.wait()), timeout_ns / 1e9)
+            except asyncio.TimeoutError:
+                log.debug("health check for container %s taking too long", c.id[:12])
+                await self._kill_probe(c, ex)
+                out = health.cut_output(bytes(buf), truncated)
+                message = f"Health check exceeded timeout ({health.go_duration(timeout_ns)})"
+                return -1, f"{message}: {out}" if out else message
+            try:
+                await asyncio.wait_for(asyncio.shield(reader), STREAMS_WAIT)
+            except asyncio.TimeoutError:
+                pass
+            return ex.exit_code, health.cut_output(bytes(buf), truncated)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._kill_probe(c, ex))
+            raise
+        finally:
+            reader.cancel()
+            att.close()
+            self._forget_probe(ex)
+
+    def _abandon(self, c: Container, ex: Exec, starting: asyncio.Task) -> None:
+        task = asyncio.get_running_loop().create_task(self._abandon_probe(c, ex, starting))
+        self._abandoned.add(task)
+        task.add_done_callback(self._abandoned.discard)
+
+    async def _abandon_probe(self, c: Container, ex: Exec, starting: asyncio.Task) -> None:
+        """A probe given up while its exec was starting: once the start is through, its
+        process is killed and its attachment closed, so nothing is left running."""
+        try:
+            att = await starting
+        except BaseException:       # it did not start: nothing runs
+            self._forget_probe(ex)
+            return
+        att.close()
+        await self._kill_probe(c, ex)
+        self._forget_probe(ex)
+
+    async def _kill_probe(self, c: Container, ex: Exec) -> None:
+        """SIGKILL a probe's process and wait (a while) for its watcher to record the exit,
+        so that dying probes do not pile up."""
+        if ex.done.is_set():
+            return
+        try:
+            client = await self.link.ready_client()
+            await client.kill(c.id, signals.SIGKILL, exec_id=ex.id)
+        except sup_errors.SupervisorError as e:
+            log.debug("killing probe %s of %s: %s", ex.id[:12], c.id[:12], e)
+        try:
+            await asyncio.wait_for(asyncio.shield(ex.done.wait()), KILL_WAIT)
+        except asyncio.TimeoutError:
+            log.warning("probe %s of %s did not exit after SIGKILL", ex.id[:12], c.id[:12])
+
+    def _forget_probe(self, ex: Exec) -> None:
+        """A probe's record goes once it has finished: a probe every few ms would otherwise
+        keep thousands of them for KEEP_FINISHED. One still running is forgotten by its
+        watcher's end (see _finish)."""
+        if ex.exit_code is not None:
+            self.by_id.pop(ex.id, None)
+
     async def shutdown(self) -> None:
+        await self.containers.health.shutdown()
         watchers = [ex.watcher for ex in self.by_id.values() if ex.watcher]
         for w in watchers:
             w.cancel()

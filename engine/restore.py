@@ -43,6 +43,7 @@ async def restore(cs: Containers) -> None:
                     c.state["Pid"] = task["pid"]
                 c.stopped.clear()
                 c.monitor = asyncio.get_running_loop().create_task(cs._monitor(c))
+                cs.health.resume(c)     # probes go on with the state kept (not if paused)
                 continue
             if c.id in tasks or c.id in sup_containers:
                 log.info("cleaning up the leftover task of stopped container %s", c.id[:12])

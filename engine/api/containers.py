@@ -10,7 +10,7 @@ import struct
 
 from aiohttp import web
 
-from .. import body_types, container as views, logs as logreader, timefmt
+from .. import body_types, container as views, health, logs as logreader, timefmt
 from ..detach_keys import InvalidDetachKeys, parse as parse_detach_keys
 from ..errors import InvalidParameter, NotImplementedYet
 from ..host_config import parse_signal
@@ -199,6 +199,8 @@ def _matches(c, filters: dict[str, list[str]], daemon, before: int | None,
             return False
         if key == "status" and c.status() not in values:
             return False
+        if key == "health" and health.status_of(c) not in values:
+            return False
         if key == "exited" and (c.status() != "exited"
                                 or str(c.state["ExitCode"]) not in values):
             return False
@@ -227,6 +229,9 @@ async def list_containers(request: web.Request) -> web.Response:
     for status in filters.get("status", []):
         if status not in STATUSES:
             raise InvalidParameter(f"invalid filter 'status={status}'")
+    for value in filters.get("health", []):
+        if value not in health.STATUSES:
+            raise InvalidParameter(f"Unrecognised filter value for health: {value}")
     show_all = query_bool(request, "all")
     limit = query_int(request, "limit", -1)
     before = since = None
