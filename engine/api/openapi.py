@@ -167,8 +167,9 @@ BODIES: dict[tuple[str, str], str] = {
 
 REASONS = {101: "switching protocols: the connection is hijacked for the stream",
            200: "no error", 201: "created", 204: "no error", 304: "already in that state",
-           400: "bad parameter", 403: "refused: the path is read-only",
-           404: "no such container, exec or image", 409: "conflict with the object's state",
+           400: "bad parameter (for a container: also an ambiguous id prefix)", 403: "refused: the path is read-only",
+           404: "no such container, exec or image",
+           409: "conflict with the object's state (for an image: an ambiguous id prefix)",
            413: "request body too large", 500: "server error",
            501: "not implemented by berth"}
 
@@ -205,7 +206,7 @@ RESPONSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/events"): (200, 400, 500),
     ("GET", "/images/json"): (200, 400, 500),
     ("POST", "/images/create"): (200, 400, 404, 500, 501),
-    ("GET", "/images/{name}/json"): (200, 400, 404, 500),
+    ("GET", "/images/{name}/json"): (200, 400, 404, 409, 500),
     ("POST", "/images/{name}/tag"): (201, 400, 404, 409, 500),
     ("DELETE", "/images/{name}"): (200, 400, 404, 409, 500),
     ("GET", "/containers/{name}/archive"): (200, 400, 404, 500),
@@ -282,7 +283,10 @@ def _operation(method: str, path: str) -> dict:
     elif body:
         op["requestBody"] = {"required": False, "content": {"application/json": {
             "schema": {"$ref": f"#/components/schemas/{body}"}}}}
-    for code in RESPONSES[key]:
+    codes = set(RESPONSES[key])
+    if path.startswith("/containers/{name}"):
+        codes.add(400)      # an id prefix that several containers share (dockerd's 400 too)
+    for code in sorted(codes):
         resp: dict = {"description": REASONS[code]}
         if code >= 400:
             resp["content"] = {"application/json": {
