@@ -38,6 +38,7 @@ if __name__ == "__main__":      # run by path with -I: the package is the script
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from engine import fs_tar  # noqa: E402
+from lowrt.units import ascii_digits  # noqa: E402
 
 # linux/sched.h, linux/mount.h, linux/fcntl.h, linux/prctl.h
 CLONE_NEWNS = 0x00020000
@@ -258,7 +259,7 @@ def lookup_owner(user: str) -> tuple[int, int]:
         entry = _lookup("/etc/passwd", name)
         if entry:
             uid, gid = int(entry[2]), int(entry[3])
-        elif name.isdigit():
+        elif ascii_digits(name):
             uid = int(name)
         else:
             raise Refusal("invalid", f"unable to find user {name}: no matching entries in "
@@ -267,7 +268,7 @@ def lookup_owner(user: str) -> tuple[int, int]:
         entry = _lookup("/etc/group", group)
         if entry:
             gid = int(entry[2])
-        elif group.isdigit():
+        elif ascii_digits(group):
             gid = int(group)
         else:
             raise Refusal("invalid", f"unable to find group {group}: no matching entries in "
@@ -285,7 +286,7 @@ def _lookup(path: str, key: str) -> list[str] | None:
         fields = line.split(":")
         if len(fields) >= 4 and (fields[0] == key or fields[2] == key):
             ids = fields[2:4] if path.endswith("passwd") else fields[2:3]
-            if all(i.isdigit() for i in ids):
+            if all(ascii_digits(i) for i in ids):
                 return fields
     return None
 

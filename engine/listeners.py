@@ -17,6 +17,8 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+from lowrt.units import ascii_digits
+
 log = logging.getLogger("berthd")
 
 HANDSHAKE_TIMEOUT = 10.0
@@ -62,7 +64,7 @@ def parse_host(text: str, tls: bool) -> Host:
             host, _, port = rest.rpartition(":") if ":" in rest else (rest, "", "")
         if not port:
             port_no = 2376 if tls else 2375
-        elif port.isdigit() and 0 < int(port) < 65536:
+        elif ascii_digits(port) and 0 < int(port) < 65536:
             port_no = int(port)
         else:
             raise ValueError(f"invalid host {text!r}: invalid port {port!r}")
@@ -106,7 +108,7 @@ def unix_socket(path: Path, group: str | None, group_required: bool) -> socket.s
     gid = -1
     if group:
         try:
-            gid = grp.getgrnam(group).gr_gid if not group.isdigit() else int(group)
+            gid = grp.getgrnam(group).gr_gid if not ascii_digits(group) else int(group)
         except KeyError:
             if group_required:
                 raise ValueError(f"can't create unix socket {path}: group {group!r} not found")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lowrt.units import ascii_digits
+
 POLICIES = ("no", "always", "unless-stopped", "on-failure")
 FIRST_DELAY = 0.1
 MAX_DELAY = 60.0
@@ -52,7 +54,7 @@ def parse(text: str) -> dict:
     name, colon, count = text.partition(":")
     if colon and not name:
         raise ValueError("invalid restart policy format: no policy provided before colon")
-    if count and not count.lstrip("-").isdigit():
+    if count and not ascii_digits(count.removeprefix("-")):
         raise ValueError("invalid restart policy format: maximum retry count must be an integer")
     return {"Name": name, "MaximumRetryCount": int(count or 0)}
 

@@ -60,10 +60,11 @@ def _go_float(num: str) -> float:
     mantissa, e, exponent = digits.lower().partition("e")
     whole, _, frac = mantissa.partition(".")
     exponent = exponent[1:] if exponent[:1] in "+-" else exponent
-    if not (_digits(whole + frac) and (not e or _digits(exponent))):
+    if not (ascii_digits(whole + frac) and (not e or ascii_digits(exponent))):
         raise ValueError(f'strconv.ParseFloat: parsing "{num}": invalid syntax')
     return float(num)
 
 
-def _digits(s: str) -> bool:
+def ascii_digits(s: str) -> bool:
+    """Only 0-9: str.isdigit() also takes "²" and "٣", which int() then refuses or reads."""
     return s.isascii() and s.isdigit()
