@@ -116,10 +116,12 @@ class Containers:
         warnings: list[str] = []
         hc = host_config.parse_host_config(body.get("HostConfig") or {}, config, self.cfg,
                                            warnings)
+        host_config.check_networking(body.get("NetworkingConfig"))
         image_ref = config["Image"]
         image = self.images.resolve(image_ref)
         host_config.merge_image_config(config, image.container_config)
         health.merge_image_healthcheck(config, image.container_config)
+        host_config.check_merged(config, hc)
         args = host_config.command(config)
         if name:
             name = names.normalize(name)

@@ -26,6 +26,52 @@ JSON_FILE_OPTS = ("max-size", "max-file", "compress", "labels", "labels-regex", 
                   "env-regex", "tag")
 
 
+# Every field of the create body's Config and HostConfig (body_types), and what berthd does
+# with it: "applied" (in the runtime spec or the container's state), "refused" (400 naming the
+# flag where berth cannot give it, or dockerd's own refusal of a bad value), "warned" (dropped
+# with dockerd's warning where this host's kernel cannot give it, else applied), or
+# "informational" (kept for clients, nothing to apply: dockerd too only stores it). A test
+# walks body_types against this table, so a field cannot be added without a decision here.
+HANDLED_FIELDS: dict[str, dict[str, str]] = {
+    "Config": {
+        "Hostname": "applied", "Domainname": "applied", "User": "applied",
+        "AttachStdin": "applied", "AttachStdout": "applied", "AttachStderr": "applied",
+        "ExposedPorts": "informational", "Tty": "applied", "OpenStdin": "applied",
+        "StdinOnce": "applied", "Env": "applied", "Cmd": "applied", "Healthcheck": "applied",
+        "ArgsEscaped": "informational", "Image": "applied", "Volumes": "refused",
+        "WorkingDir": "applied", "Entrypoint": "applied", "NetworkDisabled": "informational",
+        "MacAddress": "refused", "OnBuild": "informational", "Labels": "applied",
+        "StopSignal": "applied", "StopTimeout": "applied", "Shell": "applied",
+    },
+    "HostConfig": {
+        "Binds": "applied", "ContainerIDFile": "informational", "LogConfig": "applied",
+        "NetworkMode": "applied", "PortBindings": "refused", "RestartPolicy": "applied",
+        "AutoRemove": "applied", "VolumeDriver": "refused", "VolumesFrom": "refused",
+        "ConsoleSize": "applied", "Annotations": "applied", "CapAdd": "applied",
+        "CapDrop": "applied", "CgroupnsMode": "applied", "Dns": "refused",
+        "DnsOptions": "refused", "DnsSearch": "refused", "ExtraHosts": "refused",
+        "GroupAdd": "applied", "IpcMode": "applied", "Cgroup": "refused", "Links": "refused",
+        "OomScoreAdj": "applied", "PidMode": "applied", "Privileged": "applied",
+        "PublishAllPorts": "refused", "ReadonlyRootfs": "applied", "SecurityOpt": "applied",
+        "StorageOpt": "refused", "Tmpfs": "applied", "UTSMode": "applied",
+        "UsernsMode": "refused", "ShmSize": "applied", "Sysctls": "applied",
+        "Runtime": "applied", "Isolation": "refused", "CpuShares": "applied",
+        "Memory": "applied", "NanoCpus": "applied", "CgroupParent": "applied",
+        "BlkioWeight": "warned", "BlkioWeightDevice": "warned",
+        "BlkioDeviceReadBps": "warned", "BlkioDeviceWriteBps": "warned",
+        "BlkioDeviceReadIOps": "warned", "BlkioDeviceWriteIOps": "warned",
+        "CpuPeriod": "applied", "CpuQuota": "applied", "CpuRealtimePeriod": "warned",
+        "CpuRealtimeRuntime": "warned", "CpusetCpus": "applied", "CpusetMems": "applied",
+        "Devices": "applied", "DeviceCgroupRules": "applied", "DeviceRequests": "refused",
+        "MemoryReservation": "applied", "MemorySwap": "applied",
+        "MemorySwappiness": "warned", "OomKillDisable": "warned", "PidsLimit": "applied",
+        "Ulimits": "applied", "CpuCount": "informational", "CpuPercent": "warned",
+        "IOMaximumIOps": "refused", "IOMaximumBandwidth": "refused", "Mounts": "applied",
+        "MaskedPaths": "applied", "ReadonlyPaths": "applied", "Init": "applied",
+    },
+}
+
+
 def default_host_config(runtime: str, cgroup_v2: bool) -> dict:
     """dockerd's HostConfig with nothing set, so inspect shows every field clients read."""
     return {
@@ -241,13 +287,92 @@ def parse_host_config(given: dict, config: dict, cfg: DaemonConfig,
         value = hc.get(key) or ""
         allowed = ("", "host", "private", "shareable", "none") if key == "IpcMode" \
             else ("", "host")
+        flag = {"UTSMode": "--uts", "PidMode": "--pid", "IpcMode": "--ipc"}[key]
+        if value.startswith("container:") and key != "UTSMode":
+            raise InvalidParameter(
+                f"berth cannot apply {flag} {value} yet ({key}): joining another container's "
+                f"namespace is not supported")
         if value not in allowed:
             raise InvalidParameter(f"invalid {key[:-4].upper()} mode: {value}")
+    _refuse_unsupported(hc, config)
     oci_spec.check_host_config(hc)
     init_binary(hc, cfg)
     if hc.get("Privileged"):
         hc["MaskedPaths"], hc["ReadonlyPaths"] = None, None
     return hc
+
+
+def _berth_cannot(flag: str, field: str, why: str) -> InvalidParameter:
+    return InvalidParameter(f"berth cannot apply {flag} yet ({field}): {why}")
+
+
+_NO_NETWORKS = "berth has no networks (no bridge, no embedded DNS) yet"
+_NO_VOLUMES = "berth has no volumes yet"
+
+
+def _refuse_unsupported(hc: dict, config: dict) -> None:
+    """What berth cannot give yet, refused at create naming the flag and the field, where
+    dockerd would apply it: never accepted and shown by inspect as if it had been."""
+    if hc.get("Links"):
+        raise _berth_cannot("--link", "HostConfig.Links",
+                            "container links need the networks berth does not have")
+    if hc.get("Cgroup"):
+        raise _berth_cannot(f"cgroup {hc['Cgroup']}", "HostConfig.Cgroup",
+                            "joining another container's cgroup is not supported")
+    if hc.get("VolumesFrom"):
+        raise _berth_cannot("--volumes-from", "HostConfig.VolumesFrom", _NO_VOLUMES)
+    if hc.get("VolumeDriver"):
+        raise _berth_cannot("--volume-driver", "HostConfig.VolumeDriver",
+                            f"{_NO_VOLUMES} (nor volume plugins)")
+    if config.get("Volumes"):
+        raise _berth_cannot("-v " + ", ".join(sorted(config["Volumes"])), "Config.Volumes",
+                            f"anonymous volumes: {_NO_VOLUMES}; bind a host directory "
+                            "(-v /host/dir:/data) instead")
+    for flag, key in (("--dns", "Dns"), ("--dns-search", "DnsSearch"),
+                      ("--dns-option", "DnsOptions")):
+        if hc.get(key):
+            raise _berth_cannot(flag, f"HostConfig.{key}", f"the container's resolv.conf is "
+                                f"the host's: {_NO_NETWORKS}")
+    if hc.get("ExtraHosts"):
+        raise _berth_cannot("--add-host", "HostConfig.ExtraHosts", _NO_NETWORKS)
+    if hc.get("UsernsMode"):
+        raise _berth_cannot(f"--userns {hc['UsernsMode']}", "HostConfig.UsernsMode",
+                            "berthd has no user namespace remapping")
+    if hc.get("DeviceRequests"):
+        raise _berth_cannot("--gpus", "HostConfig.DeviceRequests",
+                            "berthd has no device drivers (no NVIDIA container toolkit hook)")
+    if hc.get("StorageOpt"):
+        raise _berth_cannot("--storage-opt", "HostConfig.StorageOpt",
+                            "berth's overlay storage takes no per-container options (no size "
+                            "quota)")
+    if config.get("MacAddress"):
+        raise _berth_cannot("--mac-address", "Config.MacAddress", _NO_NETWORKS)
+
+
+def check_networking(networking: dict | None) -> None:
+    """NetworkingConfig (--ip, --ip6, --mac-address, --network-alias, --link-local-ip of API
+    1.44+): berth has no networks to give an endpoint these."""
+    for net, ep in ((networking or {}).get("EndpointsConfig") or {}).items():
+        ep = ep or {}
+        ipam = ep.get("IPAMConfig") or {}
+        for flag, value in (("--ip", ipam.get("IPv4Address")), ("--ip6", ipam.get("IPv6Address")),
+                            ("--link-local-ip", ipam.get("LinkLocalIPs")),
+                            ("--mac-address", ep.get("MacAddress")),
+                            ("--network-alias", ep.get("Aliases")),
+                            ("--link", ep.get("Links")),
+                            ("--driver-opt", ep.get("DriverOpts"))):
+            if value:
+                raise _berth_cannot(flag, f"NetworkingConfig.EndpointsConfig[{net}]",
+                                    _NO_NETWORKS)
+
+
+def check_merged(config: dict, hc: dict) -> None:
+    """What can be judged once the image's config is merged: -P publishes the exposed ports
+    (the image's too), which takes a bridge berth does not have."""
+    if hc.get("PublishAllPorts") and config.get("ExposedPorts"):
+        raise _berth_cannot("-P", "HostConfig.PublishAllPorts",
+                            "berth has no bridge network yet, so ports cannot be published: "
+                            + ", ".join(sorted(config["ExposedPorts"])))
 
 
 def init_binary(hc: dict, cfg: DaemonConfig) -> str | None:
@@ -322,6 +447,10 @@ def check_resources(res: dict, cfg: DaemonConfig, warnings: list[str], *, update
         res["CpuPercent"] = 0
     cpuset.check(res, cfg.cgroup_v2)
     sysinfo.check_blkio_weight(res, cfg.cgroup_v2, warnings)
+    sysinfo.check_blkio_devices(res, cfg.cgroup_v2, warnings)
+    sysinfo.check_cpu_realtime(res, cfg.cgroup_v2, warnings)
+    for rule in res.get("DeviceCgroupRules") or []:
+        oci_spec.device_cgroup_rule(rule)
     if not update:
         # runconfig's checks of a create request
         if res.get("IOMaximumBandwidth"):

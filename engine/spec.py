@@ -259,13 +259,63 @@ def resources(hc: dict) -> dict:
         cpu["period"] = hc["CpuPeriod"]
     if hc.get("CpuQuota"):
         cpu["quota"] = hc["CpuQuota"]
-    if cpu:
-        res["cpu"] = cpu
     if hc.get("PidsLimit") is not None:
         res["pids"] = {"limit": hc["PidsLimit"] if hc["PidsLimit"] > 0 else -1}
+    if hc.get("CpuRealtimePeriod"):
+        cpu["realtimePeriod"] = hc["CpuRealtimePeriod"]
+    if hc.get("CpuRealtimeRuntime"):
+        cpu["realtimeRuntime"] = hc["CpuRealtimeRuntime"]
+    if cpu:
+        res["cpu"] = cpu
+    block_io: dict = {}
     if hc.get("BlkioWeight"):
-        res["blockIO"] = {"weight": hc["BlkioWeight"]}
+        block_io["weight"] = hc["BlkioWeight"]
+    if hc.get("BlkioWeightDevice"):
+        block_io["weightDevice"] = [
+            {**_major_minor(d["Path"]), "weight": d["Weight"]} for d in hc["BlkioWeightDevice"]]
+    for key, oci in (("BlkioDeviceReadBps", "throttleReadBpsDevice"),
+                     ("BlkioDeviceWriteBps", "throttleWriteBpsDevice"),
+                     ("BlkioDeviceReadIOps", "throttleReadIOPSDevice"),
+                     ("BlkioDeviceWriteIOps", "throttleWriteIOPSDevice")):
+        if hc.get(key):
+            block_io[oci] = [{**_major_minor(d["Path"]), "rate": d["Rate"]} for d in hc[key]]
+    if block_io:
+        res["blockIO"] = block_io
+    if not hc.get("Privileged"):
+        res["devices"] += [device_cgroup_rule(r) for r in hc.get("DeviceCgroupRules") or []]
     return res
+
+
+def _major_minor(path: str) -> dict:
+    """dockerd's getBlkio*Devices: the device's numbers from a stat of its path."""
+    try:
+        rdev = os.stat(path).st_rdev
+    except OSError as e:
+        raise InvalidParameter(f"stat {path}: {e.strerror.lower()}") from None
+    return {"major": os.major(rdev), "minor": os.minor(rdev)}
+
+
+_RULE_TYPES = {"a", "b", "c"}
+
+
+def device_cgroup_rule(rule: str) -> dict:
+    """--device-cgroup-rule 'c 1:3 rwm' (a star for any major or minor) as an OCI device rule,
+    as dockerd's AppendDevicePermissionsFromCgroupRules reads it."""
+    fields = rule.split()
+    error = InvalidParameter(f"invalid device cgroup rule format: '{rule}'")
+    if len(fields) != 3 or fields[0] not in _RULE_TYPES or not fields[2] \
+            or set(fields[2]) - set("rwm") or len(fields[2]) > 3:
+        raise error
+    major, sep, minor = fields[1].partition(":")
+    if not sep or not all(n == "*" or n.isdigit() for n in (major, minor)):
+        raise error
+    out: dict = {"allow": True, "type": fields[0]}
+    if major != "*":
+        out["major"] = int(major)
+    if minor != "*":
+        out["minor"] = int(minor)
+    out["access"] = fields[2]
+    return out
 
 
 def _namespaces(hc: dict, cgroup_v2: bool) -> list[dict]:
@@ -293,7 +343,28 @@ def _bind(spec: str) -> tuple[str, str, list[str]]:
     if not parts[0].startswith("/"):
         raise InvalidParameter(
             f"invalid volume specification: '{spec}': named volumes are not supported yet")
-    return parts[0], parts[1], parts[2].split(",") if len(parts) > 2 else []
+    opts = parts[2].split(",") if len(parts) > 2 else []
+    if opts and not _valid_bind_mode(opts):
+        raise InvalidParameter(f"invalid mode: {parts[2]}")
+    return parts[0], parts[1], opts
+
+
+PROPAGATIONS = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
+
+
+def _valid_bind_mode(opts: list[str]) -> bool:
+    """moby's linuxValidMountMode for a bind: at most one of rw/ro, one of z/Z, one
+    propagation; nothing else (nocopy is for volumes)."""
+    groups = (("rw", "ro"), ("z", "Z"), PROPAGATIONS)
+    counts = [sum(o in g for o in opts) for g in groups]
+    return all(any(o in g for g in groups) for o in opts) and max(counts) <= 1
+
+
+def bind_propagation(opts: list[str]) -> str:
+    """A bind's propagation (rprivate unless given). z and Z ask for an SELinux relabel, which
+    dockerd too skips without a word where SELinux is off (berthd's hosts: it is not
+    supported here, see security_opts)."""
+    return next((o for o in opts if o in PROPAGATIONS), "rprivate")
 
 
 def _device(entry: dict) -> tuple[str, str, str]:
@@ -315,7 +386,11 @@ def check_host_config(hc: dict) -> None:
             if _cap_name(name) not in ALL_CAPS and _cap_name(name) != "CAP_ALL":
                 raise InvalidParameter(f"invalid {key}: unknown capability: \"{_cap_name(name)}\"")
     for spec in hc.get("Binds") or []:
-        _bind(spec)
+        _, _, opts = _bind(spec)
+        relabel = [o for o in opts if o in ("z", "Z")]
+        if relabel and security_opts.selinux_enabled():
+            raise InvalidParameter(f"berth cannot apply the bind option '{relabel[0]}' yet "
+                                   f"(HostConfig.Binds): SELinux relabelling is not supported")
     for m in hc.get("Mounts") or []:
         kind, target = m.get("Type"), m.get("Target") or ""
         if not target.startswith("/"):
@@ -350,7 +425,8 @@ def _user_mounts(hc: dict) -> list[dict]:
         if not os.path.exists(src):
             os.makedirs(src, exist_ok=True)   # dockerd creates a missing bind source directory
         mounts.append({"destination": dst, "type": "bind", "source": src,
-                       "options": ["rbind", "ro" if "ro" in opts else "rw", "rprivate"]})
+                       "options": ["rbind", "ro" if "ro" in opts else "rw",
+                                   bind_propagation(opts)]})
     for m in hc.get("Mounts") or []:
         ro = "ro" if m.get("ReadOnly") else "rw"
         if m["Type"] == "bind":
@@ -424,6 +500,8 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
     shm = hc.get("ShmSize") or DEFAULT_SHM_SIZE
     net = hc.get("NetworkMode") or "bridge"
     mounts = _mounts(shm)
+    if (hc.get("IpcMode") or "") == "none":
+        mounts = [m for m in mounts if m["destination"] != "/dev/shm"]   # dockerd's "none"
     # the files dockerd writes per container and binds over the image's
     for name, dest in (("hostname", "/etc/hostname"), ("hosts", "/etc/hosts"),
                        ("resolv.conf", "/etc/resolv.conf")):
@@ -489,4 +567,6 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
         spec["hostname"] = config.get("Hostname") or container_id[:12]
     if config.get("Domainname"):
         spec["domainname"] = config["Domainname"]
+    if hc.get("Annotations"):
+        spec["annotations"] = dict(hc["Annotations"])   # as dockerd: into the OCI spec
     return spec

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat as _stat
 
 from .errors import InvalidParameter
 
@@ -52,3 +53,86 @@ def check_blkio_weight(resources: dict, cgroup_v2: bool, warnings: list[str]) ->
         resources["BlkioWeight"] = 0
     elif weight and not 10 <= weight <= 1000:
         raise InvalidParameter("Range of blkio weight is from 10 to 1000")
+
+
+BLKIO_DEVICE_WARNINGS = {
+    "BlkioWeightDevice": ("Your kernel does not support Block I/O weight_device or the cgroup "
+                          "is not mounted. Weight-device discarded."),
+    "BlkioDeviceReadBps": ("Your kernel does not support BPS Block I/O read limit or the cgroup "
+                           "is not mounted. Block I/O BPS read limit discarded."),
+    "BlkioDeviceWriteBps": ("Your kernel does not support BPS Block I/O write limit or the "
+                            "cgroup is not mounted. Block I/O BPS write limit discarded."),
+    "BlkioDeviceReadIOps": ("Your kernel does not support IOPS Block read limit or the cgroup "
+                            "is not mounted. Block I/O IOPS read limit discarded."),
+    "BlkioDeviceWriteIOps": ("Your kernel does not support IOPS Block write limit or the cgroup "
+                             "is not mounted. Block I/O IOPS write limit discarded."),
+}
+_V1_FILES = {
+    "BlkioWeightDevice": ("blkio.weight_device", "blkio.bfq.weight_device"),
+    "BlkioDeviceReadBps": ("blkio.throttle.read_bps_device",),
+    "BlkioDeviceWriteBps": ("blkio.throttle.write_bps_device",),
+    "BlkioDeviceReadIOps": ("blkio.throttle.read_iops_device",),
+    "BlkioDeviceWriteIOps": ("blkio.throttle.write_iops_device",),
+}
+CPU_RT_PERIOD_WARNING = ("Your kernel does not support CPU real-time scheduler. CPU real-time "
+                         "period discarded.")
+CPU_RT_RUNTIME_WARNING = ("Your kernel does not support CPU real-time scheduler. CPU real-time "
+                          "runtime discarded.")
+
+
+@functools.cache
+def blkio_file(key: str, cgroup_v2: bool) -> bool:
+    """Whether the kernel offers the per-device blkio option key (a HostConfig field), as
+    dockerd's sysinfo looks for its file (v2: the io controller)."""
+    if cgroup_v2:
+        return blkio_weight(True)
+    mount = _v1_mount("blkio")
+    return mount is not None and any(os.path.exists(f"{mount}/{name}")
+                                     for name in _V1_FILES[key])
+
+
+def check_blkio_devices(resources: dict, cgroup_v2: bool, warnings: list[str]) -> None:
+    """--blkio-weight-device and --device-{read,write}-{bps,iops}: dropped with dockerd's
+    warning where the kernel has no file for them, else each path must be a device node."""
+    for key, warning in BLKIO_DEVICE_WARNINGS.items():
+        entries = resources.get(key) or []
+        if not entries:
+            continue
+        if not blkio_file(key, cgroup_v2):
+            warnings.append(warning)
+            resources[key] = []
+            continue
+        for entry in entries:
+            path = entry.get("Path") or ""
+            try:
+                st = os.stat(path)
+            except OSError as e:
+                raise InvalidParameter(f"{key}: stat {path}: {e.strerror.lower()}") from None
+            if not (_stat.S_ISBLK(st.st_mode) or _stat.S_ISCHR(st.st_mode)):
+                raise InvalidParameter(f"{key}: {path} is not a device node")
+            if key == "BlkioWeightDevice" and not 10 <= (entry.get("Weight") or 0) <= 1000:
+                raise InvalidParameter("Range of blkio weight is from 10 to 1000")
+
+
+@functools.cache
+def cpu_realtime(cgroup_v2: bool) -> bool:
+    """dockerd's sysinfo.CPURealtime: cgroup v1's cpu.rt_period_us and cpu.rt_runtime_us
+    (kernels with CONFIG_RT_GROUP_SCHED); none on v2."""
+    if cgroup_v2:
+        return False
+    mount = _v1_mount("cpu")
+    return mount is not None and os.path.exists(f"{mount}/cpu.rt_runtime_us")
+
+
+def check_cpu_realtime(resources: dict, cgroup_v2: bool, warnings: list[str]) -> None:
+    """dockerd's verifyPlatformContainerResources for --cpu-rt-period and --cpu-rt-runtime."""
+    if (resources.get("CpuRealtimePeriod") or 0) > 0 and not cpu_realtime(cgroup_v2):
+        warnings.append(CPU_RT_PERIOD_WARNING)
+        resources["CpuRealtimePeriod"] = 0
+    if (resources.get("CpuRealtimeRuntime") or 0) > 0 and not cpu_realtime(cgroup_v2):
+        warnings.append(CPU_RT_RUNTIME_WARNING)
+        resources["CpuRealtimeRuntime"] = 0
+    period = resources.get("CpuRealtimePeriod") or 0
+    runtime = resources.get("CpuRealtimeRuntime") or 0
+    if period and runtime and runtime > period:
+        raise InvalidParameter("cpu real-time runtime cannot be higher than cpu real-time period")
