@@ -417,6 +417,36 @@ def check_host_config(hc: dict) -> None:
                                f"{', '.join(sorted(published))}")
 
 
+def _source_mount(path: str) -> tuple[str, set[str]]:
+    """The mount point holding path and its propagation tags (shared:N, master:N), from
+    /proc/self/mountinfo, as moby's mountinfo.GetSourceMount."""
+    path = os.path.realpath(path)
+    best, tags = "/", set()
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split(" - ")[0].split()
+            point = fields[4].replace("\\040", " ")
+            if (path == point or path.startswith(point.rstrip("/") + "/")) \
+                    and len(point) >= len(best):
+                best, tags = point, {t.split(":")[0] for t in fields[6:]}
+    return best, tags
+
+
+def check_propagation(source: str, propagation: str) -> None:
+    """dockerd's ensureShared / ensureSharedOrSlave: a shared bind needs its source on a shared
+    mount, a slave one on a shared or slave mount; else the start fails with its words."""
+    if propagation in ("shared", "rshared"):
+        point, tags = _source_mount(source)
+        if "shared" not in tags:
+            raise InvalidParameter(f"path {source} is mounted on {point} but it is not a shared "
+                                   f"mount")
+    elif propagation in ("slave", "rslave"):
+        point, tags = _source_mount(source)
+        if not tags & {"shared", "master"}:
+            raise InvalidParameter(f"path {source} is mounted on {point} but it is not a shared "
+                                   f"or slave mount")
+
+
 def _user_mounts(hc: dict) -> list[dict]:
     """-v, --mount and --tmpfs, as OCI mounts."""
     mounts = []
@@ -424,6 +454,7 @@ def _user_mounts(hc: dict) -> list[dict]:
         src, dst, opts = _bind(spec)
         if not os.path.exists(src):
             os.makedirs(src, exist_ok=True)   # dockerd creates a missing bind source directory
+        check_propagation(src, bind_propagation(opts))
         mounts.append({"destination": dst, "type": "bind", "source": src,
                        "options": ["rbind", "ro" if "ro" in opts else "rw",
                                    bind_propagation(opts)]})
@@ -431,6 +462,7 @@ def _user_mounts(hc: dict) -> list[dict]:
         ro = "ro" if m.get("ReadOnly") else "rw"
         if m["Type"] == "bind":
             propagation = (m.get("BindOptions") or {}).get("Propagation") or "rprivate"
+            check_propagation(m["Source"], propagation)
             mounts.append({"destination": m["Target"], "type": "bind", "source": m["Source"],
                            "options": ["rbind", ro, propagation]})
         else:
