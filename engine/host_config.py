@@ -65,7 +65,9 @@ HANDLED_FIELDS: dict[str, dict[str, str]] = {
         "Devices": "applied", "DeviceCgroupRules": "applied", "DeviceRequests": "refused",
         "MemoryReservation": "applied", "MemorySwap": "applied",
         "MemorySwappiness": "warned", "OomKillDisable": "warned", "PidsLimit": "applied",
-        "Ulimits": "applied", "CpuCount": "informational", "CpuPercent": "warned",
+        "Ulimits": "applied",
+        "CpuCount": "informational",    # Windows-only: the docker CLI refuses --cpu-count
+        "CpuPercent": "warned",
         "IOMaximumIOps": "refused", "IOMaximumBandwidth": "refused", "Mounts": "applied",
         "MaskedPaths": "applied", "ReadonlyPaths": "applied", "Init": "applied",
     },

@@ -12,7 +12,7 @@ import stat
 
 import pytest
 
-from tests.e2e.test_docker_run_seccomp import dockerd  # noqa: F401 (fixture)
+from tests.e2e.test_docker_run_seccomp import dockerd  # noqa: F401 # pyflakes: ignore
 
 
 def _block_device() -> tuple[str, str]:
@@ -41,7 +41,8 @@ OOM_WARNING = ("OOM killer is disabled for the container, but no memory limit is
 
 # flag -> (flags, what runs inside, outcome, what is expected); outcome: "applied" (the text
 # is in the container's output), "refused" (exit 125, the text in stderr), "warned" (the
-# warning in stderr, the container runs)
+# warning in stderr, the container runs), "ignored" (runs, no warning, the text not in the
+# output: as dockerd 28), "cli-refused" (the docker CLI refuses it itself, exit 1)
 CG = "/sys/fs/cgroup"
 SHARED = "/tmp/berth-flags-shared"     # a shared mount (the fixture makes it)
 PRIVATE = "/run/berth-flags-private"   # a private one
@@ -80,6 +81,13 @@ CASES = {
     # it), and so does berthd (the field is not in the API it serves): not limited
     "kernel-memory": (["--kernel-memory", "64m"], f"cat {CG}/memory/memory.kmem.limit_in_bytes",
                       "ignored", "67108864"),
+    # Windows-only options: the docker CLI itself refuses them against a Linux daemon (exit 1)
+    "cpu-count": (["--cpu-count", "1"], "true", "cli-refused", "only supported on a Docker "
+                  "daemon running on windows"),
+    "cpu-percent": (["--cpu-percent", "50"], "true", "cli-refused", "only supported on a "
+                    "Docker daemon running on windows"),
+    "io-maxbandwidth": (["--io-maxbandwidth", "1m"], "true", "cli-refused", "only supported "
+                        "on a Docker daemon running on windows"),
     "bind-rshared": (["-v", f"{SHARED}:/x:rshared"], "grep ' /x ' /proc/self/mountinfo",
                      "applied", "shared:"),
     "bind-rslave": (["-v", f"{SHARED}:/x:rslave"], "grep ' /x ' /proc/self/mountinfo",
@@ -128,7 +136,8 @@ SAME_AS_DOCKERD = ("device-read-bps", "device-write-bps", "device-read-iops",
                    "memory-swappiness", "oom-kill-disable", "oom-kill-disable-no-limit",
                    "cpu-rt-runtime-over-period", "bind-rshared", "bind-rslave",
                    "bind-rshared-private-source", "bind-ro-z", "bind-bad-mode",
-                   "blkio-weight-device", "isolation", "runtime-unknown", "cpu-rt-runtime")
+                   "blkio-weight-device", "isolation", "runtime-unknown", "cpu-rt-runtime", "cpu-count",
+                   "cpu-percent", "io-maxbandwidth")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -161,6 +170,8 @@ def _check(p, outcome: str, expected: str) -> None:
     out, err = p.stdout.decode(), p.stderr.decode()
     if outcome == "refused":
         assert p.returncode == 125 and expected in err, (p.returncode, out, err)
+    elif outcome == "cli-refused":
+        assert p.returncode == 1 and expected in err, (p.returncode, out, err)
     elif outcome == "ignored":
         assert p.returncode == 0 and expected not in out and not err, (p.returncode, out, err)
     elif outcome == "warned":
@@ -187,7 +198,7 @@ def test_refusals_name_the_flag_and_field(daemon):
 
 
 @pytest.mark.parametrize("name", SAME_AS_DOCKERD)
-def test_same_as_debians_dockerd(daemon, dockerd, name):  # noqa: F811
+def test_same_as_debians_dockerd(daemon, dockerd, name):  # noqa: F811 (the fixture)
     flags, inside, outcome, expected = CASES[name]
     if not _v1() and inside.startswith("cat /sys/fs/cgroup/"):
         pytest.skip("the check reads cgroup v1 files")
