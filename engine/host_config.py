@@ -226,7 +226,8 @@ def parse_host_config(given: dict, config: dict, cfg: DaemonConfig,
     if mode == "default":
         mode = "bridge"
     if mode.startswith("container:"):
-        raise InvalidParameter(f"network mode {mode} is not supported yet")
+        raise _berth_cannot(f"--network {mode}", "HostConfig.NetworkMode",
+                            "joining another container's network namespace is not supported")
     if mode not in ("bridge", "host", "none"):
         raise NotFound(f"network {mode} not found")
     hc["NetworkMode"] = mode

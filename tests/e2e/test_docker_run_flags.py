@@ -111,6 +111,8 @@ CASES = {
     "userns": (["--userns", "host"], "true", "refused", "--userns"),
     "gpus": (["--gpus", "all"], "true", "refused", "--gpus"),
     "network-unknown": (["--network", "mynet"], "true", "refused", "network mynet not found"),
+    "network-container": (["--network", "container:other"], "true", "refused",
+                          "--network container:other"),
     "ip": (["--ip", "192.0.2.5"], "true", "refused", "--ip"),
     "mac-address": (["--mac-address", "02:42:ac:11:00:02"], "true", "refused",
                     "--mac-address"),
