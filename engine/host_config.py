@@ -338,7 +338,9 @@ def _refuse_unsupported(hc: dict, config: dict) -> None:
                                 f"the host's: {_NO_NETWORKS}")
     if hc.get("ExtraHosts"):
         raise _berth_cannot("--add-host", "HostConfig.ExtraHosts", _NO_NETWORKS)
-    if hc.get("UsernsMode"):
+    # "host" (the only value the docker CLI sends) is what berth gives every container: the
+    # host's user namespace, as dockerd without --userns-remap
+    if hc.get("UsernsMode") not in (None, "", "host"):
         raise _berth_cannot(f"--userns {hc['UsernsMode']}", "HostConfig.UsernsMode",
                             "berthd has no user namespace remapping")
     if hc.get("DeviceRequests"):

@@ -108,7 +108,8 @@ CASES = {
     "dns-search": (["--dns-search", "example.org"], "true", "refused", "--dns-search"),
     "dns-option": (["--dns-option", "ndots:2"], "true", "refused", "--dns-option"),
     "add-host": (["--add-host", "h:192.0.2.1"], "true", "refused", "--add-host"),
-    "userns": (["--userns", "host"], "true", "refused", "--userns"),
+    "userns-host": (["--userns", "host"], "cat /proc/self/uid_map", "applied",
+                    "0          0 4294967295"),
     "gpus": (["--gpus", "all"], "true", "refused", "--gpus"),
     "network-unknown": (["--network", "mynet"], "true", "refused", "network mynet not found"),
     "network-container": (["--network", "container:other"], "true", "refused",
@@ -139,7 +140,7 @@ SAME_AS_DOCKERD = ("device-read-bps", "device-write-bps", "device-read-iops",
                    "cpu-rt-runtime-over-period", "bind-rshared", "bind-rslave",
                    "bind-rshared-private-source", "bind-ro-z", "bind-bad-mode",
                    "blkio-weight-device", "isolation", "runtime-unknown", "cpu-rt-runtime", "cpu-count",
-                   "cpu-percent", "io-maxbandwidth")
+                   "cpu-percent", "io-maxbandwidth", "userns-host")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -206,3 +207,18 @@ def test_same_as_debians_dockerd(daemon, dockerd, name):  # noqa: F811 (the fixt
         pytest.skip("the check reads cgroup v1 files")
     _check(_outcome(dockerd.docker, flags, inside), outcome,
            DOCKERD_20_WORDS.get(name, expected))
+
+
+@pytest.mark.parametrize("body, words", [
+    ({"HostConfig": {"UsernsMode": "private"}}, "--userns private"),
+    ({"HostConfig": {"Cgroup": "container:other"}}, "HostConfig.Cgroup"),
+    ({"HostConfig": {"DnsOptions": ["ndots:2"]}}, "--dns-option"),
+    ({"NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["a"]}}}},
+     "--network-alias"),
+    ({"Volumes": {"/data": {}}}, "Config.Volumes"),
+])
+def test_api_values_the_cli_does_not_send_are_refused_too(daemon, body, words):
+    before = daemon.container_ids()
+    r = daemon.api("POST", "/containers/create", {"Image": "busybox", "Cmd": ["true"], **body})
+    assert r.status == 400 and words in r.json()["message"], (r.status, r.json())
+    assert daemon.container_ids() == before
