@@ -150,7 +150,7 @@ def parse_signal(value: str | int | None, default: int) -> int:
     if value is None or value == "":
         return default
     text = str(value).strip().upper()
-    if text.isdigit():
+    if units.ascii_digits(text):
         num = int(text)
         if not 0 < num < 65:
             raise InvalidParameter(f"invalid signal: {value}")
@@ -246,7 +246,7 @@ def parse_host_config(given: dict, config: dict, cfg: DaemonConfig,
     if "max-size" in opts and log_max_size(opts["max-size"]) <= 0:
         raise InvalidParameter("max-size must be a positive number")
     if "max-file" in opts:
-        if not str(opts["max-file"]).isdigit() or int(opts["max-file"]) < 1:
+        if not units.ascii_digits(str(opts["max-file"])) or int(opts["max-file"]) < 1:
             raise InvalidParameter("max-file cannot be less than 1")
         if int(opts["max-file"]) > 1 and "max-size" not in opts:
             raise InvalidParameter("max-file cannot be set without max-size")

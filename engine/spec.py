@@ -9,6 +9,8 @@ import os
 import stat
 from pathlib import Path
 
+from lowrt.units import ascii_digits
+
 from . import seccomp_profile, security_opts
 from .errors import InvalidParameter
 
@@ -126,7 +128,7 @@ def resolve_user(user: str, rootfs_dirs: list[Path], group_add: list[str]) -> di
         entry = _lookup(passwd, name)
         if entry:
             username, uid, gid = entry[0], int(entry[2]), int(entry[3])
-        elif name.isdigit():
+        elif ascii_digits(name):
             uid, username = int(name), ""
         else:
             raise InvalidParameter(
@@ -135,7 +137,7 @@ def resolve_user(user: str, rootfs_dirs: list[Path], group_add: list[str]) -> di
         entry = _lookup(groups, group)
         if entry:
             gid = int(entry[2])
-        elif group.isdigit():
+        elif ascii_digits(group):
             gid = int(group)
         else:
             raise InvalidParameter(
@@ -149,7 +151,7 @@ def resolve_user(user: str, rootfs_dirs: list[Path], group_add: list[str]) -> di
         entry = _lookup(groups, g)
         if entry:
             extra.append(int(entry[2]))
-        elif g.isdigit():
+        elif ascii_digits(g):
             extra.append(int(g))
         else:
             raise InvalidParameter(f"unable to find group {g}: no matching entries in group file")
@@ -307,7 +309,7 @@ def device_cgroup_rule(rule: str) -> dict:
             or set(fields[2]) - set("rwm") or len(fields[2]) > 3:
         raise error
     major, sep, minor = fields[1].partition(":")
-    if not sep or not all(n == "*" or n.isdigit() for n in (major, minor)):
+    if not sep or not all(n == "*" or ascii_digits(n) for n in (major, minor)):
         raise error
     out: dict = {"allow": True, "type": fields[0]}
     if major != "*":
