@@ -9,7 +9,6 @@ import base64
 import io
 import json
 import os
-import shutil
 import socket
 import subprocess
 import tarfile
@@ -20,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers.engine_daemon import DOCKER, VENV_BIN
+from tests.helpers.engine_daemon import DOCKER
+from tests.helpers.peer_dockerd import dockerd  # noqa: F401 (a fixture)
 
 # what each test container holds, made by its own command (so stopped ones have it too)
 SETUP = ("mkdir -p /data/d/sub && echo hello > /data/d/f && chown 1:1 /data/d/f && "
@@ -328,36 +328,6 @@ def test_a_client_that_goes_away_frees_the_container(daemon):
 
 
 # the same against Debian's dockerd -------------------------------------------------------------
-
-class _Dockerd:
-    """Debian's dockerd (20.10, runc), private, with a busybox like berth's imported."""
-
-    def __init__(self, root: Path):
-        from tests.helpers.lowrt_clients import PrivateDockerd
-        from tests.helpers.rootfs import make_busybox_rootfs
-        self.daemon = PrivateDockerd(str(VENV_BIN / "lowrt"))
-        self.sock = self.daemon.host[len("unix://"):]
-        rootfs = make_busybox_rootfs(root / "rootfs")
-        with tarfile.open(root / "busybox.tar", "w") as t:
-            t.add(rootfs, arcname=".")
-        self.daemon.docker("import", str(root / "busybox.tar"), "busybox")
-
-    def docker(self, *args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
-        if args[0] == "run":
-            args = ("run", "--network", "none", *args[1:])
-        return self.daemon.docker(*args, check=False, input=input)
-
-
-@pytest.fixture(scope="module")
-def dockerd(tmp_path_factory):
-    if not shutil.which("dockerd"):
-        pytest.skip("dockerd is not installed")
-    peer = _Dockerd(tmp_path_factory.mktemp("dockerd"))
-    try:
-        yield peer
-    finally:
-        peer.daemon.stop()
-
 
 def _copies(engine, sock: str, name: str, tmp: Path) -> dict:
     """What the same copies give on one engine."""

@@ -9,14 +9,14 @@ from __future__ import annotations
 import io
 import json
 import re
-import shutil
 import subprocess
 import tarfile
 import time
 
 import pytest
 
-from tests.e2e.test_docker_cp import _Dockerd
+from tests.helpers.peer_dockerd import dockerd  # noqa: F401 (a fixture)
+
 
 CHANGES = ("echo new > /tmp/new && mkdir -p /tmp/dir/sub && echo x > /tmp/dir/sub/f && "
            "echo more >> /etc/passwd && chmod 600 /etc/group && rm /bin/vi && "
@@ -147,17 +147,6 @@ def test_system_df_by_type(daemon):
     assert (r.status, r.json()) == (400, {"message": "unknown object type: nonsense"})
     # before API 1.42 the type is not read
     assert isinstance(daemon.api("GET", "/v1.41/system/df?type=volume").json()["Images"], list)
-
-
-@pytest.fixture(scope="module")
-def dockerd(tmp_path_factory):
-    if not shutil.which("dockerd"):
-        pytest.skip("dockerd is not installed")
-    peer = _Dockerd(tmp_path_factory.mktemp("dockerd"))
-    try:
-        yield peer
-    finally:
-        peer.daemon.stop()
 
 
 def test_diff_same_as_debians_dockerd(daemon, dockerd):

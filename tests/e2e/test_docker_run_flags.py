@@ -12,7 +12,7 @@ import stat
 
 import pytest
 
-from tests.e2e.test_docker_run_seccomp import dockerd  # noqa: F401 # pyflakes: ignore
+from tests.helpers.peer_dockerd import dockerd  # noqa: F401 (a fixture)
 
 
 def _block_device() -> tuple[str, str]:

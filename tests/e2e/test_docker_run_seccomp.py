@@ -9,13 +9,11 @@ import errno
 import json
 import shutil
 import subprocess
-import tarfile
 from pathlib import Path
 
 import pytest
 
-from tests.helpers.engine_daemon import DOCKER, VENV_BIN
-from tests.helpers.rootfs import make_busybox_rootfs
+from tests.helpers.peer_dockerd import dockerd  # noqa: F401 (a fixture)
 
 PROBE_SOURCE = Path(__file__).resolve().parent.parent / "helpers" / "seccomp_probe.c"
 CALLS = ("keyctl", "vsock", "alg", "inet", "clone3", "persona", "persona-rx", "mkdir",
@@ -168,35 +166,6 @@ def test_bad_profiles_and_options_are_refused_and_leave_no_container(daemon, tmp
     p = daemon.docker("run", "--rm", "--security-opt", "apparmor=unconfined",
                       "--security-opt", "label=disable", "busybox", "true")
     assert p.returncode == 0, p.stderr
-
-
-class _Dockerd:
-    """Debian's dockerd (20.10, runc), private, with the same busybox imported."""
-
-    def __init__(self, root: Path):
-        from tests.helpers.lowrt_clients import PrivateDockerd
-        self.daemon = PrivateDockerd(str(VENV_BIN / "lowrt"))
-        rootfs = make_busybox_rootfs(root / "rootfs")
-        tar = root / "busybox.tar"
-        with tarfile.open(tar, "w") as t:
-            t.add(rootfs, arcname=".")
-        self.daemon.docker("import", str(tar), "busybox")
-
-    def docker(self, *args: str) -> subprocess.CompletedProcess:
-        if args[0] == "run":
-            args = ("run", "--network", "none", *args[1:])
-        return self.daemon.docker(*args, check=False)
-
-
-@pytest.fixture(scope="module")
-def dockerd(tmp_path_factory):
-    if not shutil.which("dockerd") or not shutil.which(DOCKER):
-        pytest.skip("dockerd is not installed")
-    peer = _Dockerd(tmp_path_factory.mktemp("dockerd"))
-    try:
-        yield peer
-    finally:
-        peer.daemon.stop()
 
 
 # not --privileged: dockerd asks runc for every capability, and fails on a host whose root
