@@ -120,13 +120,14 @@ class Daemon:
                     if passed is None:
                         passed = systemd.systemd_sockets()
                     out += [(text, s) for s in systemd.pick_systemd_sockets(host.address, passed)]
+            for text, sock in out:     # a TCP socket from systemd is held to the same rule
+                if sock.family != socket.AF_UNIX and self._tls is None and not cfg.insecure_tcp:
+                    raise ValueError(f"refusing to serve {text} (a TCP socket) without "
+                                     "--tlsverify")
         except BaseException:
             for _, sock in out:
                 sock.close()
             raise
-        for text, sock in out:
-            if sock.family != socket.AF_UNIX and self._tls is None and not cfg.insecure_tcp:
-                raise ValueError(f"refusing to serve {text} (a TCP socket) without --tlsverify")
         return out
 
     async def _listen(self) -> None:

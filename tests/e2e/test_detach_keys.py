@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers.engine_daemon import DOCKER, VENV_BIN, Hijacked
 
-pytestmark = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
+needs_tmux = pytest.mark.skipif(not shutil.which("tmux"), reason="needs tmux")
 
 
 class Tmux:
@@ -53,6 +53,7 @@ def running(daemon, name: str) -> bool:
     return daemon.docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() == b"true"
 
 
+@needs_tmux
 @pytest.mark.parametrize("cli", ["docker", "berth"])
 @pytest.mark.parametrize("flag, keys", [(None, ("C-p", "C-q")),
                                         ("ctrl-x,x", ("C-x", "x"))])

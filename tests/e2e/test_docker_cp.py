@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.engine_daemon import DOCKER
-from tests.helpers.peer_dockerd import dockerd  # noqa: F401 (a fixture)
+from tests.helpers.peer_dockerd import (  # noqa: F401 (dockerd: a fixture)
+    dockerd, skip_where_its_exec_sees_the_host)
 
 # what each test container holds, made by its own command (so stopped ones have it too)
 SETUP = ("mkdir -p /data/d/sub && echo hello > /data/d/f && chown 1:1 /data/d/f && "
@@ -359,6 +360,7 @@ def _copies(engine, sock: str, name: str, tmp: Path) -> dict:
 
 
 def test_same_as_debians_dockerd(daemon, dockerd, tmp_path):
+    skip_where_its_exec_sees_the_host()
     (tmp_path / "b").mkdir()
     (tmp_path / "d").mkdir()
     ours = _copies(daemon, str(daemon.sock), "cp-cmp", tmp_path / "b")

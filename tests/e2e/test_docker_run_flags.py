@@ -9,9 +9,11 @@ from __future__ import annotations
 import glob
 import os
 import stat
+import subprocess
 
 import pytest
 
+from tests.helpers.engine_daemon import DOCKER
 from tests.helpers.peer_dockerd import dockerd  # noqa: F401 (a fixture)
 
 
@@ -183,10 +185,19 @@ def _check(p, outcome: str, expected: str) -> None:
         assert p.returncode == 0 and expected in out, (p.returncode, out, err)
 
 
+def _cli_sends_ip_on_the_default_network() -> bool:
+    """The docker CLI 20.10 drops --ip itself when no network is named; 28 sends it."""
+    out = subprocess.run([DOCKER, "version", "--format", "{{.Client.Version}}"],
+                         capture_output=True, text=True).stdout.strip()
+    return not out.startswith(("19.", "20."))
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_flag(daemon, name):
     if not _v1() and CASES[name][1].startswith("cat /sys/fs/cgroup/"):
         pytest.skip("the check reads cgroup v1 files")
+    if name == "ip" and not _cli_sends_ip_on_the_default_network():
+        pytest.skip("this docker CLI drops --ip itself without a network: berthd never sees it")
     flags, inside, outcome, expected = CASES[name]
     before = daemon.container_ids()
     _check(_outcome(daemon.docker, flags, inside), outcome, expected)

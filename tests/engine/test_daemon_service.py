@@ -54,6 +54,25 @@ def test_socket_activation_serves_the_socket_systemd_passed_and_notifies_readine
         notify.close()
 
 
+def test_a_tcp_socket_from_systemd_is_not_served_without_tls(short_tmp):
+    listening = socket.socket()
+    listening.bind(("127.0.0.1", 0))
+    listening.listen()
+
+    def on_fd_3():
+        os.dup2(listening.fileno(), 3)
+    try:
+        p = subprocess.run(["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"',
+                            str(VENV_BIN / "berthd"), "-H", "fd://", "--data-root",
+                            str(short_tmp / "d"), "--exec-root", str(short_tmp / "x")],
+                           capture_output=True, timeout=60, preexec_fn=on_fd_3, pass_fds=(3,))
+    finally:
+        listening.close()
+    assert p.returncode == 1
+    assert b"refusing to serve fd:// (a TCP socket) without --tlsverify" in p.stderr
+    assert not (short_tmp / "x" / "supervisor.sock").exists()
+
+
 def test_fd_without_sockets_from_systemd_is_refused(short_tmp):
     p = subprocess.run([str(VENV_BIN / "berthd"), "-H", "fd://", "--data-root",
                         str(short_tmp / "d"), "--exec-root", str(short_tmp / "x")],

@@ -40,3 +40,13 @@ def dockerd(tmp_path_factory):
         yield peer
     finally:
         peer.daemon.stop()
+
+
+def skip_where_its_exec_sees_the_host() -> None:
+    """`docker exec` under dockerd runs runc exec, which stays at the root setns leaves it at:
+    for a chrooted caller (the fresh-root harness), the host's /, not the container's. Tests
+    that exec into dockerd's containers cannot run there."""
+    from tests.helpers.supervisor_env import caller_is_chrooted
+    if caller_is_chrooted():
+        pytest.skip("runc exec from a chrooted caller lands at the host's root, not the "
+                    "container's")
