@@ -37,6 +37,7 @@ from bench._harness import command, compare
 from tests.helpers.engine_daemon import DOCKER, VENV_BIN, BerthDaemon
 from tests.helpers.full_v1_cgroups import (full_v1_cgroups,
                                             remove_cgroups_left_in_added_hierarchies)
+from tests.helpers.netns import free_loopback_port
 from tests.helpers.rootfs import make_busybox_rootfs
 
 
@@ -59,13 +60,6 @@ def tls_flags(certs: Path, port: int) -> tuple[str, ...]:
 def tls_env(env: dict, port: int, client: Path) -> dict:
     return dict(env, DOCKER_HOST=f"tcp://127.0.0.1:{port}", BERTH_HOST=f"tcp://127.0.0.1:{port}",
                 DOCKER_TLS_VERIFY="1", DOCKER_CERT_PATH=str(client))
-
-
-def free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateDockerd:
@@ -160,7 +154,7 @@ def main() -> None:
     berth_tls = docker_tls = ()
     if args.tls:
         berthd_certs, dockerd_certs, client = make_certs(root / "certs")
-        berth_port, docker_port = free_port(), free_port()
+        berth_port, docker_port = free_loopback_port(), free_loopback_port()
         berth_tls = tls_flags(berthd_certs, berth_port)
         docker_tls = tls_flags(dockerd_certs, docker_port)
     berthd = BerthDaemon(extra_args=berth_tls)

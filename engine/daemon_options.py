@@ -131,11 +131,6 @@ def _show(value) -> str:
     return str(value)
 
 
-def _cert_default(name: str) -> str:
-    base = os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
-    return os.path.join(base, name)
-
-
 def parse(argv: list[str] | None = None) -> DaemonConfig:
     """The configuration, or SystemExit with berthd's usage error."""
     p = _parser()
@@ -148,6 +143,7 @@ def parse(argv: list[str] | None = None) -> DaemonConfig:
 
 def _config(flags: argparse.Namespace) -> DaemonConfig:
     from .listeners import parse_host
+    from .tlscerts import docker_cert_path
 
     path = flags.config_file or DEFAULT_CONFIG_FILE
     from_file = {}
@@ -184,9 +180,9 @@ def _config(flags: argparse.Namespace) -> DaemonConfig:
         pidfile=Path(o["pidfile"]) if o.get("pidfile") else exec_root / "berthd.pid",
         group=o.get("group", DEFAULT_GROUP) or None, group_required="group" in o,
         tls=tls, tlsverify=tlsverify,
-        tlscacert=o.get("tlscacert") or (_cert_default("ca.pem") if tlsverify else None),
-        tlscert=o.get("tlscert") or (_cert_default("cert.pem") if tls else None),
-        tlskey=o.get("tlskey") or (_cert_default("key.pem") if tls else None),
+        tlscacert=o.get("tlscacert") or (docker_cert_path("ca.pem") if tlsverify else None),
+        tlscert=o.get("tlscert") or (docker_cert_path("cert.pem") if tls else None),
+        tlskey=o.get("tlskey") or (docker_cert_path("key.pem") if tls else None),
         insecure_tcp=bool(o.get("insecure_tcp")))
     if (cfg.init or cfg.init_path) and cfg.init_binary() is None:
         raise OptionsError(f"no init binary: {cfg.init_path or 'docker-init or tini-static'} "

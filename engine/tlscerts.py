@@ -18,6 +18,13 @@ class CertError(Exception):
     pass
 
 
+def docker_cert_path(name: str) -> str:
+    """Where the docker CLI and dockerd look for a TLS file by default: $DOCKER_CERT_PATH, else
+    ~/.docker (berthd's --tls* defaults and the berth CLI's, as docker's)."""
+    base = os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
+    return os.path.join(base, name)
+
+
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 

@@ -27,11 +27,6 @@ class TLSOptions:
     key: str | None = None
 
 
-def cert_path(name: str) -> str:
-    base = os.environ.get("DOCKER_CERT_PATH") or os.path.expanduser("~/.docker")
-    return os.path.join(base, name)
-
-
 def tls_from(tls: bool, tlsverify: bool | None, cacert: str | None, cert: str | None,
              key: str | None) -> TLSOptions | None:
     """TLS options as the docker CLI decides them: --tlsverify (or DOCKER_TLS_VERIFY set)
@@ -41,6 +36,7 @@ def tls_from(tls: bool, tlsverify: bool | None, cacert: str | None, cert: str | 
         tlsverify = bool(os.environ.get("DOCKER_TLS_VERIFY"))
     if not (tls or tlsverify):
         return None
+    from ..tlscerts import docker_cert_path as cert_path
     cert = cert or cert_path("cert.pem")
     key = key or cert_path("key.pem")
     have_pair = os.path.exists(cert) and os.path.exists(key)

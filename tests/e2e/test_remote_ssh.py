@@ -12,17 +12,12 @@ import time
 import pytest
 
 from tests.helpers.engine_daemon import DOCKER, VENV_BIN
+from tests.helpers.netns import free_loopback_port
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
               pytest.mark.skipif(not os.path.exists(SSHD) or not shutil.which("ssh"),
                                  reason="needs openssh-server and openssh-client")]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -35,7 +30,7 @@ def sshd(tmp_path, daemon):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
                         str(tmp_path / name)], check=True)
     (tmp_path / "authorized_keys").write_text((tmp_path / "client_key.pub").read_text())
-    port = _free_port()
+    port = free_loopback_port()
     (tmp_path / "sshd_config").write_text(
         f"Port {port}\nListenAddress 127.0.0.1\nHostKey {tmp_path}/host_key\n"
         f"AuthorizedKeysFile {tmp_path}/authorized_keys\nPermitRootLogin prohibit-password\n"

@@ -27,6 +27,7 @@ import pytest
 from engine import timefmt
 from engine.api import openapi
 from tests.helpers.engine_daemon import BerthDaemon
+from tests.helpers.netns import free_loopback_port
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, settings  # noqa: E402  (after the importorskip)
@@ -53,16 +54,10 @@ schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.N
                                 max_examples=EXAMPLES, no_shrink=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def fuzzd():
     """A berthd of this module's own, on its socket and on 127.0.0.1:PORT."""
-    port = _free_port()
+    port = free_loopback_port()
     d = BerthDaemon(extra_args=("--insecure-tcp",))
     d.hosts = (d.host, f"tcp://127.0.0.1:{port}")
     d.url = f"http://127.0.0.1:{port}"

@@ -1,12 +1,21 @@
-"""Two network namespaces joined by a veth pair, for tests of berthd served over the network:
-addresses in 198.18.0.0/30 (the benchmarking range, RFC 2544) exist only inside the pair."""
+"""Network for tests and benchmarks of berthd served over it: two network namespaces joined by a
+veth pair (addresses in 198.18.0.0/30, the benchmarking range of RFC 2544, exist only inside
+the pair), and free ports on the loopback."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from dataclasses import dataclass
 
 SERVER_IP, CLIENT_IP = "198.18.0.1", "198.18.0.2"
+
+
+def free_loopback_port() -> int:
+    """A TCP port free on 127.0.0.1 now (another program may take it before it is used)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def _ip(*args: str) -> None:
