@@ -254,7 +254,10 @@ def _serve_until_ready(c: Container, chan) -> None:
     while True:
         kind, payload = chan.recv()
         if kind == "hooks":
-            state = hooks.hook_state(c.id, c.pid, "creating", c.record["bundle"], c.config)
+            # "created", as crun says: these hooks run after the runtime has made the container's
+            # environment (runtime-spec lifecycle steps 3-4 come after step 2, and the spec's
+            # "created" is "after step 2"). runc 1.1 says "creating" here.
+            state = hooks.hook_state(c.id, c.pid, "created", c.record["bundle"], c.config)
             hooks.run("prestart", c.config, state, log)
             hooks.run("createRuntime", c.config, state, log)
             chan.send("ok", str(c.pid))
