@@ -136,3 +136,95 @@ def check_cpu_realtime(resources: dict, cgroup_v2: bool, warnings: list[str]) ->
     runtime = resources.get("CpuRealtimeRuntime") or 0
     if period and runtime and runtime > period:
         raise InvalidParameter("cpu real-time runtime cannot be higher than cpu real-time period")
+
+
+# -- what `docker info` reports -------------------------------------------------------------
+# The same lookups as the options above, as dockerd's sysinfo fills system.Info: a capability
+# shows only where the kernel offers it and berth applies it (HostConfig fields, host_config.py).
+
+def _v2_controllers() -> set[str]:
+    try:
+        with open("/sys/fs/cgroup/cgroup.controllers") as f:
+            return set(f.read().split())
+    except OSError:
+        return set()
+
+
+def _v2_file_in_a_child(name: str) -> bool:
+    """Whether a non-root cgroup v2 group offers the file (the root has no memory.swap.max)."""
+    try:
+        entries = os.scandir("/sys/fs/cgroup")
+    except OSError:
+        return False
+    with entries:
+        return any(e.is_dir(follow_symlinks=False) and os.path.exists(f"{e.path}/{name}")
+                   for e in entries)
+
+
+def _v1_file(controller: str, name: str) -> bool:
+    mount = _v1_mount(controller)
+    return mount is not None and os.path.exists(f"{mount}/{name}")
+
+
+@functools.cache
+def cgroup_capabilities(cgroup_v2: bool) -> dict[str, bool]:
+    """dockerd's system.Info capability fields, looked up once: MemoryLimit, SwapLimit,
+    KernelMemoryTCP, OomKillDisable, CpuCfsPeriod, CpuCfsQuota, CPUShares, CPUSet, PidsLimit.
+    KernelMemoryTCP is false: no API version berth serves can ask for it."""
+    if cgroup_v2:
+        have = _v2_controllers()
+        return {"MemoryLimit": "memory" in have,
+                "SwapLimit": "memory" in have and _v2_file_in_a_child("memory.swap.max"),
+                "KernelMemoryTCP": False, "OomKillDisable": False,
+                "CpuCfsPeriod": "cpu" in have, "CpuCfsQuota": "cpu" in have,
+                "CPUShares": "cpu" in have, "CPUSet": "cpuset" in have,
+                "PidsLimit": "pids" in have}
+    cfs = _v1_file("cpu", "cpu.cfs_period_us") and _v1_file("cpu", "cpu.cfs_quota_us")
+    return {"MemoryLimit": _v1_mount("memory") is not None,
+            "SwapLimit": _v1_file("memory", "memory.memsw.limit_in_bytes"),
+            "KernelMemoryTCP": False,
+            "OomKillDisable": _v1_file("memory", "memory.oom_control"),
+            "CpuCfsPeriod": cfs, "CpuCfsQuota": cfs,
+            "CPUShares": _v1_file("cpu", "cpu.shares"),
+            "CPUSet": _v1_mount("cpuset") is not None,
+            "PidsLimit": _v1_mount("pids") is not None}
+
+
+def ipv4_forwarding(path: str = "/proc/sys/net/ipv4/ip_forward") -> bool:
+    """As dockerd reads it for `docker info` (not cached: an administrator may change it)."""
+    try:
+        with open(path) as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
+
+
+def info_warnings(caps: dict[str, bool], cgroup_v2: bool, ip_forward: bool) -> list[str]:
+    """dockerd's fillPlatformInfo warnings, in its order, for what this host lacks."""
+    out = []
+    for key, what in (("MemoryLimit", "memory limit"), ("SwapLimit", "swap limit")):
+        if not caps[key]:
+            out.append(f"WARNING: No {what} support")
+    if not cgroup_v2:
+        if not caps["KernelMemoryTCP"]:
+            out.append("WARNING: No kernel memory TCP limit support")
+        if not caps["OomKillDisable"]:
+            out.append("WARNING: No oom kill disable support")
+    for key, what in (("CpuCfsQuota", "cpu cfs quota"), ("CpuCfsPeriod", "cpu cfs period"),
+                      ("CPUShares", "cpu shares"), ("CPUSet", "cpuset")):
+        if not caps[key]:
+            out.append(f"WARNING: No {what} support")
+    if cgroup_v2:
+        if not blkio_weight(True):
+            out.append("WARNING: No io.weight support")
+            out.append("WARNING: No io.weight (per device) support")
+    for key, v2_name, v1_name in (
+            ("BlkioDeviceReadBps", "io.max (rbps)", "blkio throttle.read_bps_device"),
+            ("BlkioDeviceWriteBps", "io.max (wbps)", "blkio throttle.write_bps_device"),
+            ("BlkioDeviceReadIOps", "io.max (riops)", "blkio throttle.read_iops_device"),
+            ("BlkioDeviceWriteIOps", "io.max (wiops)", "blkio throttle.write_iops_device")):
+        if not blkio_file(key, cgroup_v2):
+            out.append(f"WARNING: No {v2_name if cgroup_v2 else v1_name} support")
+    if not ip_forward:
+        out.append("WARNING: IPv4 forwarding is disabled")
+    return out

@@ -1,13 +1,18 @@
 """_ping, version and info."""
 from __future__ import annotations
 
+import asyncio
 import os
 import platform
 
 from aiohttp import web
 
-from .. import timefmt
-from ..version import API_VERSION, GIT_COMMIT, MIN_API_VERSION, VERSION
+from supervisor import runtimes
+
+from .. import sysinfo, timefmt
+from ..host_config import LOG_DRIVERS
+from ..version import (API_VERSION, GIT_COMMIT, MIN_API_VERSION, VERSION, ProgramVersion,
+                       program_version)
 from .http import json_response
 
 PING_HEADERS = {
@@ -33,14 +38,16 @@ def _arch() -> str:
     return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
 
 
-def _os_name() -> str:
+def _os_release(key: str, default: str) -> str:
+    """A value of /etc/os-release (PRETTY_NAME, VERSION_ID), as dockerd reads them."""
     try:
-        for line in open("/etc/os-release"):
-            if line.startswith("PRETTY_NAME="):
-                return line.split("=", 1)[1].strip().strip('"')
+        with open("/etc/os-release") as f:
+            for line in f:
+                if line.startswith(key + "="):
+                    return line.split("=", 1)[1].strip().strip('"')
     except OSError:
         pass
-    return "Linux"
+    return default
 
 
 def _mem_total() -> int:
@@ -53,8 +60,36 @@ def _mem_total() -> int:
     return 0
 
 
+def _runtime_path(name: str) -> str | None:
+    """The binary a runtime name runs, found as berth-supervisor finds it (beside berthd's
+    interpreter, then on PATH); None when this host has none."""
+    if os.path.isabs(name):
+        return name if os.access(name, os.X_OK) else None
+    return runtimes.find_program(name)
+
+
+def _runtimes(cfg) -> dict[str, dict]:
+    """dockerd's Info.Runtimes: the runtimes a container can be given (--runtime) that this
+    host has, each with its path as configured (a name looked up on PATH, or a path)."""
+    names = [n for n in runtimes.KNOWN if _runtime_path(n)]
+    if cfg.default_runtime not in names and _runtime_path(cfg.default_runtime):
+        names.append(cfg.default_runtime)
+    return {name: {"path": name} for name in names}
+
+
+async def _default_runtime_version(cfg) -> ProgramVersion | None:
+    path = _runtime_path(cfg.default_runtime)
+    return await asyncio.to_thread(program_version, path) if path else None
+
+
+async def _init_version(cfg) -> ProgramVersion | None:
+    path = cfg.init_binary()
+    return await asyncio.to_thread(program_version, path, init=True) if path else None
+
+
 async def version(request: web.Request) -> web.Response:
     daemon = request.app["daemon"]
+    cfg = daemon.cfg
     kernel = os.uname().release
     details = {"ApiVersion": API_VERSION, "MinAPIVersion": MIN_API_VERSION,
                "GitCommit": GIT_COMMIT, "GoVersion": f"python{platform.python_version()}",
@@ -65,8 +100,15 @@ async def version(request: web.Request) -> web.Response:
     if sup:
         components.append({"Name": "berth-supervisor", "Version": sup.get("version", ""),
                            "Details": {"GitCommit": sup.get("revision", "")}})
-    components.append({"Name": daemon.cfg.default_runtime, "Version": VERSION,
-                       "Details": {"GitCommit": GIT_COMMIT}})
+    # as dockerd: the default runtime and the init as their --version says, or left out
+    runtime = await _default_runtime_version(cfg)
+    if runtime:
+        components.append({"Name": runtime.name or cfg.default_runtime,
+                           "Version": runtime.version, "Details": {"GitCommit": runtime.commit}})
+    init = await _init_version(cfg)
+    if init:
+        components.append({"Name": "docker-init", "Version": init.version,
+                           "Details": {"GitCommit": init.commit}})
     return json_response({
         "Platform": {"Name": f"berth {VERSION}"},
         "Components": components,
@@ -76,15 +118,24 @@ async def version(request: web.Request) -> web.Response:
     })
 
 
+# berth's network modes that are what dockerd's drivers of the same name give: the host's
+# network namespace ("host") and a namespace with loopback only ("none", dockerd's "null"
+# driver). "bridge" is accepted but gives a loopback-only namespace too, not a bridge, so it is
+# not listed; nor is any volume driver (berth has no volumes).
+NETWORK_DRIVERS = ["host", "null"]
+
+
 async def info(request: web.Request) -> web.Response:
     daemon = request.app["daemon"]
     cfg = daemon.cfg
     containers = daemon.containers.all()
     running = sum(1 for c in containers if c.running and not c.state["Paused"])
     paused = sum(1 for c in containers if c.state["Paused"])
-    runtimes = {name: {"path": name} for name in ("lowrt", "runc", "crun")}
-    if cfg.default_runtime not in runtimes:
-        runtimes[cfg.default_runtime] = {"path": cfg.default_runtime}
+    caps = sysinfo.cgroup_capabilities(cfg.cgroup_v2)
+    ip_forward = sysinfo.ipv4_forwarding()
+    sup = await daemon.supervisor_version()
+    runtime = await _default_runtime_version(cfg)
+    init = await _init_version(cfg)
     return json_response({
         "ID": daemon.daemon_id,
         "Containers": len(containers),
@@ -94,26 +145,27 @@ async def info(request: web.Request) -> web.Response:
         "Images": len(daemon.images.images),
         "Driver": "overlayfs",
         "DriverStatus": [],
-        "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"],
-                    "Authorization": None, "Log": ["json-file", "none"]},
-        "MemoryLimit": True, "SwapLimit": True, "KernelMemoryTCP": False,
-        "CpuCfsPeriod": True, "CpuCfsQuota": True, "CPUShares": True, "CPUSet": True,
-        "PidsLimit": True, "IPv4Forwarding": True, "Debug": cfg.debug,
-        "NFd": len(os.listdir("/proc/self/fd")), "OomKillDisable": not cfg.cgroup_v2,
-        "NGoroutines": 0, "SystemTime": timefmt.rfc3339nano(timefmt.now_ns()),
+        "Plugins": {"Volume": [], "Network": list(NETWORK_DRIVERS),
+                    "Authorization": None, "Log": list(LOG_DRIVERS)},
+        **caps,
+        "IPv4Forwarding": ip_forward, "Debug": cfg.debug,
+        "NFd": len(os.listdir("/proc/self/fd")),
+        # berthd has no goroutines: its concurrent work is asyncio tasks
+        "NGoroutines": len(asyncio.all_tasks()),
+        "SystemTime": timefmt.rfc3339nano(timefmt.now_ns()),
         "LoggingDriver": "json-file",
         "CgroupDriver": "cgroupfs",
         "CgroupVersion": "2" if cfg.cgroup_v2 else "1",
         "NEventsListener": daemon.events.listeners,
         "KernelVersion": os.uname().release,
-        "OperatingSystem": _os_name(),
-        "OSVersion": "",
+        "OperatingSystem": _os_release("PRETTY_NAME", "Linux"),
+        "OSVersion": _os_release("VERSION_ID", ""),
         "OSType": "linux",
         "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
         "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"],
                            "Mirrors": []},
-        "NCPU": os.cpu_count() or 1,
+        "NCPU": len(os.sched_getaffinity(0)),
         "MemTotal": _mem_total(),
         "GenericResources": None,
         "DockerRootDir": str(cfg.data_root),
@@ -124,19 +176,21 @@ async def info(request: web.Request) -> web.Response:
         "Labels": [],
         "ExperimentalBuild": False,
         "ServerVersion": VERSION,
-        "Runtimes": runtimes,
+        "Runtimes": _runtimes(cfg),
         "DefaultRuntime": cfg.default_runtime,
         "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive",
                   "ControlAvailable": False, "Error": "", "RemoteManagers": None},
         "LiveRestoreEnabled": True,
         "Isolation": "",
         "InitBinary": cfg.init_binary() or "",
-        "ContainerdCommit": {"ID": ""},
-        "RuncCommit": {"ID": ""},
-        "InitCommit": {"ID": ""},
-        # the default seccomp profile (engine/seccomp_default.py), as dockerd lists it
+        # dockerd's "N/A" where a program could not be asked
+        "ContainerdCommit": {"ID": sup.get("revision", "") if sup else "N/A"},
+        "RuncCommit": {"ID": runtime.commit if runtime else "N/A"},
+        "InitCommit": {"ID": init.commit if init else "N/A"},
+        # the default seccomp profile (engine/seccomp_default.py), as dockerd lists it, and
+        # the private cgroup namespace that is the default on v2 (spec.py)
         "SecurityOptions": ["name=seccomp,profile=builtin"]
                            + (["name=cgroupns"] if cfg.cgroup_v2 else []),
         "CDISpecDirs": [],
-        "Warnings": [],
+        "Warnings": sysinfo.info_warnings(caps, cfg.cgroup_v2, ip_forward),
     })
