@@ -76,7 +76,8 @@ def create(opts: CreateOptions) -> Created:
     The parent forks the child first and creates the cgroup meanwhile (the two overlap: a
     cgroup costs milliseconds, and so do namespaces); it then puts the init into the cgroup
     before the init may run anything. With a new cgroup namespace the child must be in the
-    cgroup before it unshares, so the cgroup comes first.
+    cgroup before it unshares, so the cgroup comes first; on cgroup v2 too, so that the child
+    can be cloned into it and never migrate (lowrt/spawn.py).
     """
     t0 = time.monotonic()
     # Imported here: start, kill and delete (their own lowrt processes) need neither.
@@ -164,7 +165,7 @@ def create(opts: CreateOptions) -> Created:
             else:
                 parent_console, plan.console_fd = console.socketpair()
 
-        if plan.cgroupns:
+        if plan.cgroupns or _unified_host():
             cgroup = _make_cgroup(opts.id, linux)
             launch.cgroup = cgroup
         chan, child = spawn.start(launch, _run_init, plan)
@@ -219,6 +220,12 @@ def create(opts: CreateOptions) -> Created:
             raise LowrtError(spawn.describe(e)) from None
         raise
     return Created(c, chan, console_master)
+
+
+def _unified_host() -> bool:
+    """Whether /sys/fs/cgroup is a cgroup2 mount (a pure v2 host), told without reading the
+    mount table: this only decides whether the cgroup is made before the fork or after."""
+    return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
 
 
 def _make_cgroup(cid: str, linux: dict):

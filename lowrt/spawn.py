@@ -6,9 +6,14 @@ the child reports its pid and exits, so the grandchild is re-parented to the cal
 child-subreaper (or to lowrt itself, when lowrt waits on it: `run`, non-detached `exec`).
 The parent writes a new user namespace's uid/gid maps when asked.
 
+On cgroup v2 the first fork is a clone3 into the container's cgroup when it can be
+(lowrt/linux/clone.py): the process never migrates, which spares the kernel's wait for an RCU
+grace period that a migration can cost. Otherwise the child moves itself (launch.cgroup) or
+the parent moves the init (lowrt/lifecycle.py).
 """
 from __future__ import annotations
 
+import _thread
 import os
 
 from lowrt.errors import LowrtError
@@ -25,6 +30,7 @@ class Launch:
         self.uid_map: list[dict] = []
         self.gid_map: list[dict] = []
         self.cgroup = None       # a lowrt.cgroups manager the child joins itself, or None
+        self.in_cgroup = False   # set by start(): the child was cloned into launch.cgroup
         self.time_offsets: dict | None = None
         self.hold = False        # the child waits for "release" before exiting (see wait_child)
         self.preload = None      # called first in the child: import what the grandchild needs
@@ -48,7 +54,7 @@ def start(launch: Launch, stage, *args) -> tuple[Channel, int]:
     if launch.direct:
         pid = _fork_into_pidns(launch)
     else:
-        pid = os.fork()
+        pid = _fork(launch)
     if pid == 0:
         chan.as_child()
         try:
@@ -75,7 +81,7 @@ def _fork_into_pidns(launch: Launch) -> int:
 
     join = [(fd, path) for kind, fd, path in launch.join if kind == "pid"]
     if not join and not launch.new_flags & ns.CLONE_NEWPID:
-        return os.fork()
+        return _fork(launch)
     own = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     pid = -1
     try:
@@ -83,11 +89,33 @@ def _fork_into_pidns(launch: Launch) -> int:
             ns.setns(join[0][0], "pid", join[0][1])
         else:
             ns.unshare(ns.CLONE_NEWPID)
-        pid = os.fork()
+        pid = _fork(launch)
     finally:
         if pid != 0:
             ns.setns(own, "pid", "/proc/self/ns/pid")  # lowrt's own children stay in its own
             os.close(own)
+    return pid
+
+
+def _fork(launch: Launch) -> int:
+    """fork(); on cgroup v2, a clone3 that starts the child in launch.cgroup where possible."""
+    cgroup = launch.cgroup
+    # A raw clone3 runs no libc fork handlers: only while lowrt has no other thread (the
+    # warmup thread does not run where this path is taken: see lowrt/warmup.py).
+    if cgroup is None or cgroup.version != 2 or _thread._count():
+        return os.fork()
+    try:
+        fd = os.open(cgroup.path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return os.fork()  # the migration that follows reports what is wrong with it
+    try:
+        from lowrt.linux.clone import fork_into_cgroup
+        pid = fork_into_cgroup(fd, cgroup.path)
+    except OSError:
+        return os.fork()  # refused (old kernel, seccomp): fork and migrate
+    finally:
+        os.close(fd)
+    launch.in_cgroup = True
     return pid
 
 
@@ -98,7 +126,7 @@ def _enter(launch: Launch, chan: Channel) -> None:
     if launch.preload is not None:
         launch.preload()
     prctl.set_dumpable(False)  # see _child
-    if launch.cgroup is not None:
+    if launch.cgroup is not None and not launch.in_cgroup:
         launch.cgroup.add(os.getpid())
     for kind, fd, path in launch.join:
         if kind != "pid":
@@ -129,7 +157,7 @@ def _child(launch: Launch, stage, args: tuple, chan: Channel) -> None:
     # lowrt's own process must not be reachable through /proc from inside the container:
     # non-dumpable before it joins or creates any of its namespaces.
     prctl.set_dumpable(False)
-    if launch.cgroup is not None:
+    if launch.cgroup is not None and not launch.in_cgroup:
         launch.cgroup.add(os.getpid())
     for kind, fd, path in launch.join:
         ns.setns(fd, kind, path)

@@ -12,6 +12,11 @@ started by the `lowrt` script before anything else is imported: the first one st
 while modules are imported and the config is read, and the thread repeats one every few
 milliseconds, so that the fast state lasts until the container's real migration (stop()),
 which then costs well under a millisecond. Failures do not matter: this only saves time.
+
+Not on a pure cgroup v2 host with Linux 5.7 or later: there the container's process is cloned
+straight into its cgroup (CLONE_INTO_CGROUP, lowrt/spawn.py) and never migrates, and that
+clone needs lowrt to have no other thread. Should the kernel refuse the clone all the same (a
+seccomp filter), the process migrates without the head start.
 """
 from __future__ import annotations
 
@@ -81,6 +86,8 @@ def _own_procs_file() -> str | None:
             lines = f.read().decode().splitlines()
     except OSError:
         return None
+    if _clones_into_cgroup(lines):
+        return None
     for line in lines:
         _, controllers, path = line.split(":", 2)
         mount = "/sys/fs/cgroup/" + controllers if controllers else "/sys/fs/cgroup"
@@ -90,3 +97,15 @@ def _own_procs_file() -> str | None:
         if os.path.exists(procs):
             return procs
     return None
+
+
+def _clones_into_cgroup(lines: list[str]) -> bool:
+    """A pure v2 host (lowrt is in the unified hierarchy only) whose kernel has
+    CLONE_INTO_CGROUP (5.7)."""
+    if not lines or any(not line.startswith("0::") for line in lines):
+        return False
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return False
+    return (major, minor) >= (5, 7)

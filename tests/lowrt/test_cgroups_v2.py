@@ -4,6 +4,7 @@ a recording fake tree for the v2 resource files this host cannot show."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import time
@@ -367,3 +368,76 @@ def test_fake_stats_read_v2_files(fake):
                                      "failcnt": 2}
     assert ev["cpu"]["throttling"] == {"periods": 5, "throttledPeriods": 2,
                                        "throttledTime": 9000}
+
+
+# -- the container's process cloned into its cgroup (lowrt/spawn.py, lowrt/linux/clone.py) --
+
+def _v2_line() -> str:
+    with open("/proc/self/cgroup") as f:
+        return next(line.strip() for line in f if line.startswith("0::"))
+
+
+def _spawn_and_see(manager) -> dict:
+    """spawn.start a process for manager's cgroup; what it saw: its cgroup2 line before any of
+    lowrt's code ran in it (launch.preload is the child's first call) and once entered."""
+    from lowrt import spawn
+
+    launch = spawn.Launch()
+    launch.cgroup = manager
+    first: list[str] = []
+    launch.preload = lambda: first.append(_v2_line())
+
+    def stage(launch, chan):
+        chan.send("seen", f"{int(launch.in_cgroup)} {first[0]} {_v2_line()}")
+        os._exit(0)
+
+    chan, pid = spawn.start(launch, stage)
+    try:
+        kind, payload = chan.recv()
+    finally:
+        chan.close()
+        os.waitpid(pid, 0)
+    assert kind == "seen", payload
+    cloned, at_birth, entered = payload.split()
+    return {"cloned": cloned == "1", "at_birth": at_birth, "entered": entered}
+
+
+@real
+def test_real_v2_child_is_cloned_into_its_cgroup_and_never_migrates(v2):
+    m = v2.manager()
+    m.create()
+    want = "0::/" + os.path.relpath(m.path, UNIFIED.mountpoint)
+    seen = _spawn_and_see(m)
+    assert seen == {"cloned": True, "at_birth": want, "entered": want}
+
+
+@real
+def test_real_v2_clone3_refused_by_seccomp_falls_back_to_fork_and_migration(v2):
+    # as under a container engine whose seccomp profile predates clone3 (ENOSYS for it)
+    from lowrt import seccomp
+    from lowrt.linux import prctl
+
+    m = v2.manager()
+    m.create()
+    want = "0::/" + os.path.relpath(m.path, UNIFIED.mountpoint)
+    program = seccomp.compile({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS}]})
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the filter stays in this throwaway process
+        code = 1
+        try:
+            os.close(r)
+            prctl.set_no_new_privs()
+            seccomp.install(program)
+            os.write(w, json.dumps(_spawn_and_see(m)).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r) as f:
+        out = f.read()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, out
+    seen = json.loads(out)
+    assert seen["cloned"] is False and seen["at_birth"] != want and seen["entered"] == want
