@@ -55,3 +55,27 @@ def print_result(r: dict) -> None:
     load = os.getloadavg()[0]
     print(f"{r['name']}: berth {r['ours']:.1f} {r['unit']}, peer {r['peer']:.1f} {r['unit']}, "
           f"ratio {r['ratio']:.2f}x (median of {r['runs']}; load average {load:.2f})", flush=True)
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as uptime prints them."""
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def rotate(runners: dict[str, Runner], *, runs: int = 15, warmup: int = 1) -> dict[str, list[float]]:
+    """Run each runner in turn, round after round (a, b, c, a, b, c, ...), so that load which
+    comes and goes hits every one of them alike; returns each one's times in seconds, round by
+    round (index i of every list is the same round)."""
+    for _ in range(warmup):
+        for fn in runners.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(runs):
+        for name, fn in runners.items():
+            times[name].append(timed(fn))
+    return times
+
+
+def pair_ratio(ours: Sequence[float], peer: Sequence[float]) -> float:
+    """The median of the per-round ratios ours/peer: each pair ran back to back."""
+    return statistics.median(x / y for x, y in zip(ours, peer))

@@ -1,11 +1,25 @@
 """`lowrt run` of /bin/true (create, start, wait, delete) against `runc run` and `crun run` on
-the same bundle, side by side. Target: lowrt's median at most 1.0x runc's.
+the same bundle. Target: lowrt's median at most 1.0x runc's on a quiet machine.
 
-    .venv/bin/python bench/lowrt_run.py [--runs N]
+    .venv/bin/python bench/lowrt_run.py [--runs N] [--phases N]
 
-crun refuses this host's hybrid cgroup layout (v1 controllers plus an empty cgroup2 at
-/sys/fs/cgroup/unified), so it runs in a private mount namespace where that mount is gone:
-`unshare -m sh -c 'umount ...; exec crun ...'`, which adds the unshare and sh to its time.
+Each runtime is a whole process, timed from fork to exit, and the runtimes take turns run by run
+(lowrt, runc, crun, lowrt, runc, crun, ...): load that comes and goes hits each alike. Printed:
+each one's median, the median of the per-round ratios against runc and against crun, and the
+load average before and after (the figures mean little above a load of about 0.5 per core).
+
+crun 1.8 refuses this host's hybrid cgroup layout (v1 controllers plus an empty cgroup2 at
+/sys/fs/cgroup/unified): "mount point cgroup2 ... is not the root of the hierarchy". Where that
+mount exists, crun runs in a private mount namespace without it,
+`unshare -m sh -c 'umount /sys/fs/cgroup/unified; exec crun ...'`, which adds the unshare, the
+sh and the umount to its time; so that the comparison with crun is fair, lowrt and runc run
+in a second round of comparisons wrapped the same way. The first comparison is lowrt and runc
+as callers run them, on the host's own layout.
+
+`--phases N` adds where lowrt's time goes: the interpreter's own start (`python3 -S -c pass`),
+`lowrt --version` (interpreter, script and command line), and the medians of the steps that
+`lowrt --debug run` logs.
+
 lowrt's bytecode is compiled first: an editable install under PYTHONDONTWRITEBYTECODE would
 otherwise compile every module on every start, which no installed lowrt does.
 """
@@ -13,9 +27,11 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import filecmp
 import itertools
 import json
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -27,10 +43,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._harness import compare, timed  # noqa: E402
+from bench._harness import load_average, pair_ratio, rotate, timed  # noqa: E402
 from tests.helpers.rootfs import make_busybox_rootfs  # noqa: E402
 
 LOWRT = str(Path(sys.executable).parent / "lowrt")
+HYBRID_UNIFIED = "/sys/fs/cgroup/unified"
 
 
 def make_bundle(top: Path) -> Path:
@@ -46,12 +63,33 @@ def make_bundle(top: Path) -> Path:
 
 
 def runner(argv_for_id, ids):
+    """A runner that runs one fresh container id each time and fails loudly on a non-zero exit."""
     def run() -> None:
         argv = argv_for_id(f"bench-{next(ids)}")
         proc = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {proc.stderr.decode()[-500:]}")
     return run
+
+
+def private_mount_ns(argv: list[str]) -> list[str]:
+    """argv run in a private mount namespace without the hybrid layout's empty cgroup2 mount."""
+    return ["unshare", "-m", "sh", "-c", f'umount {HYBRID_UNIFIED} 2>/dev/null; exec "$@"', "sh",
+            *argv]
+
+
+def comparison(title: str, runners: dict, runs: int) -> None:
+    before = load_average()
+    times = rotate(runners, runs=runs, warmup=2)
+    after = load_average()
+    medians = "; ".join(f"{name} {statistics.median(t) * 1e3:.1f} ms" for name, t in times.items())
+    print(f"{title}: {medians} (median of {runs} rounds)", flush=True)
+    ours = times["lowrt"]
+    for peer in ("runc", "crun"):
+        if peer in times:
+            print(f"  lowrt/{peer}: {pair_ratio(ours, times[peer]):.2f}x (median of per-round ratios)",
+                  flush=True)
+    print(f"  load average before: {before}; after: {after}", flush=True)
 
 
 def cpu_ms(fn, runs: int) -> float:
@@ -65,34 +103,86 @@ def cpu_ms(fn, runs: int) -> float:
     return statistics.median(samples)
 
 
+_PHASE = re.compile(r'msg="\[(?P<since>[\d.]+) ms\] (?:create|run) [^:]+: (?P<what>.+?)(?: at [\d.]+ ms)?"')
+
+
+def phases(root: Path, bundle: str, ids, runs: int) -> None:
+    """Where a `lowrt run`'s time goes: medians over runs."""
+    python = str(Path(sys.executable).parent / "python3")
+    floor = statistics.median(timed(lambda: subprocess.run([python, "-S", "-c", "pass"]))
+                              for _ in range(runs))
+    version = statistics.median(timed(lambda: subprocess.run([LOWRT, "--version"],
+                                                            stdout=subprocess.DEVNULL))
+                                for _ in range(runs))
+    steps: dict[str, list[float]] = {}
+    walls = []
+    for _ in range(runs):
+        argv = [LOWRT, "--root", str(root), "--debug", "run", "-b", bundle, f"bench-{next(ids)}"]
+        out: list[bytes] = []
+        walls.append(timed(lambda: out.append(subprocess.run(argv, capture_output=True).stderr)))
+        # runs and exited can reuse their names; the order of first sight is kept
+        for m in _PHASE.finditer(out[0].decode(errors="replace")):
+            what = re.sub(r"init \d+", "init", re.sub(r"exited \d+", "exited", m["what"]))
+            steps.setdefault(what, []).append(float(m["since"]))
+    print(f"where lowrt run's {statistics.median(walls) * 1e3:.1f} ms go (median of {runs}, "
+          f"load average {load_average()}):", flush=True)
+    print(f"  interpreter alone (python3 -S -c pass): {floor * 1e3:.1f} ms", flush=True)
+    print(f"  lowrt --version (sh hop, interpreter, script, command line): {version * 1e3:.1f} ms",
+          flush=True)
+    print("  then, in ms since lowrt's log module was imported:", flush=True)
+    for what, t in steps.items():
+        print(f"    {statistics.median(t):6.1f}  {what}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=30, help="rounds per comparison")
+    parser.add_argument("--phases", type=int, default=0, metavar="N",
+                        help="also time lowrt's steps over N runs")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("lowrt_run.py needs root")
+    source_script = REPO / "lowrt" / "bin" / "lowrt"
+    if Path(LOWRT).is_file() and not filecmp.cmp(LOWRT, source_script, shallow=False):
+        print(f"warning: {LOWRT} differs from {source_script}: reinstall (pip install -e .) to time "
+              "the current script", flush=True)
     compileall.compile_dir(str(REPO / "lowrt"), quiet=1)
     top = Path(tempfile.mkdtemp(prefix="bt-bench-", dir="/tmp"))
     ids = itertools.count()
+    crun = shutil.which("crun")
+    hybrid = os.path.ismount(HYBRID_UNIFIED)
     try:
         bundle = str(make_bundle(top))
-        lowrt = runner(lambda cid: [LOWRT, "--root", str(top / "lowrt"), "run", "-b", bundle, cid], ids)
-        runc = runner(lambda cid: ["runc", "--root", str(top / "runc"), "run", "-b", bundle, cid], ids)
-        crun_cmd = ('umount /sys/fs/cgroup/unified 2>/dev/null; '
-                    f'exec crun --root {top}/crun run -b {bundle} "$0"')
-        crun = runner(lambda cid: ["unshare", "-m", "sh", "-c", crun_cmd, cid], ids)
-        compare("lowrt run /bin/true vs runc run", lowrt, runc, runs=args.runs)
-        if shutil.which("crun"):
-            compare("lowrt run /bin/true vs crun run (in unshare -m)", lowrt, crun, runs=args.runs)
-        for name, fn in (("lowrt", lowrt), ("runc", runc)):
+
+        def argv(tool: str, sub: str):
+            return lambda cid: [tool, "--root", str(top / sub), "run", "-b", bundle, cid]
+
+        def wrapped(tool: str, sub: str):
+            return lambda cid: private_mount_ns(argv(tool, sub)(cid))
+
+        host = {"lowrt": runner(argv(LOWRT, "lowrt"), ids), "runc": runner(argv("runc", "runc"), ids)}
+        if crun and not hybrid:
+            host["crun"] = runner(argv(crun, "crun"), ids)
+        comparison("run /bin/true, host namespaces", host, args.runs)
+        if crun and hybrid:
+            private = {"lowrt": runner(wrapped(LOWRT, "lowrt-ns"), ids),
+                       "runc": runner(wrapped("runc", "runc-ns"), ids),
+                       "crun": runner(wrapped(crun, "crun-ns"), ids)}
+            comparison("run /bin/true, each in unshare -m without the cgroup2 mount", private,
+                       args.runs)
+        for name, fn in (("lowrt", host["lowrt"]), ("runc", host["runc"])):
             print(f"cpu time per run, {name}: {cpu_ms(fn, max(5, args.runs // 3)):.1f} ms", flush=True)
-        print(f"one lowrt run, for the record: {timed(lowrt) * 1e3:.1f} ms")
+        if args.phases:
+            phases(top / "lowrt", bundle, ids, args.phases)
     finally:
-        for tool, root in (("runc", "runc"), ("crun", "crun"), (LOWRT, "lowrt")):
-            if (top / root).is_dir():
-                for cid in os.listdir(top / root):
-                    subprocess.run([tool, "--root", str(top / root), "delete", "-f", cid],
-                                   capture_output=True)
+        for tool, sub in (("runc", "runc"), ("runc", "runc-ns"), (crun, "crun"), (crun, "crun-ns"),
+                          (LOWRT, "lowrt"), (LOWRT, "lowrt-ns")):
+            if tool and (top / sub).is_dir():
+                for cid in os.listdir(top / sub):
+                    delete = [tool, "--root", str(top / sub), "delete", "-f", cid]
+                    if sub.endswith("-ns"):
+                        delete = private_mount_ns(delete)
+                    subprocess.run(delete, capture_output=True)
         shutil.rmtree(top, ignore_errors=True)
 
 
