@@ -166,3 +166,8 @@ async def container_sizes(daemon, c: Container) -> tuple[int, int]:
         rw = tree_size(upper)
         return rw, rw + sum(LAYER_SIZES.size(d) for d in dirs)
     return await asyncio.to_thread(sizes)
+
+
+async def writable_size(daemon, c: Container) -> int:
+    """SizeRw alone: the bytes a removal of the container frees (for prune's SpaceReclaimed)."""
+    return await asyncio.to_thread(tree_size, rootfs.upper_dir(daemon.cfg.data_root, c.id))

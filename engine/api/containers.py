@@ -10,12 +10,12 @@ import struct
 
 from aiohttp import web
 
-from .. import body_types, container as views, health, logs as logreader, timefmt
+from .. import body_types, container as views, disk_usage, health, logs as logreader, timefmt
 from ..detach_keys import InvalidDetachKeys, parse as parse_detach_keys
-from ..errors import InvalidParameter, NotImplementedYet
+from ..errors import EngineError, InvalidParameter, NotImplementedYet
 from ..host_config import parse_signal
 from ..version import api_at_least
-from . import hijack
+from . import filters as list_filters, hijack
 from .http import (JSON, MULTIPLEXED, RAW_STREAM, check_filter_keys, json_response,
                    parse_filters, query_bool, query_int, query_uint32, read_json)
 
@@ -180,78 +180,144 @@ async def inspect(request: web.Request) -> web.Response:
     daemon = _daemon(request)
     c = _container(request)
     image = daemon.images.find(c.record["Image"])
-    return json_response(views.inspect(
+    body = views.inspect(
         c, image_id=c.record["Image"], data_root=daemon.cfg.data_root,
         exec_root=daemon.cfg.exec_root,
         lower_dirs=daemon.images.lower_dirs(image) if image else [],
-        driver="overlayfs"))
+        driver="overlayfs")
+    if query_bool(request, "size"):
+        # as dockerd: both sizes, measured, only when asked (even when 0)
+        body["SizeRw"], body["SizeRootFs"] = await disk_usage.container_sizes(daemon, c)
+    return json_response(body)
 
 
-def _matches(c, filters: dict[str, list[str]], daemon, before: int | None,
-             since: int | None) -> bool:
-    for key, values in filters.items():
-        if not values:
-            continue
-        if key == "id" and not any(c.id.startswith(v) for v in values):
-            return False
-        if key == "name" and not any(re.search(v, c.name.lstrip("/")) or re.search(v, c.name)
-                                     for v in values):
-            return False
-        if key == "status" and c.status() not in values:
-            return False
-        if key == "health" and health.status_of(c) not in values:
-            return False
-        if key == "exited" and (c.status() != "exited"
-                                or str(c.state["ExitCode"]) not in values):
-            return False
-        if key == "label" and not all(_label_matches(c.config.get("Labels") or {}, v)
-                                      for v in values):
-            return False
-        if key == "ancestor":
-            wanted = set()
-            for v in values:
+class _ListFilter:
+    """GET /containers/json's filters, checked once (dockerd's foldFilter) and applied to each
+    container (includeContainerInList), for what berth has: no task (swarm) containers, no
+    published ports (PortBindings are refused), only the host, none and bridge network modes,
+    and Linux's one isolation, "default"."""
+
+    def __init__(self, filters: dict[str, list[str]], daemon):
+        check_filter_keys(filters, PS_FILTERS)
+        for status in filters.get("status", []):
+            if status not in STATUSES:
+                raise InvalidParameter(f"invalid filter 'status={status}'")
+        for value in filters.get("health", []):
+            if value not in health.STATUSES:
+                raise InvalidParameter(f"Unrecognised filter value for health: {value}")
+        self.filters = filters
+        self.is_task = list_filters.bool_filter(filters, "is-task", False) \
+            if "is-task" in filters else None
+        self.publish = list_filters.port_filter("publish", filters.get("publish", []))
+        self.expose = list_filters.port_filter("expose", filters.get("expose", []))
+        self.before = self.since = None
+        for key in ("before", "since"):
+            for ref in filters.get(key, []):
+                created = daemon.containers.get(ref).record["Created"]
+                if key == "before":
+                    self.before = created
+                else:
+                    self.since = created
+        self.images = None
+        if "ancestor" in filters:
+            self.images = set()
+            for v in filters["ancestor"]:
                 image = daemon.images.find(v)
                 if image:
-                    wanted.add(image.id)
-            if c.record["Image"] not in wanted:
+                    self.images.add(image.id)
+
+    def matches(self, c) -> bool:
+        filters = self.filters
+        for key, values in filters.items():
+            if not values:
+                continue
+            if key == "id" and not any(c.id.startswith(v) for v in values):
                 return False
-    if before is not None and c.record["Created"] >= before:
-        return False
-    if since is not None and c.record["Created"] <= since:
-        return False
-    return True
+            if key == "name" and not any(re.search(v, c.name.lstrip("/"))
+                                         or re.search(v, c.name) for v in values):
+                return False
+            if key == "status" and c.status() not in values:
+                return False
+            if key == "health" and health.status_of(c) not in values:
+                return False
+            if key == "exited" and (c.status() != "exited"
+                                    or str(c.state["ExitCode"]) not in values):
+                return False
+            if key == "label" and not all(list_filters.label_matches(
+                    c.config.get("Labels") or {}, v) for v in values):
+                return False
+            if key == "network" and not set(values) & _networks(c):
+                return False
+            if key == "volume" and not set(values) & _mount_points(c):
+                return False
+            if key == "isolation" and (c.host_config.get("Isolation") or "default") \
+                    not in values:
+                return False
+        if self.images is not None and c.record["Image"] not in self.images:
+            return False
+        if self.is_task:        # berth runs no swarm tasks: is-task=true matches nothing
+            return False
+        if (self.publish or self.expose) and not (
+                self.expose & _exposed_ports(c) or self.publish & _published_ports(c)):
+            return False
+        if self.before is not None and c.record["Created"] >= self.before:
+            return False
+        if self.since is not None and c.record["Created"] <= self.since:
+            return False
+        return True
+
+
+def _networks(c) -> set[str]:
+    """The networks a container is on, by the names dockerd gives them (host mode's too)."""
+    mode = c.host_config.get("NetworkMode") or "bridge"
+    names = set(views.network_settings(mode)["Networks"])
+    if mode == "host":
+        names.add("host")
+    return names
+
+
+def _mount_points(c) -> set[str]:
+    """dockerd's `volume` filter matches a mount's name (berth has no named volumes), else
+    its source, or its destination."""
+    out = set()
+    for m in views.summary(c, image_id="", now_ns=0)["Mounts"]:
+        out.update(p for p in (m.get("Source"), m.get("Destination")) if p)
+    return out
+
+
+def _exposed_ports(c) -> set[str]:
+    return {p if "/" in p else f"{p}/tcp" for p in (c.config.get("ExposedPorts") or {})}
+
+
+def _published_ports(c) -> set[str]:
+    """None: berth refuses --publish (HostConfig.PortBindings), so no container has one."""
+    return set()
 
 
 async def list_containers(request: web.Request) -> web.Response:
     daemon = _daemon(request)
     filters = parse_filters(request)
-    check_filter_keys(filters, PS_FILTERS)
-    for status in filters.get("status", []):
-        if status not in STATUSES:
-            raise InvalidParameter(f"invalid filter 'status={status}'")
-    for value in filters.get("health", []):
-        if value not in health.STATUSES:
-            raise InvalidParameter(f"Unrecognised filter value for health: {value}")
+    selection = _ListFilter(filters, daemon)
     show_all = query_bool(request, "all")
+    with_size = query_bool(request, "size")
     limit = query_int(request, "limit", -1)
-    before = since = None
-    for key in ("before", "since"):
-        for ref in filters.get(key, []):
-            created = daemon.containers.get(ref).record["Created"]
-            if key == "before":
-                before = created
-            else:
-                since = created
     out = []
     now = timefmt.now_ns()
-    implicit_all = show_all or (limit is not None and limit > 0) or before is not None \
-        or since is not None or "status" in filters or "exited" in filters
+    implicit_all = show_all or (limit is not None and limit > 0) \
+        or selection.before is not None or selection.since is not None \
+        or "status" in filters or "exited" in filters
     for c in daemon.containers.all():
         if not implicit_all and not c.running:
             continue
-        if not _matches(c, filters, daemon, before, since):
+        if not selection.matches(c):
             continue
-        out.append(views.summary(c, image_id=c.record["Image"], now_ns=now))
+        summary = views.summary(c, image_id=c.record["Image"], now_ns=now)
+        if with_size:
+            # dockerd's Summary has them omitempty: a size of 0 is left out
+            size_rw, size_root = await disk_usage.container_sizes(daemon, c)
+            summary.update({k: v for k, v in (("SizeRw", size_rw), ("SizeRootFs", size_root))
+                            if v})
+        out.append(summary)
         if limit is not None and 0 < limit <= len(out):
             break
     return json_response(out)
@@ -319,35 +385,38 @@ async def delete(request: web.Request) -> web.Response:
 
 
 async def prune(request: web.Request) -> web.Response:
-    """POST /containers/prune: remove every stopped container (filters: label, until)."""
+    """POST /containers/prune: remove every stopped container (filters: label, label!,
+    until). SpaceReclaimed is what the removals freed: each writable layer's bytes, measured
+    just before its container goes (dockerd's GetContainerLayerSize)."""
     daemon = _daemon(request)
     filters = parse_filters(request)
     check_filter_keys(filters, ("label", "label!", "until"))
     until = None
     for value in filters.get("until", []):
-        try:
-            until = timefmt.parse_unix_timestamp(value)
-        except ValueError:
-            raise InvalidParameter(f"invalid filter 'until={value}'") from None
+        until = list_filters.timestamp_ns(value)
     deleted = []
+    reclaimed = 0
     for c in daemon.containers.all():
         if c.running or c.removing:
             continue
         labels = c.config.get("Labels") or {}
-        if not all(_label_matches(labels, v) for v in filters.get("label", [])):
+        if not all(list_filters.label_matches(labels, v) for v in filters.get("label", [])):
             continue
-        if any(_label_matches(labels, v) for v in filters.get("label!", [])):
+        if any(list_filters.label_matches(labels, v) for v in filters.get("label!", [])):
             continue
         if until is not None and c.record["Created"] >= until:
             continue
-        await daemon.containers.remove(c, force=False, ref=c.id)
+        size = await disk_usage.writable_size(daemon, c)
+        try:
+            await daemon.containers.remove(c, force=False, ref=c.id)
+        except EngineError as e:
+            # as dockerd: a container that cannot be removed is skipped, not the whole prune
+            log.warning("prune: cannot remove container %s: %s", c.id[:12], e.message)
+            continue
         deleted.append(c.id)
-    return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": 0})
-
-
-def _label_matches(labels: dict, selector: str) -> bool:
-    key, eq, want = selector.partition("=")
-    return key in labels and (not eq or labels[key] == want)
+        reclaimed += size
+    daemon.events.log("container", "prune", "", {"reclaimed": str(reclaimed)})
+    return json_response({"ContainersDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
 ROUTES = [

@@ -1,15 +1,18 @@
 """/images/...: list, inspect, and create (pull), which has no registry to pull from yet."""
 from __future__ import annotations
 
+import asyncio
 import fnmatch
 import json
+from pathlib import Path
 
 from aiohttp import web
 
-from .. import timefmt
+from .. import disk_usage, timefmt
 from ..errors import Conflict, InvalidParameter, NotFound, NotImplementedYet
 from ..images import reference
 from ..images.store import Image
+from . import filters as list_filters
 from .http import JSON, check_filter_keys, json_response, parse_filters, query_bool
 
 IMAGE_FILTERS = ("reference", "dangling", "label", "before", "since", "until")
@@ -77,26 +80,92 @@ def _reference_match(daemon, image: Image, patterns: list[str]) -> bool:
     return False
 
 
+def _created_bounds(daemon, filters: dict[str, list[str]]) -> tuple[int | None, int | None]:
+    """dockerd's image list bounds: `before` (an image: only older ones) and `until` (a time
+    or duration: only images created before it) resolve to the earliest bound; `since` (an
+    image: only newer ones) to the latest. Both in ns; an unknown image is 404."""
+    before = since = None
+    for ref in filters.get("before", []):
+        created = daemon.images.resolve(ref).created
+        before = created if before is None else min(before, created)
+    for value in filters.get("until", []):
+        when = list_filters.timestamp_ns(value)
+        before = when if before is None else min(before, when)
+    for ref in filters.get("since", []):
+        created = daemon.images.resolve(ref).created
+        since = created if since is None else max(since, created)
+    return before, since
+
+
+def _labels_match(image: Image, selectors: list[str]) -> bool:
+    labels = image.container_config.get("Labels") or {}
+    return all(list_filters.label_matches(labels, v) for v in selectors)
+
+
 async def list_images(request: web.Request) -> web.Response:
     daemon = _daemon(request)
     filters = parse_filters(request)
     check_filter_keys(filters, IMAGE_FILTERS)
+    dangling_only = list_filters.bool_filter(filters, "dangling", False)
+    before, since = _created_bounds(daemon, filters)
     out = []
     for image in daemon.images.list():
         tags = daemon.images.repo_tags(image)
+        if before is not None and not image.created < before:
+            continue
+        if since is not None and not image.created > since:
+            continue
         if "reference" in filters and not _reference_match(daemon, image, filters["reference"]):
             continue
-        if "dangling" in filters:
-            dangling = any(v.lower() in ("true", "1") for v in filters["dangling"])
-            if dangling == bool(tags):
-                continue
-        if "label" in filters:
-            labels = image.container_config.get("Labels") or {}
-            if not all(k in labels and (not eq or labels[k] == v)
-                       for k, eq, v in (f.partition("=") for f in filters["label"])):
-                continue
+        if dangling_only and tags:
+            continue
+        if "label" in filters and not _labels_match(image, filters["label"]):
+            continue
         out.append(summary(daemon, image))
     return json_response(out)
+
+
+PRUNE_FILTERS = ("dangling", "label", "label!", "until")
+
+
+async def prune(request: web.Request) -> web.Response:
+    """POST /images/prune (docker image prune [-a]): images no container uses, only the
+    untagged ones unless dangling=false; filters label, label!, until. SpaceReclaimed is the
+    bytes of the unpacked layers that went with them (measured before, counted once gone)."""
+    daemon = _daemon(request)
+    filters = parse_filters(request)
+    check_filter_keys(filters, PRUNE_FILTERS)
+    dangling_only = list_filters.bool_filter(filters, "dangling", True)
+    until = None
+    for value in filters.get("until", []):
+        until = list_filters.timestamp_ns(value)
+    used = {c.record["Image"] for c in daemon.containers.all()}
+    deleted: list[dict] = []
+    reclaimed = 0
+    for image in daemon.images.list():
+        tags = daemon.images.repo_tags(image)
+        if image.id in used or (dangling_only and tags):
+            continue
+        if until is not None and not image.created < until:
+            continue
+        labels = image.container_config.get("Labels") or {}
+        if not _labels_match(image, filters.get("label", [])):
+            continue
+        if any(list_filters.label_matches(labels, v) for v in filters.get("label!", [])):
+            continue
+        dirs = [Path(d) for d in daemon.images.lower_dirs(image)]
+        sizes = await asyncio.to_thread(lambda: {d: disk_usage.LAYER_SIZES.size(d)
+                                                 for d in dirs})
+        for ref in daemon.images.repo_tags(image):
+            daemon.images.untag(str(reference.parse(ref)))
+            deleted.append({"Untagged": ref})
+            daemon.events.log("image", "untag", image.id, {"name": ref})
+        daemon.images.delete(image)
+        deleted.append({"Deleted": image.id})
+        daemon.events.log("image", "delete", image.id, {"name": image.id})
+        reclaimed += sum(size for d, size in sizes.items() if not d.exists())
+    daemon.events.log("image", "prune", "", {"reclaimed": str(reclaimed)})
+    return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
 async def inspect(request: web.Request) -> web.Response:
@@ -195,6 +264,7 @@ async def delete(request: web.Request) -> web.Response:
 
 ROUTES = [
     ("GET", "/images/json", list_images),
+    ("POST", "/images/prune", prune),
     ("POST", "/images/create", create),
     ("GET", "/images/{name:.+}/json", inspect),
     ("POST", "/images/{name:.+}/tag", tag),
