@@ -57,31 +57,57 @@ def _no_zeros(d: dict) -> dict:
     return {k: v for k, v in d.items() if v}
 
 
-def _cpu(m: dict | None, system_ns: int = 0, online: int = 0) -> dict:
-    m = m or {}
-    usage = {"total_usage": m.get("cpu_usage_ns", 0),
-             "usage_in_kernelmode": m.get("cpu_system_ns", 0),
-             "usage_in_usermode": m.get("cpu_user_ns", 0)}
-    if m.get("cpu_percpu_ns"):
-        usage["percpu_usage"] = list(m["cpu_percpu_ns"])
-    out = {"cpu_usage": usage}
-    out.update(_no_zeros({"system_cpu_usage": system_ns, "online_cpus": online}))
-    out["throttling_data"] = {"periods": 0,
-                              "throttled_periods": m.get("cpu_throttled_periods", 0),
-                              "throttled_time": m.get("cpu_throttled_ns", 0)}
+def _throttling(m: dict) -> dict:
+    """cpu.stat's nr_periods, nr_throttled and throttled time. The number of periods is shown
+    only where the supervisor carries it (the shim's StatsResponse has no field for it
+    yet), never a zero that stands for "not known"."""
+    out = {}
+    if "cpu_periods" in m:
+        out["periods"] = m["cpu_periods"]
+    out["throttled_periods"] = m.get("cpu_throttled_periods", 0)
+    out["throttled_time"] = m.get("cpu_throttled_ns", 0)
     return out
 
 
+def _cpu(m: dict | None, system_ns: int = 0, online: int = 0) -> dict:
+    usage = {"total_usage": (m or {}).get("cpu_usage_ns", 0),
+             "usage_in_kernelmode": (m or {}).get("cpu_system_ns", 0),
+             "usage_in_usermode": (m or {}).get("cpu_user_ns", 0)}
+    if m and m.get("cpu_percpu_ns"):
+        usage["percpu_usage"] = list(m["cpu_percpu_ns"])
+    out = {"cpu_usage": usage}
+    out.update(_no_zeros({"system_cpu_usage": system_ns, "online_cpus": online}))
+    # a container that does not run: dockerd's zero struct
+    out["throttling_data"] = (_throttling(m) if m else
+                              {"periods": 0, "throttled_periods": 0, "throttled_time": 0})
+    return out
+
+
+BLKIO_LISTS = ("io_service_bytes_recursive", "io_serviced_recursive", "io_queue_recursive",
+               "io_service_time_recursive", "io_wait_time_recursive", "io_merged_recursive",
+               "io_time_recursive", "sectors_recursive")
+
+
 def _blkio(m: dict | None) -> dict:
-    entries = None
-    if m:
-        read, write = ("read", "write") if m.get("cgroup_version") == 2 else ("Read", "Write")
-        entries = [{"major": 0, "minor": 0, "op": read, "value": m["blkio_read_bytes"]},
-                   {"major": 0, "minor": 0, "op": write, "value": m["blkio_write_bytes"]}]
-    return {"io_service_bytes_recursive": entries, "io_serviced_recursive": None,
-            "io_queue_recursive": None, "io_service_time_recursive": None,
-            "io_wait_time_recursive": None, "io_merged_recursive": None,
-            "io_time_recursive": None, "sectors_recursive": None}
+    """Bytes read and written per block device (major:minor), from blkio.throttle.
+    io_service_bytes_recursive (v1) or io.stat (v2), where the supervisor carries them per
+    device. As dockerd: on v1 every list is there (empty when nothing was counted), on v2 only
+    the bytes, null when there are none; null everywhere when the numbers are not known, rather
+    than totals under a device that does not exist."""
+    out: dict = dict.fromkeys(BLKIO_LISTS)
+    devices = (m or {}).get("blkio_devices")
+    if devices is None:
+        return out
+    entries = [{"major": e["major"], "minor": e["minor"], "op": e["op"], "value": e["value"]}
+               for e in devices]
+    if m.get("cgroup_version") == 2:
+        for e in entries:
+            e["op"] = e["op"].lower()       # dockerd's v2 names: read, write
+        out["io_service_bytes_recursive"] = entries or None
+    else:
+        out.update({key: [] for key in BLKIO_LISTS})
+        out["io_service_bytes_recursive"] = entries
+    return out
 
 
 def empty(cid: str, name: str) -> dict:
