@@ -9,7 +9,7 @@ from aiohttp import web
 from ..errors import EngineError
 from ..version import API_VERSION, MIN_API_VERSION, VERSION, parse_api_version
 from . import archive, containers, disk_usage, events, execs, images, stats, system
-from .http import error_response, json_response
+from .http import MAX_JSON_BODY, error_response, json_response
 
 log = logging.getLogger("berthd.api")
 
@@ -67,7 +67,12 @@ async def _common_headers(request: web.Request, response: web.StreamResponse) ->
 
 
 def make_app(daemon) -> web.Application:
-    app = web.Application(middlewares=[api_middleware], client_max_size=1 << 30)
+    # No handler reads a whole body through aiohttp (request.read/json/post): JSON bodies are
+    # read by http.read_json under its own bound, and `docker cp` uploads (PUT .../archive)
+    # stream through request.content to the extracting child. aiohttp's own bound is the same
+    # small one, so that a handler added later that calls request.read() cannot buffer a
+    # client's gigabyte either.
+    app = web.Application(middlewares=[api_middleware], client_max_size=MAX_JSON_BODY)
     app["daemon"] = daemon
     app.on_response_prepare.append(_common_headers)
     routes = [("GET", "/_ping", system.ping), ("HEAD", "/_ping", system.ping),
