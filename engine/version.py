@@ -6,12 +6,34 @@ import functools
 import os
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 VERSION = "0.1.0"
 API_VERSION = "1.50"        # the newest Docker Engine API version served (docker CLI 28)
 MIN_API_VERSION = "1.24"    # the oldest, as dockerd's default minimum
-GIT_COMMIT = "berth"
 NAMESPACE = "berth"         # berthd's containerd namespace on berth-supervisor
+
+
+def _git_commit(root: Path = Path(__file__).resolve().parent.parent) -> str:
+    """The commit berthd runs from, short as dockerd shows its own, where it runs from a git
+    checkout (read from .git, no git needed); "" where it does not (an installed copy)."""
+    git = root / ".git"
+    try:
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head[:7]
+        ref = head[len("ref: "):]
+        if (git / ref).is_file():
+            return (git / ref).read_text().strip()[:7]
+        for line in (git / "packed-refs").read_text().splitlines():
+            if line.endswith(" " + ref):
+                return line.split()[0][:7]
+    except OSError:
+        pass
+    return ""
+
+
+GIT_COMMIT = _git_commit()
 
 
 def parse_api_version(text: str) -> tuple[int, int]:

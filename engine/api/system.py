@@ -163,8 +163,9 @@ async def info(request: web.Request) -> web.Response:
         "OSType": "linux",
         "Architecture": platform.machine(),
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": ["127.0.0.0/8"],
-                           "Mirrors": []},
+        # berth has no registry client, so no registry settings (dockerd's default lists
+        # 127.0.0.0/8 as insecure, which `docker info` would print as berth's)
+        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
         "NCPU": len(os.sched_getaffinity(0)),
         "MemTotal": _mem_total(),
         "GenericResources": None,

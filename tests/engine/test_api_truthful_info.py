@@ -36,6 +36,23 @@ def test_info_lists_only_what_exists(daemon):
     assert info["NCPU"] == len(os.sched_getaffinity(0))
     assert info["OSVersion"] == _os_release("VERSION_ID")
     assert info["Swarm"]["LocalNodeState"] == "inactive"
+    assert info["RegistryConfig"]["InsecureRegistryCIDRs"] == []
+
+
+def test_version_names_the_commit_berthd_runs_from(daemon):
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        pytest.skip("not a git checkout")
+    head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=7", "HEAD"],
+                          capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("no git")
+    version = daemon.api("GET", "/version").json()
+    # the session's berthd may have started before a commit made meanwhile: an ancestor
+    commit = version["GitCommit"]
+    assert len(commit) == 7 and commit == version["Components"][0]["Details"]["GitCommit"]
+    assert subprocess.run(["git", "-C", str(root), "merge-base", "--is-ancestor", commit,
+                           "HEAD"]).returncode == 0
 
 
 def _os_release(key: str) -> str:
