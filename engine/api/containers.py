@@ -205,6 +205,11 @@ class _ListFilter:
         for value in filters.get("health", []):
             if value not in health.STATUSES:
                 raise InvalidParameter(f"Unrecognised filter value for health: {value}")
+        for value in filters.get("exited", []):
+            digits = value[1:] if value[:1] in "+-" else value
+            if not (digits.isascii() and digits.isdigit()):
+                raise InvalidParameter(f"invalid filter 'exited={value}': strconv.Atoi: "
+                                       f"parsing \"{value}\": invalid syntax")
         self.filters = filters
         self.is_task = list_filters.bool_filter(filters, "is-task", False) \
             if "is-task" in filters else None
@@ -240,8 +245,8 @@ class _ListFilter:
                 return False
             if key == "health" and health.status_of(c) not in values:
                 return False
-            if key == "exited" and (c.status() != "exited"
-                                    or str(c.state["ExitCode"]) not in values):
+            if key == "exited" and (c.status() != "exited" or c.state["ExitCode"]
+                                    not in {int(v) for v in values}):
                 return False
             if key == "label" and not all(list_filters.label_matches(
                     c.config.get("Labels") or {}, v) for v in values):

@@ -118,6 +118,8 @@ def test_container_network_volume_expose_publish_task_and_isolation(daemon):
                                   "specified for port: 90-80"),
     ({"is-task": {"maybe": True}}, "invalid filter 'is-task=[maybe]'"),
     ({"nosuch": {"x": True}}, "invalid filter 'nosuch'"),
+    ({"exited": {"one": True}},
+     'invalid filter \'exited=one\': strconv.Atoi: parsing "one": invalid syntax'),
 ])
 def test_container_filter_values_that_are_refused(daemon, filters, message):
     r = daemon.api("GET", f"/containers/json?filters={_q(filters)}")
