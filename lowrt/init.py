@@ -12,7 +12,7 @@ import os
 
 from lowrt import hooks, process
 from lowrt.linux import fds, keyring, uts
-from lowrt.rootfs import Rootfs, write_sysctls
+from lowrt.rootfs import Rootfs, proc_reaches, write_sysctls
 from lowrt.spawn import Launch
 from lowrt.sync import Channel
 
@@ -27,8 +27,11 @@ def main(plan, launch: Launch, chan: Channel) -> None:
     os.setsid()
     if not plan.no_new_keyring:
         keyring.join_session_keyring(f"_ses.{plan.cid}")
-    # The exec FIFO is reopened for writing through our own /proc/self/fd after pivot_root;
-    # the host's /proc is held open for that, as the container may not mount one.
+    # The exec FIFO is reopened for writing through /proc/self/fd after pivot_root: the
+    # container's /proc, as runc, where it has one. A handle on the host's /proc is taken for a
+    # container without one and dropped at once otherwise: held, it is a way out to the host
+    # (/proc/1/fd/N/1/root from a process with CAP_SYS_PTRACE over the init, or a cwd of
+    # /proc/self/fd/N: CVE-2024-21626).
     host_proc = -1
     if plan.fifo_fd >= 0:
         host_proc = os.open("/proc", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -55,6 +58,9 @@ def main(plan, launch: Launch, chan: Channel) -> None:
             state = hooks.hook_state(plan.cid, host_pid, "creating", plan.bundle, spec)
             hooks.run_cwd("createContainer", spec, state, rfs.root)
     rfs.pivot(plan.no_pivot)
+    if host_proc >= 0 and proc_reaches(plan.fifo_fd):
+        os.close(host_proc)
+        host_proc = -1
     cwd = proc["cwd"]
     os.makedirs(cwd, 0o755, exist_ok=True)
     if proc.get("terminal"):
@@ -81,6 +87,8 @@ def main(plan, launch: Launch, chan: Channel) -> None:
     if not env.get("HOME"):  # unset or empty, as runc
         env["HOME"] = process.home_of(user.get("uid", 0))
     in_cwd = process.chdir_early(cwd, "config.json")
+    if in_cwd:
+        check_cwd(cwd)
     path = process.lookup(proc["args"][0], env)
     process.fix_stdio_owner(user)
     process.apply_lsm(proc, linux.get("personality"), lambda msg: chan.send("warning", msg))
@@ -92,15 +100,38 @@ def main(plan, launch: Launch, chan: Channel) -> None:
     chan.send("ready")
 
     if plan.fifo_fd >= 0:
-        # "self" in the host's /proc names this process by its pid there
-        fifo = os.open(f"self/fd/{plan.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=host_proc)
+        # "self" in either /proc names this process by its pid there
+        if host_proc >= 0:
+            fifo = os.open(f"self/fd/{plan.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC, dir_fd=host_proc)
+            os.close(host_proc)
+        else:
+            fifo = os.open(f"/proc/self/fd/{plan.fifo_fd}", os.O_WRONLY | os.O_CLOEXEC)
+        if not _same_file(fifo, plan.fifo_fd):
+            from lowrt.errors import LowrtError
+            raise LowrtError("the exec fifo reopened through /proc is another file: refusing")
         os.write(fifo, b"0")
         os.close(fifo)
         os.close(plan.fifo_fd)
-        os.close(host_proc)
     if hooks.has(spec, "startContainer"):
         state = hooks.hook_state(plan.cid, host_pid, "created", plan.bundle, spec)
         # it runs in the container as its program will: with the process's environment
         # unless it has one of its own (as runc has always done)
         hooks.run("startContainer", spec, state, inherit=env)
     process.exec_process(path, proc["args"], env, None if in_cwd else cwd)
+
+
+def _same_file(a: int, b: int) -> bool:
+    sa, sb = os.fstat(a), os.fstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def check_cwd(cwd: str) -> None:
+    """After chdir: the cwd must be inside the container's root. getcwd(3) fails (ENOENT, the
+    kernel's "(unreachable)") for a directory outside it, which is where a cwd through a leaked
+    fd to a host directory would be (CVE-2024-21626); runc makes the same check."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        from lowrt.errors import LowrtError
+        raise LowrtError(f"cwd {cwd!r} is outside the container's root: possible container "
+                         f"breakout, refusing") from None

@@ -1,4 +1,10 @@
-"""mount(2), umount2(2) and pivot_root(2), and the table of mount options the OCI config uses."""
+"""mount(2), umount2(2) and pivot_root(2), and the table of mount options the OCI config uses.
+
+lowrt mounts onto file descriptors, through their /proc/self/fd/N magic links, rather than onto
+path strings that could be swapped between the lookup and the mount (see lowrt/securejoin.py):
+`fd_path` names such a target, and `mount_id` reads which mount an fd lies on, so that a mount
+can be checked to have landed where it was aimed.
+"""
 from __future__ import annotations
 
 import os
@@ -90,6 +96,7 @@ RECURSIVE_ATTRS: dict[str, tuple[int, int]] = {
 AT_FDCWD = -100
 AT_RECURSIVE = 0x8000
 AT_SYMLINK_NOFOLLOW = 0x100
+AT_EMPTY_PATH = 0x1000
 
 # statvfs f_flag bits (ST_*) that a bind remount must keep, mapped to their MS_* flags: the kernel
 # refuses a remount of a locked mount (a user namespace's) that would clear them.
@@ -103,11 +110,14 @@ def _b(s: str | None) -> bytes | None:
 
 
 def mount(source: str | None, target: str, fstype: str | None, flags: int,
-          data: str | None = None) -> None:
+          data: str | None = None, name: str | None = None) -> None:
+    """mount(2); an error names `name` (the path the config gave) in place of target when set,
+    as target may be a /proc/self/fd/N link."""
     ret = libc.mount(_b(source), _b(target), _b(fstype), c_ulong(flags), _b(data or None))
     if ret == -1:
         kind = fstype or ("bind" if flags & MS_BIND else "")
         what = " ".join(w for w in (kind, source) if w)
+        target = name or target
         check(ret, "mount", f"{what} on {target}" if what else target)
 
 
@@ -124,14 +134,39 @@ class _MountAttr(Structure):
                 ("propagation", c_uint64), ("userns_fd", c_uint64)]
 
 
-def setattr_recursive(target: str, attr_set: int, attr_clr: int) -> None:
-    """mount_setattr(2) with AT_RECURSIVE: the r* options (rro, rnosuid ...) of OCI mounts."""
+def setattr_recursive(target: str | int, attr_set: int, attr_clr: int, name: str = "") -> None:
+    """mount_setattr(2) with AT_RECURSIVE: the r* options (rro, rnosuid ...) of OCI mounts.
+    target: a path, or an fd on the mount (name then says which, for errors)."""
     attr = _MountAttr(attr_set, attr_clr, 0, 0)
-    syscall("mount_setattr", AT_FDCWD, _b(target), AT_RECURSIVE | AT_SYMLINK_NOFOLLOW,
-            byref(attr), sizeof(attr), target=target)
+    flags = AT_RECURSIVE | AT_SYMLINK_NOFOLLOW
+    if isinstance(target, int):
+        dirfd, path, flags = target, b"", flags | AT_EMPTY_PATH
+    else:
+        dirfd, path = AT_FDCWD, _b(target)
+    syscall("mount_setattr", dirfd, path, flags, byref(attr), sizeof(attr),
+            target=name or target)
 
 
-def locked_flags(path: str) -> int:
-    """The MS_* flags a bind remount of path must carry to keep what the mount has now."""
-    f_flag = os.statvfs(path).f_flag
+def locked_flags(target: str | int) -> int:
+    """The MS_* flags a bind remount of target (a path, or an fd on the mount) must carry to
+    keep what the mount has now."""
+    f_flag = os.statvfs(target).f_flag
     return sum(ms for st, ms in STATVFS_KEEP if f_flag & st)
+
+
+def fd_path(fd: int) -> str:
+    """The magic link through which mount(2) reaches exactly what fd refers to."""
+    return f"/proc/self/fd/{fd}"
+
+
+def mount_id(fd: int) -> int:
+    """The id of the mount fd lies on (its mnt_id in /proc/self/fdinfo, Linux 3.15)."""
+    info = os.open(f"/proc/self/fdinfo/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        text = os.read(info, 4096)
+    finally:
+        os.close(info)
+    for line in text.splitlines():
+        if line.startswith(b"mnt_id:"):
+            return int(line[7:])
+    raise OSError(95, f"no mnt_id in /proc/self/fdinfo/{fd}")
