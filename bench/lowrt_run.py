@@ -1,7 +1,7 @@
 """`lowrt run` of /bin/true (create, start, wait, delete) against `runc run` and `crun run` on
 the same bundle. Target: lowrt's median at most 1.0x runc's on a quiet machine.
 
-    .venv/bin/python bench/lowrt_run.py [--runs N] [--phases N]
+    .venv/bin/python bench/lowrt_run.py [--runs N] [--phases N] [--migration N]
 
 Each runtime is a whole process, timed from fork to exit, and the runtimes take turns run by run
 (lowrt, runc, crun, lowrt, runc, crun, ...): load that comes and goes hits each alike. Printed:
@@ -15,6 +15,10 @@ mount exists, crun runs in a private mount namespace without it,
 sh and the umount to its time; so that the comparison with crun is fair, lowrt and runc run
 in a second round of comparisons wrapped the same way. The first comparison is lowrt and runc
 as callers run them, on the host's own layout.
+
+`--migration N` times the kernel's part that lowrt/warmup.py hides on v1: a process moved into
+a cgroup with no migration in the last few hundred milliseconds (the first write waits for an
+RCU grace period), against one moved right after another.
 
 `--phases N` adds where lowrt's time goes: the interpreter's own start (`python3 -S -c pass`),
 `lowrt --version` (interpreter, script and command line), and the medians of the steps that
@@ -134,11 +138,56 @@ def phases(root: Path, bundle: str, ids, runs: int) -> None:
         print(f"    {statistics.median(t):6.1f}  {what}", flush=True)
 
 
+def migration(runs: int) -> None:
+    """Median time of a write to cgroup.procs: cold (nothing migrated for 200 ms) and warm."""
+    import time
+
+    own = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, controllers, path = line.strip().split(":", 2)
+            for c in controllers.split(",") if controllers else [""]:
+                own[c] = path
+    if "pids" in own:   # v1 (or hybrid): the pids hierarchy
+        mount, home = "/sys/fs/cgroup/pids", own["pids"]
+    else:               # pure v2: a cgroup below the root, which may hold processes
+        mount, home = "/sys/fs/cgroup", own.get("", "/")
+    test = f"{mount}/bt-migration-{os.getpid()}"
+    os.mkdir(test)
+    cold, warm = [], []
+    try:
+        for _ in range(runs):
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(5)
+                os._exit(0)
+            try:
+                time.sleep(0.2)  # well past any migration of ours
+                for samples in (cold, warm):
+                    start = time.perf_counter()
+                    with open(f"{test}/cgroup.procs", "w") as f:
+                        f.write(str(pid))
+                    samples.append(time.perf_counter() - start)
+                    with open(f"{mount}{home.rstrip('/')}/cgroup.procs", "w") as f:
+                        f.write(str(pid))  # back, then again at once: warm
+            finally:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+    finally:
+        os.rmdir(test)
+    print(f"cgroup migration ({mount}): cold {statistics.median(cold) * 1e3:.2f} ms "
+          f"(min {min(cold) * 1e3:.2f}, max {max(cold) * 1e3:.2f}), right after another "
+          f"{statistics.median(warm) * 1e3:.2f} ms (median of {runs}; load average "
+          f"{load_average()})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="rounds per comparison")
     parser.add_argument("--phases", type=int, default=0, metavar="N",
                         help="also time lowrt's steps over N runs")
+    parser.add_argument("--migration", type=int, default=0, metavar="N",
+                        help="also time N cold and warm cgroup migrations")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("lowrt_run.py needs root")
@@ -174,6 +223,8 @@ def main() -> None:
             print(f"cpu time per run, {name}: {cpu_ms(fn, max(5, args.runs // 3)):.1f} ms", flush=True)
         if args.phases:
             phases(top / "lowrt", bundle, ids, args.phases)
+        if args.migration:
+            migration(args.migration)
     finally:
         for tool, sub in (("runc", "runc"), ("runc", "runc-ns"), (crun, "crun"), (crun, "crun-ns"),
                           (LOWRT, "lowrt"), (LOWRT, "lowrt-ns")):

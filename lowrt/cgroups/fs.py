@@ -130,6 +130,14 @@ def rmdir_retry(path: str, timeout: float = 2.0) -> None:
 def remove_tree(path: str, timeout: float = 2.0) -> None:
     """Remove a cgroup and every cgroup below it, deepest first (a container may have made
     its own sub-cgroups); plain files inside a cgroup cannot be unlinked and need not be."""
+    try:  # most cgroups have no sub-cgroup: one rmdir, no listing (EBUSY says there are some)
+        os.rmdir(path)
+        return
+    except FileNotFoundError:
+        return
+    except OSError as err:
+        if err.errno not in (_errno.EBUSY, _errno.EAGAIN, _errno.ENOTEMPTY):
+            raise CgroupError(f"remove cgroup {path}: {_reason(err)}", err.errno) from None
     try:
         entries = os.scandir(path)
     except FileNotFoundError:

@@ -6,9 +6,10 @@ import os
 import posixpath
 import time
 
-# `stats` is imported where it is used: create, load and delete (each a lowrt process of its
-# own, or the shim's OOM watch) never read statistics.
-from lowrt.cgroups import devices, fs
+# `stats` and `devices` are imported where they are used: create, load and delete (each a
+# lowrt process of its own, or the shim's OOM watch) never read statistics, and only create
+# and update write device rules.
+from lowrt.cgroups import fs
 from lowrt.cgroups.base import Manager
 from lowrt.cgroups.fs import CgroupError
 from lowrt.cgroups.resources import (
@@ -117,6 +118,7 @@ class V1Manager(Manager):
             fs.write(f"{self._dir('rdma')}/rdma.max", _rdma_line(device, limits))
 
     def _set_devices(self, oci_rules: list) -> None:
+        from lowrt.cgroups import devices
         rules = devices.parse_rules(oci_rules)
         d = self._dir("devices")
         if d is None:
