@@ -69,8 +69,11 @@ def validate(spec: dict, bundle: str) -> None:
         raise LowrtError("user namespace mappings specified, but the config has no user namespace")
     if kinds.get("user") == "" and not (linux.get("uidMappings") and linux.get("gidMappings")):
         raise LowrtError("a new user namespace needs linux.uidMappings and linux.gidMappings")
-    if "mount" not in kinds:
-        raise LowrtError("the config must have a mount namespace: lowrt sets up the rootfs in one")
+    # Without a mount namespace the container runs in the caller's: its mounts are made there
+    # and the init chroots into the rootfs (lowrt/rootfs.py), as runc and crun do. Masking and
+    # read-only paths would then hide the caller's own files: refused, as runc refuses them.
+    if "mount" not in kinds and (linux.get("maskedPaths") or linux.get("readonlyPaths")):
+        raise LowrtError("unable to restrict sys entries without a private MNT namespace")
     if spec.get("hostname") and "uts" not in kinds:
         raise LowrtError("unable to set hostname without a private UTS namespace")
     if spec.get("domainname") and "uts" not in kinds:

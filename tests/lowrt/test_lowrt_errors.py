@@ -60,7 +60,7 @@ def test_missing_rootfs(rt, bundle, cid, nothing_left):
     ([{"type": "pid"}, {"type": "mount"}, {"type": "bogus"}], b"namespace type 'bogus' does not exist"),
     ([{"type": "mount"}, {"type": "mount"}], b"duplicate namespace type 'mount'"),
     ([{"type": "mount"}, {"type": "network", "path": "/proc/self/ns/nope"}], b"no such file"),
-    ([{"type": "pid"}], b"mount namespace"),
+    ([{"type": "pid"}], b"unable to restrict sys entries without a private MNT namespace"),
 ])
 def test_bad_namespaces(rt, bundle, cid, nothing_left, namespaces, message):
     b = bundle(["true"], linux={"namespaces": namespaces})
