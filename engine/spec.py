@@ -403,7 +403,11 @@ def check_host_config(hc: dict) -> None:
                 raise InvalidParameter(f"invalid mount config for type \"bind\": bind source "
                                        f"path does not exist: {m.get('Source')}")
         elif kind != "tmpfs":
-            raise InvalidParameter(f"mounts of type \"{kind}\" are not supported by berth yet")
+            # volume (named or anonymous), npipe, cluster: dockerd makes or finds a volume
+            raise InvalidParameter(f"berth cannot apply --mount type={kind} yet "
+                                   f"(HostConfig.Mounts): mounts of type \"{kind}\" are not "
+                                   f"supported: berth has no volumes yet; bind a host directory "
+                                   f"(type=bind) or use type=tmpfs")
     for dest in hc.get("Tmpfs") or {}:
         if not dest.startswith("/"):
             raise InvalidParameter(f"invalid tmpfs mount path: '{dest}' must be absolute")
@@ -415,7 +419,8 @@ def check_host_config(hc: dict) -> None:
     security_opts.parse(hc.get("SecurityOpt"))
     published = [port for port, bindings in (hc.get("PortBindings") or {}).items() if bindings]
     if published:
-        raise InvalidParameter(f"berth has no bridge network yet, so ports cannot be published: "
+        raise InvalidParameter(f"berth cannot apply -p yet (HostConfig.PortBindings): berth has "
+                               f"no bridge network yet, so ports cannot be published: "
                                f"{', '.join(sorted(published))}")
 
 
