@@ -536,6 +536,8 @@ class Task:
             values = cgroups.manager_for_pid(p.pid).stats()
         except OSError as e:
             raise errors.Internal(f"stats of {self.id}: {e}") from None
+        # the one repeated message field, as messages
+        values["blkio_devices"] = [pb.BlkioEntry(**e) for e in values.get("blkio_devices", ())]
         fields = pb.StatsResponse.__slots__
         resp = pb.StatsResponse(**{k: v for k, v in values.items() if k in fields})
         if not resp.timestamp:

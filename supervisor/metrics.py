@@ -13,7 +13,7 @@ STATS_FIELDS = (
     "timestamp", "cpu_usage_ns", "cpu_user_ns", "cpu_system_ns", "cpu_percpu_ns",
     "cpu_throttled_periods", "cpu_throttled_ns", "memory_usage", "memory_limit",
     "memory_max_usage", "memory_stat", "pids_current", "pids_limit", "blkio_read_bytes",
-    "blkio_write_bytes", "oom_kills", "cgroup_version",
+    "blkio_write_bytes", "oom_kills", "cgroup_version", "cpu_periods", "blkio_devices",
 )
 
 # memory.stat keys (cgroup v1) whose containerd field name differs from the kernel's.
@@ -46,13 +46,18 @@ def stats_to_metrics(stats) -> v1.Metrics | v2.Metrics:
             if key in _V2_MEMORY_FIELDS:
                 setattr(memory, key, value)
         io = v2.IOStat()
-        if stats.blkio_read_bytes or stats.blkio_write_bytes:
-            io.usage.add(rbytes=stats.blkio_read_bytes, wbytes=stats.blkio_write_bytes)
+        per_device: dict[tuple[int, int], dict[str, int]] = {}
+        for e in stats.blkio_devices:
+            per_device.setdefault((e.major, e.minor), {})[e.op] = e.value
+        for (major, minor), ops in per_device.items():
+            io.usage.add(major=major, minor=minor, rbytes=ops.get("Read", 0),
+                         wbytes=ops.get("Write", 0))
         return v2.Metrics(
             pids=v2.PidsStat(current=stats.pids_current, limit=stats.pids_limit),
             cpu=v2.CPUStat(usage_usec=stats.cpu_usage_ns // 1000,
                            user_usec=stats.cpu_user_ns // 1000,
                            system_usec=stats.cpu_system_ns // 1000,
+                           nr_periods=stats.cpu_periods,
                            nr_throttled=stats.cpu_throttled_periods,
                            throttled_usec=stats.cpu_throttled_ns // 1000),
             memory=memory, io=io,
@@ -65,14 +70,16 @@ def stats_to_metrics(stats) -> v1.Metrics | v2.Metrics:
         if name in _V1_MEMORY_FIELDS:
             setattr(memory, name, value)
     blkio = v1.BlkIOStat()
-    blkio.io_service_bytes_recursive.add(op="Read", value=stats.blkio_read_bytes)
-    blkio.io_service_bytes_recursive.add(op="Write", value=stats.blkio_write_bytes)
+    for e in stats.blkio_devices:
+        blkio.io_service_bytes_recursive.add(op=e.op, major=e.major, minor=e.minor,
+                                             value=e.value)
     return v1.Metrics(
         pids=v1.PidsStat(current=stats.pids_current, limit=stats.pids_limit),
         cpu=v1.CPUStat(usage=v1.CPUUsage(total=stats.cpu_usage_ns, kernel=stats.cpu_system_ns,
                                          user=stats.cpu_user_ns,
                                          per_cpu=list(stats.cpu_percpu_ns)),
-                       throttling=v1.Throttle(throttled_periods=stats.cpu_throttled_periods,
+                       throttling=v1.Throttle(periods=stats.cpu_periods,
+                                              throttled_periods=stats.cpu_throttled_periods,
                                               throttled_time=stats.cpu_throttled_ns)),
         memory=memory, blkio=blkio,
         memory_oom_control=v1.MemoryOomControl(oom_kill=stats.oom_kills))
@@ -98,9 +105,13 @@ def metrics_to_stats(metrics: v1.Metrics | v2.Metrics, timestamp: int) -> dict:
             "blkio_write_bytes": sum(e.wbytes for e in metrics.io.usage),
             "oom_kills": metrics.memory_events.oom_kill,
             "cgroup_version": 2,
+            "cpu_periods": metrics.cpu.nr_periods,
+            "blkio_devices": [{"major": e.major, "minor": e.minor, "op": op, "value": value}
+                              for e in metrics.io.usage
+                              for op, value in (("Read", e.rbytes), ("Write", e.wbytes))],
         }
     m = metrics.memory
-    io = {e.op.lower(): e.value for e in metrics.blkio.io_service_bytes_recursive}
+    entries = metrics.blkio.io_service_bytes_recursive
     return {
         "timestamp": timestamp,
         "cpu_usage_ns": metrics.cpu.usage.total,
@@ -114,7 +125,11 @@ def metrics_to_stats(metrics: v1.Metrics | v2.Metrics, timestamp: int) -> dict:
         "memory_stat": {_V1_KERNEL_NAMES.get(name, name): getattr(m, name)
                         for name in sorted(_V1_MEMORY_FIELDS)},
         "pids_current": metrics.pids.current, "pids_limit": metrics.pids.limit,
-        "blkio_read_bytes": io.get("read", 0), "blkio_write_bytes": io.get("write", 0),
+        "blkio_read_bytes": sum(e.value for e in entries if e.op.lower() == "read"),
+        "blkio_write_bytes": sum(e.value for e in entries if e.op.lower() == "write"),
         "oom_kills": metrics.memory_oom_control.oom_kill,
         "cgroup_version": 1,
+        "cpu_periods": metrics.cpu.throttling.periods,
+        "blkio_devices": [{"major": e.major, "minor": e.minor, "op": e.op, "value": e.value}
+                          for e in entries],
     }

@@ -101,6 +101,9 @@ def to_shim(raw: dict, version: int) -> dict:
         "blkio_write_bytes": write,
         "oom_kills": raw["oom_kills"],
         "cgroup_version": version,
+        "cpu_periods": cpu["periods"],
+        "blkio_devices": [dict(e) for e in blkio["io_service_bytes_recursive"]
+                          if e["op"] in ("Read", "Write")],
     }
 
 

@@ -19,7 +19,10 @@ def _stats(version: int) -> shim_pb2.StatsResponse:
         cpu_percpu_ns=[1_000_000, 2_000_000] if version == 1 else [], cpu_throttled_periods=4,
         cpu_throttled_ns=7_000, memory_usage=100, memory_limit=200,
         memory_max_usage=150 if version == 1 else 0, pids_current=3, pids_limit=10,
-        blkio_read_bytes=11, blkio_write_bytes=12, oom_kills=1, cgroup_version=version)
+        blkio_read_bytes=11, blkio_write_bytes=12, oom_kills=1, cgroup_version=version,
+        cpu_periods=9, blkio_devices=[shim_pb2.BlkioEntry(major=8, minor=0, op="Read", value=11),
+                                      shim_pb2.BlkioEntry(major=8, minor=0, op="Write",
+                                                          value=12)])
     s.memory_stat.update({"cache": 5, "pgfault": 6} if version == 1 else {"anon": 5, "file": 6})
     return s
 
@@ -34,6 +37,9 @@ def test_stats_survive_the_trip_through_cgroup_metrics(version):
     for name in STATS_FIELDS:
         if name == "memory_stat":
             assert {k: v for k, v in back[name].items() if v} == dict(stats.memory_stat)
+        elif name == "blkio_devices":
+            assert back[name] == [{"major": e.major, "minor": e.minor, "op": e.op,
+                                   "value": e.value} for e in stats.blkio_devices]
         else:
             assert back[name] == (list(getattr(stats, name)) if name == "cpu_percpu_ns"
                                   else getattr(stats, name)), name
