@@ -373,11 +373,32 @@ def check_networking(networking: dict | None) -> None:
 
 def check_merged(config: dict, hc: dict) -> None:
     """What can be judged once the image's config is merged: -P publishes the exposed ports
-    (the image's too), which takes a bridge berth does not have."""
+    (the image's too), which takes a bridge berth does not have; the image's VOLUMEs need
+    anonymous volumes, which berth does not have either."""
+    _check_image_volumes(config, hc)
     if hc.get("PublishAllPorts") and config.get("ExposedPorts"):
         raise _berth_cannot("-P", "HostConfig.PublishAllPorts",
                             "berth has no bridge network yet, so ports cannot be published: "
                             + ", ".join(sorted(config["ExposedPorts"])))
+
+
+def _check_image_volumes(config: dict, hc: dict) -> None:
+    """dockerd makes an anonymous volume at each path the image declares a VOLUME at (the
+    image's content copied in), unless the user mounts something at that very path. berth has
+    no volumes yet: a path no bind or tmpfs of the user's covers is refused, naming the image
+    and the paths, rather than left a plain directory of the container's layer that inspect
+    would show as a volume. The request's own Config.Volumes were refused already
+    (_refuse_unsupported), so what is left here is the image's."""
+    covered = oci_spec.mount_destinations(hc)
+    uncovered = sorted(p for p in (posixpath.normpath(v) for v in config.get("Volumes") or {})
+                       if p not in covered)
+    if uncovered:
+        first = uncovered[0]
+        raise InvalidParameter(
+            f"berth cannot create the anonymous volumes image {config.get('Image')} declares "
+            f"(Config.Volumes): {', '.join(uncovered)}: {_NO_VOLUMES}; mount something there "
+            f"with -v /host/dir:{first}, --mount type=bind,src=/host/dir,dst={first} or "
+            f"--tmpfs {first}")
 
 
 def init_binary(hc: dict, cfg: DaemonConfig) -> str | None:

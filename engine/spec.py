@@ -6,6 +6,7 @@ the seccomp profile and the other --security-opt options).
 from __future__ import annotations
 
 import os
+import posixpath
 import stat
 from pathlib import Path
 
@@ -349,6 +350,16 @@ def _bind(spec: str) -> tuple[str, str, list[str]]:
     if opts and not _valid_bind_mode(opts):
         raise InvalidParameter(f"invalid mode: {parts[2]}")
     return parts[0], parts[1], opts
+
+
+def mount_destinations(hc: dict) -> set[str]:
+    """The container paths the user's binds, --mount binds and tmpfs and --tmpfs mount on,
+    cleaned, for what an image's VOLUME needs no volume at: dockerd too makes none where the
+    user mounts something at that very path. hc is checked (check_host_config)."""
+    dests = {_bind(spec)[1] for spec in hc.get("Binds") or []}
+    dests |= {m.get("Target") or "" for m in hc.get("Mounts") or []}
+    dests |= set(hc.get("Tmpfs") or {})
+    return {posixpath.normpath(d) for d in dests if d.startswith("/")}
 
 
 PROPAGATIONS = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
