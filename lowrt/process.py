@@ -20,7 +20,7 @@ def preload(proc: dict, spec: dict | None = None) -> None:
     """Import now what the process's setup will need once it is inside the container's mount
     namespace, where the host's Python library cannot be found. Only what this config uses."""
     if proc.get("rlimits"):
-        import resource  # noqa: F401
+        from lowrt.linux import rlimit  # noqa: F401
     if proc.get("terminal"):
         import socket  # noqa: F401
         import termios  # noqa: F401
@@ -43,18 +43,20 @@ def new_netns(spec: dict) -> bool:
 def apply_rlimits(rlimits: list[dict]) -> None:
     if not rlimits:
         return
-    import resource  # preloaded
+    from lowrt.linux import rlimit  # preloaded
     for r in rlimits:
         soft, hard = r.get("soft", 0), r.get("hard", 0)
         try:
-            resource.setrlimit(RLIMITS[r["type"]], (_rlim(soft), _rlim(hard)))
+            rlimit.set_rlimit(RLIMITS[r["type"]], _rlim(soft), _rlim(hard))
         except (OSError, ValueError) as e:
             raise LowrtError(f"setrlimit {r['type']} soft={soft} hard={hard}: {e}") from None
 
 
 def _rlim(value: int) -> int:
-    """OCI writes "unlimited" as 2^64-1; Python's resource module wants RLIM_INFINITY (-1)."""
-    return -1 if value >= 2**63 else value
+    """OCI writes "unlimited" as 2^64-1 (the kernel's RLIM_INFINITY); lowrt takes anything
+    from 2^63 up as unlimited."""
+    from lowrt.linux.rlimit import RLIM_INFINITY
+    return RLIM_INFINITY if value >= 2**63 else value
 
 
 def set_oom_score_adj(value: int, log_warning) -> None:
