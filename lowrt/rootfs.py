@@ -140,16 +140,15 @@ class Rootfs:
                 if not _inside(where, self.top):
                     raise LowrtError(f"mount destination {dest!r} resolved to {where}, outside "
                                      f"the rootfs {self.top}: refusing to mount there")
-                below = mnt.mount_id(fd)
             mnt.mount(source, self._target(fd, dest), fstype, flags, data, name=dest)
+            new = reopen() if reopen else self._open(dest)
+            if self.by_fd and not (path_of(new) == where and _covered(fd, new)):
+                found = path_of(new)
+                os.close(new)
+                raise LowrtError(f"mount on {dest!r} did not land where it was aimed ({where}; "
+                                 f"now {found}): the rootfs changed under lowrt, refusing it")
         finally:
             os.close(fd)
-        new = reopen() if reopen else self._open(dest)
-        if self.by_fd and (path_of(new) != where or mnt.mount_id(new) == below):
-            found = path_of(new)
-            os.close(new)
-            raise LowrtError(f"mount on {dest!r} did not land where it was aimed ({where}; now "
-                             f"{found}): the rootfs changed under lowrt, refusing it")
         return new
 
     def _mount(self, m: dict) -> None:
@@ -447,6 +446,15 @@ def _inside(path: str, top: str) -> bool:
 def _is_bind(m: dict) -> bool:
     opts = m.get("options") or []
     return m.get("type") == "bind" or "bind" in opts or "rbind" in opts
+
+
+def _covered(below: int, top: int) -> bool:
+    """Whether top is another file than below, or on another mount: below is covered by a
+    mount. The mount ids are read only when the files are the same (a path bound onto itself)."""
+    a, b = os.fstat(below), os.fstat(top)
+    if (a.st_dev, a.st_ino) != (b.st_dev, b.st_ino):
+        return True
+    return mnt.mount_id(below) != mnt.mount_id(top)
 
 
 def _stat_closed(fd: int) -> os.stat_result:

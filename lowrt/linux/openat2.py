@@ -9,8 +9,9 @@ the path itself.
 from __future__ import annotations
 
 import os
+import sys
 
-from lowrt.linux.libc import Structure, byref, c_uint64, check, get_errno, libc, sizeof
+from lowrt.linux.libc import check, get_errno, libc
 
 # The same number on every architecture: openat2 came after the syscall tables were unified.
 SYS_OPENAT2 = 437
@@ -24,8 +25,12 @@ RESOLVE_IN_ROOT = 0x10
 _ENOSYS, _EPERM = 38, 1
 
 
-class _OpenHow(Structure):
-    _fields_ = [("flags", c_uint64), ("mode", c_uint64), ("resolve", c_uint64)]
+
+
+def _how(flags: int, mode: int, resolve: int) -> bytes:
+    """struct open_how: three native u64 (bytes, not a ctypes Structure, whose class costs
+    more to make at import than every call here)."""
+    return b"".join(v.to_bytes(8, sys.byteorder) for v in (flags, mode, resolve))
 
 
 _available: bool | None = None
@@ -33,8 +38,8 @@ _available: bool | None = None
 
 def openat2(dirfd: int, path: str, flags: int, resolve: int, mode: int = 0) -> int:
     """The new fd; OSError naming path on failure (EAGAIN: a rename raced the lookup)."""
-    how = _OpenHow(flags, mode, resolve)
-    return check(libc.syscall(SYS_OPENAT2, dirfd, os.fsencode(path), byref(how), sizeof(how)),
+    how = _how(flags, mode, resolve)
+    return check(libc.syscall(SYS_OPENAT2, dirfd, os.fsencode(path), how, len(how)),
                  "openat2", path)
 
 
@@ -42,8 +47,8 @@ def available() -> bool:
     """Whether openat2 works here; probed once per process (one cheap call on ".")."""
     global _available
     if _available is None:
-        how = _OpenHow(os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT)
-        fd = libc.syscall(SYS_OPENAT2, -100, b".", byref(how), sizeof(how))
+        how = _how(os.O_PATH | os.O_CLOEXEC, 0, RESOLVE_IN_ROOT)
+        fd = libc.syscall(SYS_OPENAT2, -100, b".", how, len(how))
         if fd >= 0:
             os.close(fd)
             _available = True
