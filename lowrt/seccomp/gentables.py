@@ -32,8 +32,11 @@ ARCHES = {
                 0xC00000B7, 64, "little"),
     "arm": (["/usr/arm-linux-gnueabihf/include"], "asm/unistd.h", ["__ARM_EABI__", "__arm__"],
             0x40000028, 32, "little"),
+    # riscv's asm/bitsperlong.h derives __BITS_PER_LONG from __SIZEOF_POINTER__, which -undef
+    # leaves out: without it the header hands out the 32-bit names (fcntl64, mmap2...)
     "riscv64": (["/usr/riscv64-linux-gnu/include"], "asm/unistd.h",
-                ["__riscv", "__LP64__", "__riscv_xlen=64"], 0xC00000F3, 64, "little"),
+                ["__riscv", "__LP64__", "__riscv_xlen=64", "__SIZEOF_POINTER__=8"], 0xC00000F3,
+                64, "little"),
     "ppc64le": (["/usr/powerpc64le-linux-gnu/include"], "asm/unistd.h",
                 ["__powerpc64__", "__LITTLE_ENDIAN__"], 0xC0000015, 64, "little"),
     "s390x": (["/usr/s390x-linux-gnu/include"], "asm/unistd.h", ["__s390x__"],
@@ -43,7 +46,40 @@ ARCHES = {
 # Architecture-private calls libseccomp also knows by name (ARM's __ARM_NR_*).
 PRIVATE_PREFIXES = ("__ARM_NR_",)
 SKIP = re.compile(r"^(syscalls|arch_specific_syscall|SYSCALL_BASE|ARM_BASE|OABI_SYSCALL_BASE"
-                  r"|.*_BASE)$")
+                  r"|.*_BASE|BASE|SYSCALL_MASK)$")  # ARM's __ARM_NR_BASE, __NR_SYSCALL_MASK
+
+# Calls newer than the headers above (Debian 12's, Linux 6.1), which the kernels containers
+# run on have. Since Linux 5.1 a new call takes the same number on every architecture (x32
+# adds its bit), so each is listed once with the ABIs whose kernel syscall tables wire it;
+# a header that has the name wins.
+EVERY = ("x86_64", "x86", "x32", "aarch64", "arm", "riscv64", "ppc64le", "s390x")
+ADDED: dict[str, tuple[int, tuple[str, ...]]] = {
+    "cachestat": (451, EVERY),                      # 6.5
+    "fchmodat2": (452, EVERY),                      # 6.6
+    "map_shadow_stack": (453, tuple(a for a in EVERY if a != "x32")),  # 6.6
+    "futex_wake": (454, EVERY),                     # 6.7
+    "futex_wait": (455, EVERY),
+    "futex_requeue": (456, EVERY),
+    "statmount": (457, EVERY),                      # 6.8
+    "listmount": (458, EVERY),
+    "lsm_get_self_attr": (459, EVERY),
+    "lsm_set_self_attr": (460, EVERY),
+    "lsm_list_modules": (461, EVERY),
+    "mseal": (462, EVERY),                          # 6.10
+    "setxattrat": (463, EVERY),                     # 6.13
+    "getxattrat": (464, EVERY),
+    "listxattrat": (465, EVERY),
+    "removexattrat": (466, EVERY),
+    "open_tree_attr": (467, EVERY),                 # 6.15
+    "file_getattr": (468, EVERY),                   # 6.17
+    "file_setattr": (469, EVERY),
+    # older calls an architecture gained after 6.1
+    "riscv_hwprobe": (258, ("riscv64",)),           # 6.4
+    "memfd_secret": (447, ("s390x",)),              # 6.5
+    "uretprobe": (335, ("x86_64", "x32")),          # 6.11
+    "uprobe": (336, ("x86_64", "x32")),             # 6.16
+}
+X32_BIT = 0x40000000
 
 
 def _preprocess(arch: str, source: str, extra: list[str]) -> str:
@@ -87,6 +123,9 @@ def table(arch: str) -> dict[str, int]:
         if line.startswith("lowrt_syscall "):
             _, name, _, expr = line.split(" ", 3)
             out[name] = _evaluate(expr)
+    for name, (nr, abis) in ADDED.items():
+        if arch in abis and name not in out:
+            out[name] = nr | X32_BIT if arch == "x32" else nr
     return dict(sorted(out.items(), key=lambda kv: (kv[1], kv[0])))
 
 
