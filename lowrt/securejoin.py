@@ -94,7 +94,8 @@ def _walk(root_fd: int, path: str, make: str, follow: bool) -> int:
                 continue
             if not last and not stat.S_ISDIR(mode):
                 os.close(fd)
-                raise NotADirectoryError(errno.ENOTDIR, f"resolve {path}: {name} is not a directory")
+                raise NotADirectoryError(errno.ENOTDIR,
+                                         f"resolve {path}: {name} is not a directory")
             stack.append(fd)
         if not stack:
             return os.open(".", _O_PATH | os.O_DIRECTORY, dir_fd=root_fd)
@@ -126,8 +127,3 @@ def path_of(fd: int) -> str:
     """Where fd is, as the kernel names it (for checks and messages)."""
     return os.readlink(f"/proc/self/fd/{fd}")
 
-
-def inside(fd: int, root: str) -> bool:
-    """Whether fd lies at or below root (a path in this mount namespace)."""
-    where = path_of(fd)
-    return root == "/" or where == root or where.startswith(root.rstrip("/") + "/")

@@ -32,9 +32,9 @@ def _run(binary: list[str], bundle, cid: str) -> tuple[int, list[str], str]:
     line of the caller's namespace is checked against the program's own."""
     script = ('readlink /proc/self/ns/mnt; umount /sys/fs/cgroup/unified 2>/dev/null; '
               'exec "$@" run --bundle "$B" "$C"')
+    env = {"B": str(bundle), "C": cid, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
     out = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script, "sh",
-                          *binary], env={"B": str(bundle), "C": cid, "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
-                         capture_output=True, timeout=60)
+                          *binary], env=env, capture_output=True, timeout=60)
     lines = out.stdout.decode().splitlines()
     if out.returncode == 0:
         caller, ns = lines[0], next(line for line in lines if line.startswith("mnt:"))
