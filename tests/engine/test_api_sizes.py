@@ -28,8 +28,8 @@ def _image_size(daemon, ref: str) -> int:
 def test_sizes_of_list_and_inspect_only_when_asked(daemon):
     cid = _run_to_exit(daemon, ["sh", "-c", "head -c 3145728 /dev/zero > /big"],
                        Labels={"sizetest": "1"})
-    idle = daemon.api("POST", "/containers/create",
-                      {"Image": "busybox", "Cmd": ["true"], "Labels": {"sizetest": "1"}}).json()["Id"]
+    idle = daemon.api("POST", "/containers/create", {
+        "Image": "busybox", "Cmd": ["true"], "Labels": {"sizetest": "1"}}).json()["Id"]
     f = urllib.parse.quote(json.dumps({"label": {"sizetest": True}}))
     plain = {c["Id"]: c for c in daemon.api("GET", f"/containers/json?all=1&filters={f}").json()}
     assert "SizeRw" not in plain[cid] and "SizeRootFs" not in plain[cid]
