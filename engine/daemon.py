@@ -42,6 +42,7 @@ class Daemon:
         from .supervisor_proc import ManagedSupervisor
 
         self.cfg = cfg
+        _init_cpu_rt(cfg)
         cfg.data_root.mkdir(parents=True, exist_ok=True)
         cfg.exec_root.mkdir(parents=True, exist_ok=True)
         self.store = Store(cfg.data_root / "engine.db")
@@ -188,6 +189,18 @@ def _claim_pidfile(path: Path) -> None:
                              f"berthd is not running or delete {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"{os.getpid()}\n")
+
+
+def _init_cpu_rt(cfg: DaemonConfig) -> None:
+    """--cpu-rt-period / --cpu-rt-runtime: the cgroup parent's real-time budget, given before
+    any container starts under it; a budget the kernel refuses stops berthd with its words."""
+    from . import cpu_rt
+    from .errors import EngineError
+    try:
+        cpu_rt.init_parent(cfg.cgroup_parent, getattr(cfg, "cpu_rt_period", 0),
+                           getattr(cfg, "cpu_rt_runtime", 0))
+    except EngineError as e:
+        raise RuntimeError(e.message) from None
 
 
 async def _serve(cfg: DaemonConfig) -> None:

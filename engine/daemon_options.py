@@ -9,6 +9,7 @@ import json
 import os
 from pathlib import Path
 
+from . import cpu_rt
 from .config import (DEFAULT_CONFIG_FILE, DEFAULT_DATA_ROOT, DEFAULT_EXEC_ROOT, DEFAULT_GROUP,
                      DEFAULT_HOST, DaemonConfig)
 
@@ -23,6 +24,7 @@ FILE_KEYS: dict[str, tuple[str, type]] = {
     "tls": ("tls", bool), "tlsverify": ("tlsverify", bool), "tlscacert": ("tlscacert", str),
     "tlscert": ("tlscert", str), "tlskey": ("tlskey", str),
     "insecure-tcp": ("insecure_tcp", bool), "supervisor": ("supervisor", str),
+    "cpu-rt-period": ("cpu_rt_period", int), "cpu-rt-runtime": ("cpu_rt_runtime", int),
 }
 # dockerd keys berth knows and cannot apply yet: refused by name rather than called unknown
 NOT_YET = {
@@ -51,6 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--default-runtime",
                    help="OCI runtime for containers: lowrt (default), runc, crun or a path")
     p.add_argument("--cgroup-parent", help="parent cgroup of containers (default /berth)")
+    p.add_argument("--cpu-rt-period", type=int, metavar="MICROSECONDS",
+                   help="real-time period of the cgroup parent of all containers (cgroup v1 "
+                   "with a kernel that has CONFIG_RT_GROUP_SCHED)")
+    p.add_argument("--cpu-rt-runtime", type=int, metavar="MICROSECONDS",
+                   help="real-time runtime of the cgroup parent of all containers, the budget "
+                   "their --cpu-rt-runtime shares (cgroup v1 with CONFIG_RT_GROUP_SCHED)")
     p.add_argument("--pidfile", help="where to write berthd's pid (default <exec-root>/berthd.pid)")
     p.add_argument("--init", action="store_const", const=True,
                    help="run an init inside containers that forwards signals and reaps processes")
@@ -101,8 +109,9 @@ def read_config_file(path: str) -> dict:
     for key, value in data.items():
         dest, kind = FILE_KEYS[key]
         if not isinstance(value, kind) or (kind is list and not all(
-                isinstance(v, str) for v in value)):
-            want = {list: "a list of strings", bool: "true or false", str: "a string"}[kind]
+                isinstance(v, str) for v in value)) or (kind is int and isinstance(value, bool)):
+            want = {list: "a list of strings", bool: "true or false", str: "a string",
+                    int: "an integer"}[kind]
             raise OptionsError(f"unable to configure the berth daemon with file {path}: "
                                f"{key} must be {want}, not {json.dumps(value)}")
         out[dest] = value
@@ -184,6 +193,12 @@ def _config(flags: argparse.Namespace) -> DaemonConfig:
         tlscert=o.get("tlscert") or (docker_cert_path("cert.pem") if tls else None),
         tlskey=o.get("tlskey") or (docker_cert_path("key.pem") if tls else None),
         insecure_tcp=bool(o.get("insecure_tcp")))
+    # (DaemonConfig fields of their own are requested of engine/config.py's owner)
+    cfg.cpu_rt_period = o.get("cpu_rt_period") or 0
+    cfg.cpu_rt_runtime = o.get("cpu_rt_runtime") or 0
+    refusal = cpu_rt.check_options(cfg.cpu_rt_period, cfg.cpu_rt_runtime, cfg.cgroup_v2)
+    if refusal:
+        raise OptionsError(refusal)
     if (cfg.init or cfg.init_path) and cfg.init_binary() is None:
         raise OptionsError(f"no init binary: {cfg.init_path or 'docker-init or tini-static'} "
                            "is not an executable on PATH (Debian's tini package has tini-static)")

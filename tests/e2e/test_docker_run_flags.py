@@ -13,7 +13,7 @@ import os
 import re
 import stat
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -106,7 +106,7 @@ CASES: dict[str, Case] = {
     # --- the CLI's own: sent as query parameters or used by the CLI alone
     "attach": case(["-a", "stderr"], "echo out; echo err >&2", "match", r"^$",
                    why="-a stderr: stdout not attached"),
-    "cidfile": case(["--cidfile", f"{FILES}/cid"], f"echo ran", "applied", "ran"),
+    "cidfile": case(["--cidfile", f"{FILES}/cid"], "echo ran", "applied", "ran"),
     "detach": case(["-d"], "true", "match", r"^[0-9a-f]{64}\n$"),
     "detach-keys": case(["--detach-keys", "ctrl-x"], "echo ran", "applied", "ran"),
     "detach-keys-bad": case(["-d", "--detach-keys", "bogus-keys"], "true", "match",

@@ -90,3 +90,28 @@ def test_tcp_hosts_get_dockerds_default_ports_and_tls_defaults_from_docker_cert_
 ])
 def test_bad_hosts_are_refused(capsys, host, says):
     assert says in refused(["-H", host, "--insecure-tcp"], capsys)
+
+
+def test_cpu_rt_options_come_from_flags_or_the_file_under_dockerds_names(tmp_path, monkeypatch):
+    from engine import cpu_rt
+    monkeypatch.setattr(cpu_rt, "check_options", lambda *a: None)   # any host
+    cfg = parse(["--cpu-rt-period", "1000000", "--cpu-rt-runtime", "95000"])
+    assert (cfg.cpu_rt_period, cfg.cpu_rt_runtime) == (1000000, 95000)
+    cfg = parse(["--config-file", config(tmp_path, {"cpu-rt-runtime": 5000})])
+    assert (cfg.cpu_rt_period, cfg.cpu_rt_runtime) == (0, 5000)
+
+
+@pytest.mark.parametrize("value", ['"95000"', "true", "1.5"])
+def test_a_cpu_rt_value_that_is_not_an_integer_is_refused(tmp_path, capsys, value):
+    err = refused(["--config-file", config(tmp_path, '{"cpu-rt-runtime": %s}' % value)],
+                  capsys)
+    assert f"cpu-rt-runtime must be an integer, not {json.dumps(json.loads(value))}" in err
+
+
+def test_cpu_rt_options_a_host_cannot_give_are_refused_with_dockerds_words():
+    from engine import cpu_rt
+    assert cpu_rt.check_options(0, 0, True) is None
+    assert cpu_rt.check_options(0, 95000, True) == ("daemon-scoped cpu-rt-period and "
+                                                     "cpu-rt-runtime are not implemented for "
+                                                     "cgroup v2")
+    assert "not negative" in cpu_rt.check_options(-5, 0, False)
