@@ -16,7 +16,8 @@ both ABIs live in one section as two halves of the range; a half whose ABI is no
 filter is "bad arch". As runc does, calls numbered above the highest one the profile names
 get ENOSYS instead of the default action (so that a libc probing a syscall newer than the
 profile, clone3 say, falls back), unless the default allows, logs or traces, or already
-returns ENOSYS.
+returns ENOSYS; on s390x so does syscall 0, through which the kernel passes numbers too large
+for the svc instruction.
 
 Rules for one syscall follow what runc and libseccomp make of a profile: a rule whose action
 is the default action is dropped (runc skips it); the first unconditional rule decides the
@@ -26,7 +27,10 @@ match wins, then the default action. The conditions of one rule must all hold, e
 a rule naming the same argument twice becomes one rule per condition (runc's fallback for
 libseccomp, which cannot AND two conditions on one argument). 64-bit comparisons are done
 on the two 32-bit halves, high half first; 32-bit ABIs compare the low half only, as
-libseccomp does.
+libseccomp does. MASKED_EQ compares the masked argument with the masked value, and one whose
+mask has no bit the ABI compares always holds: it is dropped, and a rule left without
+conditions is unconditional on that ABI (libseccomp's reading, checked against it by
+tests/lowrt/test_seccomp_libseccomp.py).
 
 The program is emitted back to front: every jump then goes to code already placed, so its
 offset is known, and a target beyond the 8-bit reach of a conditional jump is reached through
@@ -39,6 +43,7 @@ import os
 import struct
 
 ENOSYS, EPERM = 38, 1
+MAX_ERRNO = 4095
 
 # struct sock_filter opcodes
 LD_W_ABS = 0x20
@@ -107,6 +112,10 @@ def action(name: object, errno_ret: object, where: str) -> int:
     if name == "SCMP_ACT_TRAP":
         return RET_TRAP
     if name == "SCMP_ACT_ERRNO":
+        if errno_ret is not None and errno_ret >= MAX_ERRNO:
+            # the kernel would clamp it to MAX_ERRNO, and libseccomp (so runc) refuses it
+            raise SeccompError(f"{where}: errnoRet {errno_ret} is not below the kernel's "
+                               f"MAX_ERRNO ({MAX_ERRNO})")
         return RET_ERRNO | (EPERM if errno_ret is None else errno_ret)
     if name == "SCMP_ACT_TRACE":
         return RET_TRACE | (EPERM if errno_ret is None else errno_ret)
@@ -302,7 +311,9 @@ def _condition(asm: _Asm, abi: Arch, c: Condition, passed, failed) -> int:
     """Emit one argument comparison; returns its label."""
     hi_off, lo_off = abi.arg_offsets(c.index)
     if c.op == "SCMP_CMP_MASKED_EQ":
-        mask, value = c.value, c.value_two
+        # the masked argument against the masked datum, as libseccomp defines the operator:
+        # a datum bit outside the mask does not make the condition impossible
+        mask, value = c.value, c.value_two & c.value
     else:
         mask, value = None, c.value
     vh, vl = value >> 32, _u32(value)
@@ -367,6 +378,22 @@ def _outcome(abi: Arch, nr_rules: list[Rule], default: int):
     return lambda asm: _syscall_block(asm, abi, nr_rules, default)
 
 
+def _always(c: Condition, abi: Arch) -> bool:
+    """A condition no argument can fail on this ABI: MASKED_EQ whose mask has no bit in the
+    part of the argument the ABI compares."""
+    return c.op == "SCMP_CMP_MASKED_EQ" and (c.value if abi.bits == 64 else _u32(c.value)) == 0
+
+
+def _on_abi(rule: Rule, abi: Arch) -> Rule:
+    """The rule as it stands on one ABI: conditions that always hold are dropped, so a rule
+    made of them only is unconditional there (and, as libseccomp has it, decides the call
+    if it comes first)."""
+    kept = [c for c in rule.conditions if not _always(c, abi)]
+    if len(kept) == len(rule.conditions):
+        return rule
+    return Rule(rule.nr_names, rule.action, kept)
+
+
 def _section(asm: _Asm, abis: list[Arch], default: int, rules: list[Rule], enosys: set[str],
              debug: list[str] | None) -> int:
     """The code for one audit arch (one or, on x86_64 with x32, two ABIs)."""
@@ -376,6 +403,7 @@ def _section(asm: _Asm, abis: list[Arch], default: int, rules: list[Rule], enosy
         by_nr: dict[int, list[Rule]] = {}
         top = -1  # the newest syscall the profile names, whatever its rule does
         for rule in rules:
+            rule = _on_abi(rule, abi)
             for name in rule.nr_names:
                 nr = table.get(name)
                 if nr is None:
@@ -400,8 +428,16 @@ def _section(asm: _Asm, abis: list[Arch], default: int, rules: list[Rule], enosy
                 cuts[nr] = _outcome(abi, nr_rules, default)
             if nr + 1 < abi.hi and nr + 1 not in cuts:
                 cuts[nr + 1] = default
-        if abi.name in enosys and top >= 0 and top + 1 < abi.hi:
+        # top 0 counts as none, as in runc (whose largest-syscall search starts from 0)
+        if abi.name in enosys and top > 0 and top + 1 < abi.hi:
             cuts[top + 1] = RET_ERRNO | ENOSYS
+            if abi.name == "s390x":
+                # s390x's syscall 0 is the kernel's way in for numbers too large for the svc
+                # instruction; one the kernel does not know stays 0, so runc answers ENOSYS
+                # for it too (or libc would see EPERM for a call newer than the profile)
+                cuts[0] = RET_ERRNO | ENOSYS
+                if 1 not in cuts:
+                    cuts[1] = default
         if abi.hi < U32 and abi.hi not in cuts:
             cuts[abi.hi] = RET_KILL_THREAD
     intervals: list[tuple[int, object]] = []
