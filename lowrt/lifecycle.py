@@ -180,7 +180,7 @@ def create(opts: CreateOptions) -> Created:
             cgroup = _make_cgroup(opts.id, linux)
             phase("cgroup created")
         pid = spawn.wait_child(chan, child, launch)
-        phase(f"init {pid} forked")
+        phase(f"init {pid} forked" + (" into its cgroup" if launch.in_cgroup else ""))
         # Recorded at once: should lowrt die from here on, `delete --force` finds what to undo.
         st = process_stat(pid)
         c.record = {

@@ -57,6 +57,8 @@ def start() -> None:
     if _started:
         return
     _started = True
+    if _clones_into_cgroup():
+        return
     path = _own_procs_file()
     if path is None:
         return
@@ -86,8 +88,6 @@ def _own_procs_file() -> str | None:
             lines = f.read().decode().splitlines()
     except OSError:
         return None
-    if _clones_into_cgroup(lines):
-        return None
     for line in lines:
         _, controllers, path = line.split(":", 2)
         mount = "/sys/fs/cgroup/" + controllers if controllers else "/sys/fs/cgroup"
@@ -99,10 +99,10 @@ def _own_procs_file() -> str | None:
     return None
 
 
-def _clones_into_cgroup(lines: list[str]) -> bool:
-    """A pure v2 host (lowrt is in the unified hierarchy only) whose kernel has
-    CLONE_INTO_CGROUP (5.7)."""
-    if not lines or any(not line.startswith("0::") for line in lines):
+def _clones_into_cgroup() -> bool:
+    """A pure v2 host (cgroup2 at /sys/fs/cgroup, as lowrt.lifecycle tells it) whose kernel
+    has CLONE_INTO_CGROUP (5.7)."""
+    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
         return False
     try:
         major, minor = (int(x) for x in os.uname().release.split(".")[:2])

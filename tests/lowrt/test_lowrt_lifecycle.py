@@ -226,3 +226,42 @@ def test_run_keep_leaves_a_stopped_container_to_delete(rt, bundle, cid):
     assert st["status"] == "stopped" and st["pid"] == 0
     rt.run("delete", cid)
     assert not (rt.root / cid).exists()
+
+
+def _v2_layout_argv() -> list[str]:
+    """What runs lowrt where /sys/fs/cgroup is the cgroup2 mount: as it is on a pure v2 host,
+    or, on a hybrid host, in a private mount namespace where the host's cgroup2 hierarchy is
+    mounted alone at /sys/fs/cgroup (the v1 hierarchies gone from its view)."""
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        return []
+    if not os.path.ismount("/sys/fs/cgroup/unified"):
+        pytest.skip("needs a cgroup2 hierarchy")
+    return ["unshare", "-m", "--propagation", "private", "sh", "-ec",
+            'umount -R /sys/fs/cgroup; mount -t cgroup2 cgroup2 /sys/fs/cgroup; exec "$@"', "sh"]
+
+
+def test_on_cgroup_v2_the_init_is_cloned_into_its_cgroup(rt, bundle, cid):
+    # lowrt clones the container's process straight into its cgroup (CLONE_INTO_CGROUP): it
+    # never migrates, and `--debug` says so
+    wrap = _v2_layout_argv()
+    unified = "/sys/fs/cgroup" if not wrap else "/sys/fs/cgroup/unified"
+    with open(f"{unified}/cgroup.subtree_control") as f:
+        before = set(f.read().split())
+    b = bundle(["sh", "-c", "grep ^0:: /proc/self/cgroup"])
+    try:
+        out = subprocess.run(wrap + rt.argv("--debug", "run", "-b", str(b), cid),
+                             capture_output=True, timeout=30)
+    finally:
+        with open(f"{unified}/cgroup.subtree_control") as f:
+            added = set(f.read().split()) - before
+        for c in added:  # lowrt enables what the root offers, as runc: undo it for the host
+            try:
+                with open(f"{unified}/cgroup.subtree_control", "w") as f:
+                    f.write(f"-{c}")
+            except OSError:
+                pass  # another test's cgroup uses it and will restore it
+    assert out.returncode == 0, out.stderr
+    own = open("/proc/self/cgroup").read().split("0::", 1)[1].splitlines()[0]
+    # relative cgroupsPath (none: the id) on v2: beside lowrt's own cgroup, as runc
+    assert out.stdout.decode().strip() == "0::" + os.path.join(os.path.dirname(own), cid)
+    assert "forked into its cgroup" in rt.log.read_text()
