@@ -3,45 +3,17 @@
 port ranges (`publish`, `expose`), and labels (filters.MatchKVList)."""
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from .. import timefmt
 from ..errors import InvalidParameter
-
-_DURATION_UNITS = {"ns": 1, "us": 1_000, "µs": 1_000, "μs": 1_000, "ms": 1_000_000,
-                   "s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-
-
-def parse_go_duration(value: str) -> int | None:
-    """Go's time.ParseDuration ("1h30m", "1.5h", "-10m", "0") in nanoseconds; None if it is
-    not one."""
-    text = value
-    sign = 1
-    if text[:1] in "+-":
-        sign = -1 if text[0] == "-" else 1
-        text = text[1:]
-    if text == "0":
-        return 0
-    if not text:
-        return None
-    total, pos = 0.0, 0
-    while pos < len(text):
-        m = _DURATION_PART.match(text, pos)
-        if not m:
-            return None
-        total += float(m.group(1)) * _DURATION_UNITS[m.group(2)]
-        pos = m.end()
-    return sign * int(total)
-
 
 def timestamp_ns(value: str, now_ns: int | None = None) -> int:
     """dockerd's timetypes.GetTimestamp: a Go duration counts back from now ("24h"), else unix
     seconds[.nanoseconds], RFC 3339, or a date or date-time without zone in local time."""
     now = timefmt.now_ns() if now_ns is None else now_ns
     text = value.strip()
-    duration = parse_go_duration(text) if text != "0" else None
+    duration = timefmt.parse_go_duration(text) if text != "0" else None
     if duration is not None:
         return now - duration
     try:

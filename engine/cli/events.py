@@ -8,20 +8,16 @@ import time
 
 import click
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
 def timestamp(value: str, now: float) -> str:
     """--since/--until as the docker CLI sends them: a Go duration ('10m', '1h30m') counts back
     from now; unix seconds go as they are; an RFC 3339 time becomes unix seconds."""
     if re.fullmatch(r"-?\d+(\.\d+)?", value):
         return value
-    if value and _DURATION.sub("", value) == "":
-        seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(value))
-        at = now - seconds
+    from ..timefmt import parse_go_duration, parse_rfc3339
+    duration = parse_go_duration(value)
+    if duration is not None:
+        at = now - duration / 1e9
         return f"{int(at)}.{int(round((at % 1) * 1e9)):09d}"
-    from ..timefmt import parse_rfc3339
     try:
         ns = parse_rfc3339(value if re.search(r"(Z|[+-]\d\d:\d\d)$", value) else value + "Z")
     except ValueError:
