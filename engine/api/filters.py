@@ -8,6 +8,7 @@ from datetime import datetime
 from .. import timefmt
 from ..errors import InvalidParameter
 
+
 def timestamp_ns(value: str, now_ns: int | None = None) -> int:
     """dockerd's timetypes.GetTimestamp: a Go duration counts back from now ("24h"), else unix
     seconds[.nanoseconds], RFC 3339, or a date or date-time without zone in local time."""
