@@ -16,7 +16,7 @@ both ABIs live in one section as two halves of the range; a half whose ABI is no
 filter is "bad arch". As runc does, calls numbered above the highest one the profile names
 get ENOSYS instead of the default action (so that a libc probing a syscall newer than the
 profile, clone3 say, falls back), unless the default allows, logs or traces, or already
-returns ENOSYS; on s390x so does syscall 0, through which the kernel passes numbers too large
+returns ENOSYS; on s390x and s390 so does syscall 0, through which the kernel passes numbers too large
 for the svc instruction.
 
 Rules for one syscall follow what runc and libseccomp make of a profile: a rule whose action
@@ -67,13 +67,13 @@ RET_ALLOW = 0x7FFF0000
 ARCHES = {
     "SCMP_ARCH_X86_64": "x86_64", "SCMP_ARCH_X86": "x86", "SCMP_ARCH_X32": "x32",
     "SCMP_ARCH_AARCH64": "aarch64", "SCMP_ARCH_ARM": "arm", "SCMP_ARCH_RISCV64": "riscv64",
-    "SCMP_ARCH_PPC64LE": "ppc64le", "SCMP_ARCH_S390X": "s390x",
+    "SCMP_ARCH_PPC64LE": "ppc64le", "SCMP_ARCH_S390X": "s390x", "SCMP_ARCH_S390": "s390",
 }
 # Architectures libseccomp knows that lowrt has no table for.
 KNOWN_UNSUPPORTED = {
     "SCMP_ARCH_MIPS", "SCMP_ARCH_MIPS64", "SCMP_ARCH_MIPS64N32", "SCMP_ARCH_MIPSEL",
     "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC", "SCMP_ARCH_PPC64",
-    "SCMP_ARCH_S390", "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_LOONGARCH64",
+    "SCMP_ARCH_PARISC", "SCMP_ARCH_PARISC64", "SCMP_ARCH_LOONGARCH64",
     "SCMP_ARCH_M68K", "SCMP_ARCH_SH", "SCMP_ARCH_SHEB",
 }
 NATIVE = {"x86_64": "x86_64", "i686": "x86", "i386": "x86", "aarch64": "aarch64",
@@ -431,8 +431,8 @@ def _section(asm: _Asm, abis: list[Arch], default: int, rules: list[Rule], enosy
         # top 0 counts as none, as in runc (whose largest-syscall search starts from 0)
         if abi.name in enosys and top > 0 and top + 1 < abi.hi:
             cuts[top + 1] = RET_ERRNO | ENOSYS
-            if abi.name == "s390x":
-                # s390x's syscall 0 is the kernel's way in for numbers too large for the svc
+            if abi.name in ("s390x", "s390"):
+                # s390's syscall 0 is the kernel's way in for numbers too large for the svc
                 # instruction; one the kernel does not know stays 0, so runc answers ENOSYS
                 # for it too (or libc would see EPERM for a call newer than the profile)
                 cuts[0] = RET_ERRNO | ENOSYS

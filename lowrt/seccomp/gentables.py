@@ -3,7 +3,7 @@
     .venv/bin/python -m lowrt.seccomp.gentables      # rewrites the table modules in place
 
 Sources: the host's linux-libc-dev (x86_64, x86, x32) and Debian's linux-libc-dev-<arch>-cross
-packages (aarch64, arm, riscv64, ppc64le, s390x):
+packages (aarch64, arm, riscv64, ppc64le, s390x and s390):
     apt-get install linux-libc-dev-arm64-cross linux-libc-dev-armhf-cross \\
         linux-libc-dev-riscv64-cross linux-libc-dev-ppc64el-cross linux-libc-dev-s390x-cross
 The C preprocessor resolves each header exactly as a program built for that arch would see
@@ -41,6 +41,8 @@ ARCHES = {
                 ["__powerpc64__", "__LITTLE_ENDIAN__"], 0xC0000015, 64, "little"),
     "s390x": (["/usr/s390x-linux-gnu/include"], "asm/unistd.h", ["__s390x__"],
               0x80000016, 64, "big"),
+    # s390x's 31-bit compat ABI, which docker's arch map puts next to s390x
+    "s390": (["/usr/s390x-linux-gnu/include"], "asm/unistd_32.h", [], 0x00000016, 32, "big"),
 }
 
 # Architecture-private calls libseccomp also knows by name (ARM's __ARM_NR_*).
@@ -52,7 +54,7 @@ SKIP = re.compile(r"^(syscalls|arch_specific_syscall|SYSCALL_BASE|ARM_BASE|OABI_
 # run on have. Since Linux 5.1 a new call takes the same number on every architecture (x32
 # adds its bit), so each is listed once with the ABIs whose kernel syscall tables wire it;
 # a header that has the name wins.
-EVERY = ("x86_64", "x86", "x32", "aarch64", "arm", "riscv64", "ppc64le", "s390x")
+EVERY = ("x86_64", "x86", "x32", "aarch64", "arm", "riscv64", "ppc64le", "s390x", "s390")
 ADDED: dict[str, tuple[int, tuple[str, ...]]] = {
     "cachestat": (451, EVERY),                      # 6.5
     "fchmodat2": (452, EVERY),                      # 6.6
@@ -75,7 +77,7 @@ ADDED: dict[str, tuple[int, tuple[str, ...]]] = {
     "file_setattr": (469, EVERY),
     # older calls an architecture gained after 6.1
     "riscv_hwprobe": (258, ("riscv64",)),           # 6.4
-    "memfd_secret": (447, ("s390x",)),              # 6.5
+    "memfd_secret": (447, ("s390x", "s390")),      # 6.5
     "uretprobe": (335, ("x86_64", "x32")),          # 6.11
     "uprobe": (336, ("x86_64", "x32")),             # 6.16
 }

@@ -21,7 +21,7 @@ What runc does with a profile, reproduced here:
     ENOSYS, for each listed architecture a syscall number above the largest one the profile
     names (as libseccomp numbers it on that arch) gets ENOSYS before libseccomp's filter
     runs; x86_64 and x32 share the audit arch and are told apart by bit 30 (jset), and on
-    s390x syscall 0 (the multiplexer for "large" numbers) gets ENOSYS as well.
+    s390x and s390 syscall 0 (the multiplexer for "large" numbers) gets ENOSYS as well.
 
 libseccomp.so.2 is loaded on first use; `load()` raises OracleUnavailable if it cannot be.
 """
@@ -60,7 +60,7 @@ CMP = {"SCMP_CMP_NE": 1, "SCMP_CMP_LT": 2, "SCMP_CMP_LE": 3, "SCMP_CMP_EQ": 4,
 ARCH_NAMES = {"SCMP_ARCH_X86_64": "x86_64", "SCMP_ARCH_X86": "x86", "SCMP_ARCH_X32": "x32",
               "SCMP_ARCH_AARCH64": "aarch64", "SCMP_ARCH_ARM": "arm",
               "SCMP_ARCH_RISCV64": "riscv64", "SCMP_ARCH_PPC64LE": "ppc64le",
-              "SCMP_ARCH_S390X": "s390x"}
+              "SCMP_ARCH_S390X": "s390x", "SCMP_ARCH_S390": "s390"}
 # seccomp_attr_set attributes for the profile's flags (they change how the filter is
 # loaded, not the program; set anyway so an unsupported one fails as it would under runc)
 FLAG_ATTRS = {"SECCOMP_FILTER_FLAG_TSYNC": 4, "SECCOMP_FILTER_FLAG_LOG": 6,
@@ -178,7 +178,7 @@ def _conditions(args: list[dict]) -> list[_ArgCmp]:
     return out
 
 
-BIG_ENDIAN = {"SCMP_ARCH_S390X"}
+BIG_ENDIAN = {"SCMP_ARCH_S390X", "SCMP_ARCH_S390"}
 
 
 def export(config: dict, arches: list[str] | None = None) -> bytes:
@@ -186,9 +186,9 @@ def export(config: dict, arches: list[str] | None = None) -> bytes:
 
     arches: the architectures to build it for (default: the profile's). libseccomp keeps
     one byte order in a filter (seccomp_arch_add answers EDOM otherwise, and runc fails), so
-    a profile listing s390x is checked on a little-endian host by building its s390x part
-    alone: `arches` names it, and the native arch is then removed from the filter (what
-    runc on an s390x host builds)."""
+    a profile listing s390x (or s390) is checked on a little-endian host by building its
+    big-endian part alone: `arches` names those, and the native arch is then removed from the
+    filter (what runc on an s390x host builds)."""
     lib = load()
     default = action(config["defaultAction"], config.get("defaultErrnoRet"))
     ctx = lib.seccomp_init(default)
@@ -305,7 +305,8 @@ class RuncFilter:
         self.programs: dict[str, bytes] = {}
         self.last = last_syscalls(config)
         if big and sys.byteorder == "little":
-            for a, program in ((a, export(config, big)) for a in big):
+            program = export(config, big)
+            for a in big:
                 self.programs[bpf.OCI_ARCH[a]] = program
             config = {**config, "architectures": little}
         self.program = export(config)
@@ -340,12 +341,12 @@ class RuncFilter:
         last = self.last.get(abi)
         if last is None:
             return None
-        if abi == "s390x" and nr == 0:
+        if abi in ("s390x", "s390") and nr == 0:
             return ACT_ERRNO(ENOSYS)
         return ACT_ERRNO(ENOSYS) if nr > last else None
 
     def decide(self, abi: str, nr: int, args=()) -> int:
-        big = abi == "s390x"
+        big = abi in bpf.BIG_ENDIAN
         verdict = self.stub(abi, nr)
         if verdict is not None:
             return verdict

@@ -8,11 +8,12 @@ import importlib
 import struct
 
 AUDIT = {"x86_64": 0xC000003E, "x32": 0xC000003E, "x86": 0x40000003, "aarch64": 0xC00000B7,
-         "arm": 0x40000028, "riscv64": 0xC00000F3, "ppc64le": 0xC0000015, "s390x": 0x80000016}
+         "arm": 0x40000028, "riscv64": 0xC00000F3, "ppc64le": 0xC0000015, "s390x": 0x80000016,
+         "s390": 0x00000016}
 OCI_ARCH = {"SCMP_ARCH_X86_64": "x86_64", "SCMP_ARCH_X86": "x86", "SCMP_ARCH_X32": "x32",
             "SCMP_ARCH_AARCH64": "aarch64", "SCMP_ARCH_ARM": "arm",
             "SCMP_ARCH_RISCV64": "riscv64", "SCMP_ARCH_PPC64LE": "ppc64le",
-            "SCMP_ARCH_S390X": "s390x"}
+            "SCMP_ARCH_S390X": "s390x", "SCMP_ARCH_S390": "s390"}
 ALLOW, KILL_THREAD, KILL_PROCESS, TRAP, LOG = 0x7FFF0000, 0, 0x80000000, 0x30000, 0x7FFC0000
 
 
@@ -112,7 +113,8 @@ def _holds(op, arg, value, value_two, bits):
 
 
 BITS = {"x86_64": 64, "x32": 32, "x86": 32, "aarch64": 64, "arm": 32, "riscv64": 64,
-        "ppc64le": 64, "s390x": 64}
+        "ppc64le": 64, "s390x": 64, "s390": 32}
+BIG_ENDIAN = {"s390x", "s390"}  # ABIs whose seccomp_data is big-endian
 
 
 def reference(config: dict, native: str, abi: str | None, nr: int, args=()) -> int:
