@@ -345,7 +345,9 @@ def _bind(spec: str) -> tuple[str, str, list[str]]:
         raise InvalidParameter(f"invalid volume specification: '{spec}'")
     if not parts[0].startswith("/"):
         raise InvalidParameter(
-            f"invalid volume specification: '{spec}': named volumes are not supported yet")
+            f"berth cannot apply -v {spec} yet (HostConfig.Binds): named volumes are not "
+            f"supported yet: berth has no volumes; bind a host directory (-v /host/dir:"
+            f"{parts[1]})")
     opts = parts[2].split(",") if len(parts) > 2 else []
     if opts and not _valid_bind_mode(opts):
         raise InvalidParameter(f"invalid mode: {parts[2]}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shutil
 import stat
 import subprocess
 from dataclasses import dataclass
@@ -330,7 +331,8 @@ CASES: dict[str, Case] = {
                          why=NO_VOLUMES),
     "anonymous-volume": case(["-v", "/data"], "ls -d /data", "refused", "-v /data",
                              dockerd=("applied", "/data"), why=NO_VOLUMES),
-    "named-volume": case(["-v", "named:/data"], "ls -d /data", "refused", "named volumes",
+    "named-volume": case(["-v", "named:/data"], "ls -d /data", "refused",
+                         "berth cannot apply -v named:/data yet (HostConfig.Binds)",
                          dockerd=("applied", "/data"), why=NO_VOLUMES),
     "volume-driver": case(["--volume-driver", "local", "-v", "named:/data"], "ls -d /data",
                           "refused", "--volume-driver", dockerd=("applied", "/data"),
@@ -423,9 +425,7 @@ def mounts():
     for path in made:
         subprocess.run(["umount", "-l", path], check=False)
         os.rmdir(path)
-    for name in ("env", "labels", "cid"):
-        if os.path.exists(f"{FILES}/{name}"):
-            os.unlink(f"{FILES}/{name}")
+    shutil.rmtree(FILES, ignore_errors=True)
     # the --cgroup-parent case's parent, left by both daemons' runtimes (as dockerd leaves it)
     for d in glob.glob(f"{CG}/*/{PARENT}"):
         os.rmdir(d)
