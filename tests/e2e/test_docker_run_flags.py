@@ -5,7 +5,8 @@ accepted and dropped in silence. Each case runs the same command under Debian's 
 (where it is installed) and checks dockerd's outcome: the same, or, where berth refuses what
 needs the networks or volumes it does not have yet, what dockerd does instead (the case says
 why). engine/host_config.py's HANDLED_FIELDS is the same decision per API field (its unit test
-walks body_types), and test_every_cli_flag_has_a_case walks `docker run --help`."""
+walks body_types); test_every_cli_flag_has_a_case walks `docker run --help`, and
+test_every_api_field_has_a_case the create body's fields."""
 from __future__ import annotations
 
 import glob
@@ -257,6 +258,10 @@ CASES: dict[str, Case] = {
                              "grep NoNewPrivs /proc/self/status", "applied", "NoNewPrivs:\t1"),
     "security-opt-seccomp": case(["--security-opt", "seccomp=unconfined"],
                                  "grep Seccomp: /proc/self/status", "applied", "Seccomp:\t0"),
+    # the CLI sends empty MaskedPaths and ReadonlyPaths: /proc/kcore is not masked
+    "security-opt-systempaths": case(["--security-opt", "systempaths=unconfined"],
+                                     "grep -c ' /proc/kcore ' /proc/self/mountinfo; true",
+                                     "match", r"^0\n$"),
     "security-opt-bad": case(["--security-opt", "bogus=1"], "true", "refused",
                              "invalid --security-opt"),
     "read-only": case(["--read-only"], "touch /f 2>&1; true", "applied",
@@ -406,6 +411,56 @@ SHORT = {"-a": "attach", "-c": "cpu-shares", "-d": "detach", "-e": "env", "-h": 
          "-w": "workdir"}
 
 
+# each field of the create body (engine/body_types.py) -> the case whose command sends it, or
+# why no docker run flag does (those the CLI cannot send are refused or kept as dockerd keeps
+# them: test_api_values_the_cli_does_not_send_are_refused_too, tests/engine/test_handled_fields)
+NOT_SENT = "no docker run flag sets it"
+FIELD_CASES = {
+    "Config": {
+        "ArgsEscaped": f"{NOT_SENT} (Windows images' build)", "AttachStderr": "attach",
+        "AttachStdin": "interactive", "AttachStdout": "attach", "Cmd": "rm",
+        "Domainname": "domainname", "Entrypoint": "entrypoint", "Env": "env",
+        "ExposedPorts": "expose", "Healthcheck": "health-cmd", "Hostname": "hostname",
+        "Image": "rm", "Labels": "label", "MacAddress": "mac-address",
+        "NetworkDisabled": f"{NOT_SENT} (dockerd only stores it)",
+        "OnBuild": f"{NOT_SENT} (docker build's ONBUILD)", "OpenStdin": "interactive",
+        "Shell": f"{NOT_SENT} (docker build's SHELL)", "StdinOnce": "interactive",
+        "StopSignal": "stop-signal", "StopTimeout": "stop-timeout", "Tty": "tty",
+        "User": "user", "Volumes": "anonymous-volume", "WorkingDir": "workdir",
+    },
+    "HostConfig": {
+        "Annotations": "annotation", "AutoRemove": "rm", "Binds": "volume-bind",
+        "BlkioDeviceReadBps": "device-read-bps", "BlkioDeviceReadIOps": "device-read-iops",
+        "BlkioDeviceWriteBps": "device-write-bps", "BlkioDeviceWriteIOps": "device-write-iops",
+        "BlkioWeight": "blkio-weight", "BlkioWeightDevice": "blkio-weight-device",
+        "CapAdd": "cap-add", "CapDrop": "cap-drop",
+        "Cgroup": f"{NOT_SENT} (refused: test_api_values_the_cli_does_not_send...)",
+        "CgroupParent": "cgroup-parent", "CgroupnsMode": "cgroupns", "ConsoleSize": "tty",
+        "ContainerIDFile": "cidfile", "CpuCount": "cpu-count", "CpuPercent": "cpu-percent",
+        "CpuPeriod": "cpu-period", "CpuQuota": "cpu-quota",
+        "CpuRealtimePeriod": "cpu-rt-period", "CpuRealtimeRuntime": "cpu-rt-runtime",
+        "CpuShares": "cpu-shares", "CpusetCpus": "cpuset-cpus", "CpusetMems": "cpuset-mems",
+        "DeviceCgroupRules": "device-cgroup-rule", "DeviceRequests": "gpus",
+        "Devices": "device", "Dns": "dns", "DnsOptions": "dns-option",
+        "DnsSearch": "dns-search", "ExtraHosts": "add-host", "GroupAdd": "group-add",
+        "IOMaximumBandwidth": "io-maxbandwidth", "IOMaximumIOps": "io-maxiops",
+        "Init": "init", "IpcMode": "ipc-host", "Isolation": "isolation", "Links": "link",
+        "LogConfig": "log-opt", "MaskedPaths": "security-opt-systempaths", "Memory": "memory",
+        "MemoryReservation": "memory-reservation", "MemorySwap": "memory-swap",
+        "MemorySwappiness": "memory-swappiness", "Mounts": "mount-bind", "NanoCpus": "cpus",
+        "NetworkMode": "network-host", "OomKillDisable": "oom-kill-disable",
+        "OomScoreAdj": "oom-score-adj", "PidMode": "pid-host", "PidsLimit": "pids-limit",
+        "PortBindings": "publish", "Privileged": "privileged", "PublishAllPorts": "publish-all",
+        "ReadonlyPaths": "security-opt-systempaths", "ReadonlyRootfs": "read-only",
+        "RestartPolicy": "restart", "Runtime": "runtime", "SecurityOpt": "security-opt-nnp",
+        "ShmSize": "shm-size", "StorageOpt": "storage-opt", "Sysctls": "sysctl",
+        "Tmpfs": "tmpfs", "UTSMode": "uts-host", "Ulimits": "ulimit",
+        "UsernsMode": "userns-host", "VolumeDriver": "volume-driver",
+        "VolumesFrom": "volumes-from",
+    },
+}
+
+
 @pytest.fixture(scope="module", autouse=True)
 def mounts():
     """SHARED a shared bind mount, PRIVATE a private one: rshared and rslave binds need the
@@ -508,6 +563,18 @@ def test_every_cli_flag_has_a_case():
     missing = sorted(f for f in flags if f not in CASES and f not in COVERED_BY
                      and not any(n.startswith(f + "-") for n in CASES))
     assert not missing, missing
+
+
+def test_every_api_field_has_a_case():
+    """Each Config and HostConfig field berthd takes is sent by a case's command, or says
+    why no docker run flag sends it."""
+    from engine import body_types
+    fields = {"Config": set(body_types.CONFIG_FIELDS),
+              "HostConfig": set(body_types.HOST_CONFIG.fields)}
+    for part, names in fields.items():
+        assert names == set(FIELD_CASES[part]), (part, names ^ set(FIELD_CASES[part]))
+        for name, where in FIELD_CASES[part].items():
+            assert where in CASES or where.startswith(NOT_SENT), (part, name, where)
 
 
 def test_refusals_name_the_flag_and_field(daemon):
