@@ -248,8 +248,8 @@ def parse_host_config(given: dict, config: dict, cfg: DaemonConfig,
     if "max-file" in opts:
         if not units.ascii_digits(str(opts["max-file"])) or int(opts["max-file"]) < 1:
             raise InvalidParameter("max-file cannot be less than 1")
-        if int(opts["max-file"]) > 1 and "max-size" not in opts:
-            raise InvalidParameter("max-file cannot be set without max-size")
+        # without max-size the log never rotates, so max-file has nothing to count: dockerd
+        # keeps it (inspect shows it) and starts the container, and so does berthd
     hc["LogConfig"] = {"Type": driver, "Config": opts}
     restart = hc.get("RestartPolicy") or {}
     refusal = restart_policy.validate(restart)
@@ -298,7 +298,7 @@ def parse_host_config(given: dict, config: dict, cfg: DaemonConfig,
         if value not in allowed:
             raise InvalidParameter(f"invalid {key[:-4].upper()} mode: {value}")
     _refuse_unsupported(hc, config)
-    oci_spec.check_host_config(hc)
+    oci_spec.check_host_config(hc, cfg.data_root)
     init_binary(hc, cfg)
     if hc.get("Privileged"):
         hc["MaskedPaths"], hc["ReadonlyPaths"] = None, None
@@ -399,6 +399,46 @@ def _check_image_volumes(config: dict, hc: dict) -> None:
             f"(Config.Volumes): {', '.join(uncovered)}: {_NO_VOLUMES}; mount something there "
             f"with -v /host/dir:{first}, --mount type=bind,src=/host/dir,dst={first} or "
             f"--tmpfs {first}")
+
+
+# containerd's platform normalization: the names `uname -m` and distributions use -> OCI's
+_ARCH_ALIASES = {"x86_64": ("amd64", ""), "x86-64": ("amd64", ""), "aarch64": ("arm64", ""),
+                 "armhf": ("arm", "v7"), "armel": ("arm", "v6"), "i386": ("386", "")}
+
+
+def parse_platform(text: str) -> tuple[str, str, str]:
+    """'linux', 'linux/arm64', 'linux/arm/v7' -> (os, architecture, variant), normalized as
+    containerd's platforms.Normalize; InvalidParameter with dockerd's words otherwise."""
+    parts = text.strip().lower().split("/")
+    if not 1 <= len(parts) <= 3 or not all(parts):
+        raise InvalidParameter(f'"{text}": unknown operating system or architecture: '
+                               f"invalid argument")
+    os_name, arch, variant = (parts + ["", ""])[:3]
+    if arch in _ARCH_ALIASES:
+        arch, variant = _ARCH_ALIASES[arch][0], variant or _ARCH_ALIASES[arch][1]
+    if arch == "arm64" and variant == "v8":
+        variant = ""
+    return os_name, arch, variant
+
+
+def check_platform(ref: str, platform: str | None, image_config: dict) -> None:
+    """`docker run/create --platform P` (POST /containers/create?platform=P): the image must
+    be of that platform. dockerd answers 404 with these words when it is not (and the docker
+    CLI then tries a pull of that platform): never a container of another platform than the
+    one asked for. image_config: the image's OCI config (os, architecture, variant)."""
+    if not platform:
+        return
+    want_os, want_arch, want_variant = parse_platform(platform)
+    have_os, have_arch, have_variant = parse_platform(
+        "/".join(p for p in (image_config.get("os") or "linux",
+                             image_config.get("architecture") or "",
+                             image_config.get("variant") or "") if p))
+    if (want_os != have_os or (want_arch and want_arch != have_arch)
+            or (want_variant and want_variant != have_variant)):
+        wanted = "/".join(p for p in (want_os, want_arch, want_variant) if p)
+        actual = "/".join(p for p in (have_os, have_arch, have_variant) if p)
+        raise NotFound(f"image with reference {ref} was found but does not match the "
+                       f"specified platform: wanted {wanted}, actual: {actual}")
 
 
 def init_binary(hc: dict, cfg: DaemonConfig) -> str | None:

@@ -393,9 +393,12 @@ def _device(entry: dict) -> tuple[str, str, str]:
     return host, inside, perms
 
 
-def check_host_config(hc: dict) -> None:
+def check_host_config(hc: dict, daemon_root: Path | None = None) -> None:
     """At create, as dockerd: what berthd cannot give the container is refused before a
-    container record exists, naming the item."""
+    container record exists, naming the item. daemon_root: berthd's data root, which a bind
+    may hold only with rslave or rshared propagation (_check_daemon_root)."""
+    if daemon_root is not None:
+        _check_daemon_root(hc, str(daemon_root))
     for key in ("CapAdd", "CapDrop"):
         for name in hc.get(key) or []:
             if _cap_name(name) not in ALL_CAPS and _cap_name(name) != "CAP_ALL":
@@ -423,7 +426,9 @@ def check_host_config(hc: dict) -> None:
                                    f"(type=bind) or use type=tmpfs")
     for dest in hc.get("Tmpfs") or {}:
         if not dest.startswith("/"):
-            raise InvalidParameter(f"invalid tmpfs mount path: '{dest}' must be absolute")
+            raise InvalidParameter(f"invalid mount path: '{dest}' mount path must be absolute")
+        if posixpath.normpath(dest) == "/":
+            raise InvalidParameter("invalid specification: destination can't be '/'")
     for entry in hc.get("Devices") or []:
         host, _, _ = _device(entry)
         if not os.path.exists(host):
@@ -435,6 +440,30 @@ def check_host_config(hc: dict) -> None:
         raise InvalidParameter(f"berth cannot apply -p yet (HostConfig.PortBindings): berth has "
                                f"no bridge network yet, so ports cannot be published: "
                                f"{', '.join(sorted(published))}")
+
+
+def _check_daemon_root(hc: dict, root: str) -> None:
+    """dockerd's validateBindDaemonRoot: a bind whose source holds the daemon's data root (or
+    lies in it) must not be given private or slave-less propagation, or the container would pin
+    the overlay and shm mounts berthd makes there (and later unmounts) for as long as it runs;
+    rslave or rshared, or none (dockerd then picks rslave), is what it may have."""
+    binds = [(src, bind_propagation(opts) if any(o in PROPAGATIONS for o in opts) else "")
+             for src, _, opts in (_bind(spec) for spec in hc.get("Binds") or [])]
+    binds += [(m.get("Source") or "", (m.get("BindOptions") or {}).get("Propagation") or "")
+              for m in hc.get("Mounts") or [] if m.get("Type") == "bind"]
+    for src, propagation in binds:
+        if propagation in ("", "rslave", "rshared") or not src.startswith("/"):
+            continue
+        source = posixpath.normpath(src)
+        if _within(source, root) or _within(root, source):
+            raise InvalidParameter(
+                f'invalid mount config: must use either propagation mode "rslave" or "rshared" '
+                f'when mount source is within the daemon root, daemon root: "{root}", bind '
+                f'mount source: "{source}", propagation: "{propagation}"')
+
+
+def _within(path: str, top: str) -> bool:
+    return path == top or path.startswith(top.rstrip("/") + "/")
 
 
 def _source_mount(path: str) -> tuple[str, set[str]]:

@@ -308,6 +308,10 @@ CASES: dict[str, Case] = {
     "log-opt": case(["--log-opt", "max-size=1m"],
                     "inspect:{{json .HostConfig.LogConfig.Config}}", "applied",
                     '{"max-size":"1m"}'),
+    # without max-size nothing rotates: dockerd keeps max-file and runs the container
+    "log-opt-max-file-alone": case(["--log-opt", "max-file=2"],
+                                   "inspect:{{json .HostConfig.LogConfig.Config}}", "applied",
+                                   '{"max-file":"2"}'),
     "log-opt-bad": case(["--log-opt", "bogus=1"], "true", "refused",
                         "unknown log opt 'bogus' for json-file log driver"),
     "storage-opt": case(["--storage-opt", "size=1G"], "true", "refused", "--storage-opt",
@@ -331,6 +335,13 @@ CASES: dict[str, Case] = {
                         "grep ' /t ' /proc/self/mountinfo", "applied", "size=1024k"),
     "tmpfs": case(["--tmpfs", "/t:size=1m"], "grep ' /t ' /proc/self/mountinfo", "applied",
                   "size=1024k"),
+    "tmpfs-relative": case(["--tmpfs", "rel"], "true", "refused",
+                           "invalid mount path: 'rel' mount path must be absolute"),
+    # both daemons' data roots are under /tmp here: a private bind of /tmp would pin the
+    # mounts they make there
+    "bind-daemon-root-private": case(["-v", "/tmp:/x:rprivate"], "true", "refused",
+                                     'must use either propagation mode "rslave" or "rshared" '
+                                     'when mount source is within the daemon root'),
     "mount-volume": case(["--mount", "type=volume,src=named,dst=/data"], "ls -d /data",
                          "refused", "--mount type=volume", dockerd=("applied", "/data"),
                          why=NO_VOLUMES),
