@@ -496,21 +496,37 @@ def check_propagation(source: str, propagation: str) -> None:
                                    f"or slave mount")
 
 
-def _user_mounts(hc: dict) -> list[dict]:
+def _default_propagation(source: str, daemon_root: str | None) -> str:
+    """A bind's propagation where the user gave none: rprivate, but rslave for one that holds
+    the daemon's data root or lies in it (dockerd: so that berthd's later unmounts there reach
+    the container), falling back to rprivate where the source's mount is neither shared nor
+    slave, as dockerd falls back."""
+    if daemon_root is None:
+        return "rprivate"
+    source = posixpath.normpath(source)
+    if not (_within(source, daemon_root) or _within(daemon_root, source)):
+        return "rprivate"
+    _, tags = _source_mount(source)
+    return "rslave" if tags & {"shared", "master"} else "rprivate"
+
+
+def _user_mounts(hc: dict, daemon_root: str | None = None) -> list[dict]:
     """-v, --mount and --tmpfs, as OCI mounts."""
     mounts = []
     for spec in hc.get("Binds") or []:
         src, dst, opts = _bind(spec)
         if not os.path.exists(src):
             os.makedirs(src, exist_ok=True)   # dockerd creates a missing bind source directory
-        check_propagation(src, bind_propagation(opts))
+        propagation = bind_propagation(opts) if any(o in PROPAGATIONS for o in opts) \
+            else _default_propagation(src, daemon_root)
+        check_propagation(src, propagation)
         mounts.append({"destination": dst, "type": "bind", "source": src,
-                       "options": ["rbind", "ro" if "ro" in opts else "rw",
-                                   bind_propagation(opts)]})
+                       "options": ["rbind", "ro" if "ro" in opts else "rw", propagation]})
     for m in hc.get("Mounts") or []:
         ro = "ro" if m.get("ReadOnly") else "rw"
         if m["Type"] == "bind":
-            propagation = (m.get("BindOptions") or {}).get("Propagation") or "rprivate"
+            propagation = (m.get("BindOptions") or {}).get("Propagation") \
+                or _default_propagation(m["Source"], daemon_root)
             check_propagation(m["Source"], propagation)
             mounts.append({"destination": m["Target"], "type": "bind", "source": m["Source"],
                            "options": ["rbind", ro, propagation]})
@@ -565,9 +581,11 @@ INIT_PATH = "/sbin/docker-init"   # where dockerd puts its init in a container
 
 def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: list[Path],
           container_dir: Path, cgroup_parent: str, cgroup_v2: bool,
-          init_binary: str | None = None) -> dict:
+          init_binary: str | None = None, daemon_root: Path | None = None) -> dict:
     """The config.json for the container's bundle. rootfs is 'rootfs': the shim mounts it there.
-    init_binary: the host's static init, run as pid 1 in front of the program (--init)."""
+    init_binary: the host's static init, run as pid 1 in front of the program (--init).
+    daemon_root: berthd's data root, which a bind holding it gets rslave propagation for (as
+    under dockerd) where the user gave none."""
     hc = host_config
     privileged = bool(hc.get("Privileged"))
     args = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
@@ -588,7 +606,7 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
                        ("resolv.conf", "/etc/resolv.conf")):
         mounts.append({"destination": dest, "type": "bind", "source": str(container_dir / name),
                        "options": ["rbind", "rprivate"]})
-    mounts += _user_mounts(hc)
+    mounts += _user_mounts(hc, None if daemon_root is None else str(daemon_root))
     if init_binary:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": init_binary,
                        "options": ["rbind", "ro", "rprivate"]})
