@@ -42,8 +42,8 @@ def test_every_hook_kind_runs_with_the_state(rt, probe_rootfs, short_tmp, cid):
     for kind in ("prestart", "createRuntime", "createContainer"):
         state = json.loads((out / f"{kind}.json").read_text())
         assert state["id"] == cid and state["pid"] == pid
-        # createContainer's state is made by lowrt/init.py (see test_hook_state_is_crun_s)
-        assert state["status"] == ("creating" if kind == "createContainer" else "created")
+        # "created" for all three, as crun (see test_hook_state_is_crun_s)
+        assert state["status"] == "created"
         assert state["bundle"] == str(b) and state["annotations"] == {"org.example.note": "hi"}
         assert (out / f"{kind}.env").read_text().strip() == kind
     assert (out / "prestart.mnt").read_text().strip() == host_mnt
@@ -164,14 +164,17 @@ def _crun_argv(root: str) -> list[str]:
 def test_hook_state_is_crun_s(rt, short_tmp, busybox_rootfs_template):
     """The same bundle under lowrt, runc and crun, each hook saving the state on its stdin.
 
-    prestart and createRuntime hooks run once the runtime has made the container's environment
-    (runtime-spec lifecycle steps 3-4, after step 2), and the spec's "created" is "after step 2":
-    crun says "created", and so does lowrt. runc 1.1 says "creating" (recorded below, not
-    followed)."""
+    prestart, createRuntime and createContainer hooks run once the runtime has made the
+    container's environment (runtime-spec lifecycle steps 3-4, after step 2), and the spec's
+    "created" is "after step 2": crun says "created", and so does lowrt. runc 1.1 says
+    "creating" (recorded below, not followed)."""
     out = short_tmp / "states"
     out.mkdir()
-    kinds = ("prestart", "createRuntime", "poststart", "poststop")
-    hooks = {k: [{"path": "/bin/sh", "args": ["sh", "-c", f'cat > {out}/"$RT".{k}.json']}]
+    # createContainer runs in the container's mount namespace before pivot_root: the host's
+    # files are still in view there, so it writes where the others do. runc's init does not
+    # pass on the caller's environment, so each run's files are renamed after it instead.
+    kinds = ("prestart", "createRuntime", "createContainer", "poststart", "poststop")
+    hooks = {k: [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {out}/{k}.json"]}]
              for k in kinds}
     b = short_tmp / "b"
     make_bundle(b, busybox_rootfs_template, ["/bin/true"], hooks=hooks)
@@ -181,8 +184,11 @@ def test_hook_state_is_crun_s(rt, short_tmp, busybox_rootfs_template):
     try:
         for name, argv in runtimes.items():
             proc = subprocess.run(argv + ["run", "-b", str(b), cid], capture_output=True,
-                                  timeout=30, env=dict(os.environ, RT=name))
+                                  timeout=30)
             assert proc.returncode == 0, (name, proc.stderr)
+            for k in kinds:
+                if (out / f"{k}.json").exists():
+                    (out / f"{k}.json").rename(out / f"{name}.{k}.json")
     finally:
         for name, argv in runtimes.items():
             subprocess.run(argv + ["delete", "-f", cid], capture_output=True, timeout=30)
@@ -193,7 +199,9 @@ def test_hook_state_is_crun_s(rt, short_tmp, busybox_rootfs_template):
         assert states["lowrt", k]["id"] == cid and states["lowrt", k]["bundle"] == str(b)
     assert states["lowrt", "prestart"]["status"] == "created"
     assert states["lowrt", "createRuntime"]["status"] == "created"
+    assert states["lowrt", "createContainer"]["status"] == "created"
     assert states["lowrt", "prestart"]["pid"] == states["lowrt", "createRuntime"]["pid"] > 0
     # runc 1.1.5, for the record: "creating" before start; its poststart says "created"
-    assert {states["runc", k]["status"] for k in ("prestart", "createRuntime")} <= {
+    assert {states["runc", k]["status"] for k in ("prestart", "createRuntime",
+                                                  "createContainer")} <= {
         "creating", "created"}
