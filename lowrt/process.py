@@ -179,11 +179,24 @@ def chdir_early(cwd: str, where: str) -> bool:
     runtime is not (a user namespace)."""
     try:
         os.chdir(cwd)
-        return True
     except PermissionError:
         return False
     except OSError as e:
         raise _chdir_failed(cwd, where, e) from None
+    check_cwd(cwd)
+    return True
+
+
+def check_cwd(cwd: str) -> None:
+    """After every chdir to a process's cwd: it must be inside the container's root. getcwd(3)
+    fails (ENOENT, the kernel's "(unreachable)") for a directory outside it, which is where a
+    cwd through a leaked fd to a host directory would be (CVE-2024-21626); runc makes the same
+    check."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise LowrtError(f"cwd {cwd!r} is outside the container's root: possible container "
+                         f"breakout, refusing") from None
 
 
 def _chdir_failed(cwd: str, where: str, e: OSError) -> LowrtError:
@@ -199,6 +212,7 @@ def exec_process(path: str, args: list[str], env: dict[str, str], cwd: str | Non
             os.chdir(cwd)
         except OSError as e:
             raise _chdir_failed(cwd, where, e) from None
+        check_cwd(cwd)
     reset_signals()
     try:
         os.execve(path, args, env)
