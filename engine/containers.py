@@ -35,6 +35,8 @@ from .events import EventLog
 from .images.store import ImageStore
 from .store import Store
 from .supervisor_link import SupervisorLink
+from .volumes import (Volumes, copyup, mountpoints as volume_mountpoints,
+                      service as volume_service)
 
 log = logging.getLogger("berthd.containers")
 
@@ -69,10 +71,13 @@ class Containers:
         self.health = health.HealthMonitors(events, self._save)
         self.containers_dir = cfg.data_root / "containers"
         self.containers_dir.mkdir(parents=True, exist_ok=True)
+        # volumes: the local driver's, their users found again from the records
+        self.volumes = Volumes(cfg.data_root, events)
         for record in store.load_containers():
             c = Container(record)
             self.by_id[c.id] = c
             self.by_name[c.name] = c.id
+            self._load_volume_users(c)
 
     # lookup
     def get(self, ref: str) -> Container:
@@ -135,22 +140,30 @@ class Containers:
         cid = os.urandom(32).hex()
         while cid in self.by_id or cid[:12] in {k[:12] for k in self.by_id}:
             cid = os.urandom(32).hex()
+        # last of the checks, as it makes the volumes it names (taken back if create fails)
+        mount_points, made_volumes = volume_mountpoints.build(config, hc, self.volumes,
+                                                              self._volume_source)
         if not config.get("Hostname"):
             config["Hostname"] = os.uname().nodename if hc["NetworkMode"] == "host" else cid[:12]
         record = {
             "Id": cid, "Created": timefmt.now_ns(), "Name": name, "Path": args[0],
             "Args": args[1:], "Config": config, "HostConfig": hc, "Image": image.id,
-            "State": views.new_state(), "RestartCount": 0,
+            "State": views.new_state(), "RestartCount": 0, "MountPoints": mount_points,
         }
         cdir = self.container_dir(cid)
-        cdir.mkdir(parents=True)
         try:
+            cdir.mkdir(parents=True)
             rootfs.prepare(self.cfg.data_root, cid)
             self.store.insert_container(cid, name, record["Created"], record)
         except (OSError, sqlite3.Error) as e:
             shutil.rmtree(cdir, ignore_errors=True)
             rootfs.remove(self.cfg.data_root, cid)
+            for volume in made_volumes:
+                self.volumes.remove(volume, force=True)
             raise Internal(f"cannot create container {cid}: {e}") from None
+        for mp in mount_points:
+            if mp["Type"] == "volume":
+                self.volumes.use(mp["Name"], cid)
         c = Container(record)
         self.by_id[cid] = c
         self.by_name[name] = cid
@@ -210,12 +223,14 @@ class Containers:
         rootfs.prepare(self.cfg.data_root, c.id)
         try:
             etc_files.write(c, self.container_dir(c.id))
+            volume_mounts = await self._mount_volumes(c, lower)
             spec = oci_spec.build(
                 container_id=c.id, config=c.config, host_config=c.host_config,
                 rootfs_dirs=rootfs.merged_view(self.cfg.data_root, c.id, lower),
                 container_dir=self.container_dir(c.id), cgroup_parent=self.cfg.cgroup_parent,
                 cgroup_v2=self.cfg.cgroup_v2,
                 init_binary=host_config.init_binary(c.host_config, self.cfg))
+            spec["mounts"] += volume_mounts
             cwd = spec["process"]["cwd"].lstrip("/")
             if not any((Path(d) / cwd).is_dir() for d in lower):
                 # as dockerd, create a missing WorkingDir (in the writable layer)
@@ -285,6 +300,7 @@ class Containers:
         """As dockerd: the exit code says why (126/127/128), the error is kept in State.Error,
         waiters and pending attaches are released, and an AutoRemove container goes away."""
         log.warning("cannot start container %s: %s", c.id[:12], message)
+        self.volumes.unmount_all(c.id)
         c.state.update(Running=False, Restarting=False, ExitCode=code, Error=message)
         self._save(c)
         for p in c.pending_attaches:
@@ -294,7 +310,7 @@ class Containers:
         c.notify_stopped()
         if c.host_config.get("AutoRemove") and not c.removing:
             try:
-                await self._remove_locked(c)
+                await self._remove_locked(c, volumes=True)
             except EngineError as e:
                 log.error("auto-remove of %s failed: %s", c.id[:12], e.message)
 
@@ -354,6 +370,7 @@ class Containers:
                     status, exited_at = deleted
             except sup_errors.SupervisorError as e:
                 log.error("cannot delete the task of %s: %s", c.id[:12], e)
+            self.volumes.unmount_all(c.id)      # the --opt mounts it was the last to hold
             finished = exited_at or timefmt.now_ns()
             ran_for = max(0.0, (finished - c.state["StartedAt"]) / 1e9)
             delay = c.restart_policy().should_restart(status, c.manually_stopped, ran_for)
@@ -374,7 +391,7 @@ class Containers:
                     self._restart_after(c, delay))
             elif c.host_config.get("AutoRemove") and not c.removing and not c.manually_restarted:
                 try:
-                    await self._remove_locked(c)
+                    await self._remove_locked(c, volumes=True)
                 except EngineError as e:
                     log.error("auto-remove of %s failed: %s", c.id[:12], e.message)
 
@@ -596,7 +613,9 @@ class Containers:
         self.events.container(c, "rename", oldName=old_name)
 
     # remove
-    async def remove(self, c: Container, *, force: bool, ref: str) -> None:
+    async def remove(self, c: Container, *, force: bool, ref: str,
+                     volumes: bool = False) -> None:
+        """volumes: `rm -v`, its anonymous volumes go with it."""
         if c.removing:
             raise Conflict(f"removal of container {ref} is already in progress")
         if c.running:
@@ -614,9 +633,9 @@ class Containers:
         async with c.lock:
             if c.removed:
                 return
-            await self._remove_locked(c)
+            await self._remove_locked(c, volumes=volumes)
 
-    async def _remove_locked(self, c: Container) -> None:
+    async def _remove_locked(self, c: Container, *, volumes: bool = False) -> None:
         c.removing = True
         self.health.stop(c)
         try:
@@ -635,10 +654,62 @@ class Containers:
             del self.by_name[c.name]
         shutil.rmtree(self.container_dir(c.id), ignore_errors=True)
         rootfs.remove(self.cfg.data_root, c.id)
+        self._release_volumes(c, remove_anonymous=volumes)
         c.removing = False
         c.notify_removed()
         log.info("removed container %s", c.id[:12])
         self.events.container(c, "destroy")
+
+    # volumes
+    def _load_volume_users(self, c: Container) -> None:
+        """At load: the volumes c's record names are used by it, and held mounted while it
+        runs (its exit, seen by restore's monitor, lets them go)."""
+        for mp in c.record.get("MountPoints") or []:
+            if mp.get("Type") != "volume" or mp.get("Name") not in self.volumes.by_name:
+                continue
+            self.volumes.use(mp["Name"], c.id)
+            if c.state.get("Running"):
+                self.volumes.held(mp["Name"], c.id)
+
+    async def _mount_volumes(self, c: Container, lower: list[str]) -> list[dict]:
+        """At start: c's mount points as OCI binds, each volume's --opt mount made where c is
+        its first running user, and an empty volume filled from the container's content at
+        its destination (dockerd's copy-up) unless its mount said nocopy."""
+        out = []
+        for mp in c.record.get("MountPoints") or []:
+            source = mp["Source"]
+            if mp["Type"] == "volume":
+                source = self.volumes.mount(mp["Name"], c.id)
+                if mp.get("CopyData", True) and volume_service.is_empty(source):
+                    layers = rootfs.merged_view(self.cfg.data_root, c.id, lower)
+                    await asyncio.to_thread(copyup.copy_up, layers, mp["Destination"], source)
+            out.append({"destination": mp["Destination"], "type": "bind", "source": source,
+                        "options": ["rbind", "rw" if mp["RW"] else "ro",
+                                    mp.get("Propagation") or "rprivate"]})
+        return out
+
+    def _volume_source(self, ref: str) -> tuple[list[dict], dict]:
+        """--volumes-from ref: its mount points and HostConfig."""
+        other = self.get(ref)
+        return [dict(mp) for mp in other.record.get("MountPoints") or []], other.host_config
+
+    def _release_volumes(self, c: Container, *, remove_anonymous: bool) -> None:
+        """c is gone: it uses its volumes no more; with `rm -v` or --rm its anonymous ones
+        go too, unless another container still uses one (named volumes are kept)."""
+        self.volumes.unmount_all(c.id)
+        released = self.volumes.release(c.id)
+        if not remove_anonymous:
+            return
+        own = {mp.get("Name") for mp in c.record.get("MountPoints") or []
+               if mp.get("Type") == "volume" and mp.get("Anonymous")}
+        for volume in released:
+            if volume.name not in own or volume.users or volume.active:
+                continue
+            try:
+                self.volumes.remove(volume.name)
+            except EngineError as e:
+                log.warning("container %s: cannot remove its volume %s: %s", c.id[:12],
+                            volume.name, e.message)
 
     # attach
     async def attach(self, c: Container, *, stdin: bool, stdout: bool, stderr: bool):
