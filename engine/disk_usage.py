@@ -1,5 +1,5 @@
-"""Disk usage, measured: the bytes of images' unpacked layers and of containers' writable layers,
-for `docker system df` (and a container's SizeRw and SizeRootFs).
+"""Disk usage, measured: the bytes of images' unpacked layers, of containers' writable layers
+and of volumes' data, for `docker system df` (and a container's SizeRw and SizeRootFs).
 
 A tree's size is the bytes of its regular files, each inode once (hard links are one file), as
 the image store counts a layer when it unpacks it, so `docker images` and `docker system df`
@@ -19,7 +19,7 @@ import asyncio
 import os
 import stat
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import rootfs
@@ -109,6 +109,7 @@ class Usage:
     layers_size: int
     images: dict[str, ImageUsage]
     containers: dict[str, tuple[int, int]]      # id -> (SizeRw, SizeRootFs)
+    volumes: dict[str, int] = field(default_factory=dict)   # name -> bytes of its data
 
 
 @dataclass
@@ -116,6 +117,7 @@ class _Snapshot:
     image_layers: dict[str, list[str]]          # image id -> layer dirs, top first
     container_images: dict[str, str]            # container id -> image id
     container_uppers: dict[str, Path]
+    volume_paths: dict[str, Path] = field(default_factory=dict)
 
 
 def _snapshot(daemon) -> _Snapshot:
@@ -126,10 +128,12 @@ def _snapshot(daemon) -> _Snapshot:
                                   for chain in layers.chain_ids(image.diff_ids)]
     cs: list[Container] = daemon.containers.all()
     return _Snapshot(image_layers, {c.id: c.record["Image"] for c in cs},
-                     {c.id: rootfs.upper_dir(daemon.cfg.data_root, c.id) for c in cs})
+                     {c.id: rootfs.upper_dir(daemon.cfg.data_root, c.id) for c in cs},
+                     {v.name: v.path for v in daemon.containers.volumes.all()})
 
 
-def _measure(snap: _Snapshot, *, images: bool, containers: bool) -> Usage:
+def _measure(snap: _Snapshot, *, images: bool, containers: bool,
+             volumes: bool = False) -> Usage:
     layer_size = {d: LAYER_SIZES.size(d) for dirs in snap.image_layers.values() for d in dirs}
     users: dict[str, int] = {}
     for dirs in snap.image_layers.values():
@@ -147,13 +151,17 @@ def _measure(snap: _Snapshot, *, images: bool, containers: bool) -> Usage:
         for cid, upper in snap.container_uppers.items():
             rw = tree_size(upper)
             out.containers[cid] = (rw, rw + image_size.get(snap.container_images[cid], 0))
+    if volumes:
+        # a volume's data as its containers see it: what an --opt mount shows while mounted
+        out.volumes = {name: tree_size(path) for name, path in snap.volume_paths.items()}
     return out
 
 
-async def measure(daemon, *, images: bool, containers: bool) -> Usage:
+async def measure(daemon, *, images: bool, containers: bool, volumes: bool = False) -> Usage:
     """Everything `system df` shows, measured now (in a thread: walking trees blocks)."""
     snap = _snapshot(daemon)
-    return await asyncio.to_thread(_measure, snap, images=images, containers=containers)
+    return await asyncio.to_thread(_measure, snap, images=images, containers=containers,
+                                   volumes=volumes)
 
 
 async def container_sizes(daemon, c: Container) -> tuple[int, int]:

@@ -27,7 +27,8 @@ async def system_df(request: web.Request) -> web.Response:
     daemon = request.app["daemon"]
     wanted = _wanted(request)
     usage = await disk_usage.measure(daemon, images="image" in wanted,
-                                     containers="container" in wanted)
+                                     containers="container" in wanted,
+                                     volumes="volume" in wanted)
     body: dict = {"LayersSize": 0, "Images": None, "Containers": None, "Volumes": None,
                   "BuildCache": None}
     if "image" in wanted:
@@ -52,7 +53,13 @@ async def system_df(request: web.Request) -> web.Response:
             summary.update(SizeRw=sizes[0], SizeRootFs=sizes[1])
             body["Containers"].append(summary)
     if "volume" in wanted:
-        body["Volumes"] = []            # berth has no volumes yet
+        body["Volumes"] = []
+        for volume in daemon.containers.volumes.all():
+            size = usage.volumes.get(volume.name)
+            if size is None:            # made while the others were measured
+                continue
+            body["Volumes"].append(dict(volume.view(), UsageData={
+                "Size": size, "RefCount": len(volume.users)}))
     if "build-cache" in wanted:
         body["BuildCache"] = []         # nor a builder
     return json_response(body)

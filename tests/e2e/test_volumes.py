@@ -77,3 +77,14 @@ def test_volume_ls_filters(vols):
     assert "flt-two" in names("dangling=true") and names("dangling=false") == []
     p = vols.docker("volume", "ls", "--filter", "colour=red")
     assert p.returncode == 1 and b"invalid filter 'colour'" in p.stderr, p
+
+
+def test_system_df_counts_volumes_with_their_real_size(vols):
+    vols.docker("volume", "create", "df-vol")
+    mountpoint = vols.data_root / "volumes" / "df-vol" / "_data"
+    (mountpoint / "blob").write_bytes(b"x" * 123_457)
+    df = vols.api("GET", "/system/df?type=volume").json()
+    mine = [v for v in df["Volumes"] if v["Name"] == "df-vol"]
+    assert len(mine) == 1 and mine[0]["UsageData"] == {"Size": 123_457, "RefCount": 0}, df
+    p = vols.docker("system", "df", "--format", "{{.Type}} {{.TotalCount}}")
+    assert p.returncode == 0 and b"Local Volumes" in p.stdout, p
