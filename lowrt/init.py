@@ -1,10 +1,10 @@
 """The container's first process, from its namespaces to exec of the config's program.
 
 It sets up the rootfs, reports "ready" to lowrt, and for `create` blocks on the exec FIFO
-until `start` opens it; then startContainer hooks run and the program replaces it. lowrt adds
-it to the cgroup meanwhile and says so ("cgroup", with where the cgroup is on the host, for a
-"cgroup" mount); the init waits for that before it mounts a cgroup filesystem, runs a hook or
-reports ready.
+until `start` opens it; then startContainer hooks run and the program replaces it. lowrt makes
+the cgroup meanwhile and says where it is on the host ("cgroup", for a "cgroup" mount: the
+init waits for that before it mounts a cgroup filesystem); it then saves the state, moves the
+init in and says so ("joined"): the init waits for that before it runs a hook or reports ready.
 """
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def main(plan, launch: Launch, chan: Channel) -> None:
 
     sources: list = []
 
-    def joined_cgroup() -> list[dict]:
+    def cgroup_sources() -> list[dict]:
         if not sources:
             from lowrt import fastjson
             sources.append(fastjson.loads(chan.expect("cgroup")))
@@ -47,9 +47,10 @@ def main(plan, launch: Launch, chan: Channel) -> None:
     if process.new_netns(spec):
         from lowrt.linux import netdev  # preloaded
         netdev.loopback_up()
-    rfs = Rootfs(spec, userns=plan.userns, cgroupns=plan.cgroupns, cgroups=joined_cgroup)
+    rfs = Rootfs(spec, userns=plan.userns, cgroupns=plan.cgroupns, cgroups=cgroup_sources)
     rfs.prepare()
-    joined_cgroup()
+    cgroup_sources()
+    chan.expect("joined")
     host_pid = 0
     if hooks.has(spec, "prestart", "createRuntime", "createContainer", "startContainer"):
         chan.send("hooks")

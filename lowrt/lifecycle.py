@@ -181,6 +181,14 @@ def create(opts: CreateOptions) -> Created:
             phase("cgroup created")
         pid = spawn.wait_child(chan, child, launch)
         phase(f"init {pid} forked" + (" into its cgroup" if launch.in_cgroup else ""))
+        # The cgroup's directories exist: the init may mount them (a "cgroup" mount) while the
+        # state is saved and it is moved in; it waits for "joined" before anything that needs
+        # it inside (hooks, "ready", exec).
+        from lowrt import fastjson
+        from lowrt.hierarchies import cgroup_sources
+        wanted = any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])
+        chan.send("cgroup", fastjson.dumps(cgroup_sources(cgroup.paths) if wanted else [],
+                                           compact=True))
         # Recorded at once: should lowrt die from here on, `delete --force` finds what to undo.
         st = process_stat(pid)
         c.record = {
@@ -199,11 +207,7 @@ def create(opts: CreateOptions) -> Created:
             raise
         from lowrt import warmup
         warmup.stop()   # the init is in its cgroup: no more no-op migrations
-        from lowrt import fastjson
-        from lowrt.hierarchies import cgroup_sources
-        wanted = any(m.get("type") == "cgroup" for m in spec.get("mounts") or [])
-        chan.send("cgroup", fastjson.dumps(cgroup_sources(cgroup.paths) if wanted else [],
-                                           compact=True))
+        chan.send("joined")
         _serve_until_ready(c, chan)
         phase("init ready")
         if parent_console >= 0:
