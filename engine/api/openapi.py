@@ -23,6 +23,7 @@ import sys
 
 from .. import body_types as bt
 from ..version import API_VERSION, VERSION
+from . import volumes
 
 # -- request bodies, from body_types ------------------------------------------------------
 
@@ -32,6 +33,10 @@ BODY_SCHEMAS: dict[str, bt.Struct] = {
     "ContainerUpdateRequest": bt.UPDATE_CONFIG,
     "ExecCreateRequest": bt.EXEC_OPTIONS,
     "ExecStartRequest": bt.EXEC_START,
+}
+# bodies whose declaration lives beside their handler, not in body_types (checked with it)
+HANDLER_BODY_SCHEMAS: dict[str, bt.Struct] = {
+    "VolumeCreateRequest": volumes.CREATE_OPTIONS,
 }
 NAMED_STRUCTS: dict[str, bt.Struct] = {
     "HostConfig": bt.HOST_CONFIG,
@@ -90,7 +95,9 @@ def component_schemas() -> dict[str, dict]:
     for name, struct in {**BODY_SCHEMAS, **NAMED_STRUCTS}.items():
         inner = {k: v for k, v in refs.items() if k != id(struct)}
         out[name] = type_schema(struct, inner)
-    for name in BODY_SCHEMAS:
+    for name, struct in HANDLER_BODY_SCHEMAS.items():
+        out[name] = type_schema(struct, refs)
+    for name in (*BODY_SCHEMAS, *HANDLER_BODY_SCHEMAS):
         out[name]["nullable"] = False   # the body itself: an object (an empty body is {})
     return out
 
@@ -153,6 +160,9 @@ QUERY: dict[tuple[str, str], Q] = {
         "type": ({"type": "array", "items": {
             "type": "string", "enum": ["container", "image", "volume", "build-cache"]}},
                  False)},
+    ("GET", "/volumes"): {"filters": (FILTERS, False)},
+    ("DELETE", "/volumes/{name}"): {"force": (BOOL, False)},
+    ("POST", "/volumes/prune"): {"filters": (FILTERS, False)},
 }
 
 # request bodies by (method, path): a component name, or a raw media type
@@ -162,6 +172,7 @@ BODIES: dict[tuple[str, str], str] = {
     ("POST", "/containers/{name}/exec"): "ExecCreateRequest",
     ("POST", "/exec/{id}/start"): "ExecStartRequest",
     ("PUT", "/containers/{name}/archive"): "application/x-tar",
+    ("POST", "/volumes/create"): "VolumeCreateRequest",
 }
 
 # -- responses ----------------------------------------------------------------------------
@@ -169,7 +180,7 @@ BODIES: dict[tuple[str, str], str] = {
 REASONS = {101: "switching protocols: the connection is hijacked for the stream",
            200: "no error", 201: "created", 204: "no error", 304: "already in that state",
            400: "bad parameter (for a container: also an ambiguous id prefix)", 403: "refused: the path is read-only",
-           404: "no such container, exec or image",
+           404: "no such container, exec, image or volume (or volume driver)",
            409: "conflict with the object's state (for an image: an ambiguous id prefix)",
            413: "request body too large", 500: "server error",
            501: "not implemented by berth"}
@@ -217,6 +228,11 @@ RESPONSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/containers/{name}/export"): (200, 404, 500),
     ("GET", "/containers/{name}/changes"): (200, 404, 500),
     ("GET", "/system/df"): (200, 400, 500),
+    ("POST", "/volumes/create"): (201, 400, 404, 409, 413, 500),
+    ("GET", "/volumes"): (200, 400, 500),
+    ("GET", "/volumes/{name}"): (200, 404, 500),
+    ("DELETE", "/volumes/{name}"): (204, 404, 409, 500),
+    ("POST", "/volumes/prune"): (200, 400, 500),
 }
 
 SUMMARIES = {
@@ -258,6 +274,11 @@ SUMMARIES = {
     ("GET", "/containers/{name}/export"): "Export a container's filesystem",
     ("GET", "/containers/{name}/changes"): "A container's filesystem changes",
     ("GET", "/system/df"): "Disk usage",
+    ("POST", "/volumes/create"): "Create a volume",
+    ("GET", "/volumes"): "List volumes",
+    ("GET", "/volumes/{name}"): "Inspect a volume",
+    ("DELETE", "/volumes/{name}"): "Remove a volume",
+    ("POST", "/volumes/prune"): "Remove unused volumes",
 }
 
 _STREAMS = {"application/json": {"schema": {}}}

@@ -8,7 +8,7 @@ import logging
 
 from aiohttp import web
 
-from .. import disk_usage
+from .. import body_types as bt, disk_usage
 from ..errors import EngineError, InvalidParameter
 from ..version import api_at_least
 from . import filters as list_filters
@@ -16,35 +16,24 @@ from .http import check_filter_keys, json_response, parse_filters, query_bool, r
 
 log = logging.getLogger("berthd.api")
 
-CREATE_FIELDS = ("Name", "Driver", "DriverOpts", "Labels", "ClusterVolumeSpec")
+# the body of POST /volumes/create (dockerd's volume.CreateOptions; ClusterVolumeSpec, for
+# swarm's cluster volumes, only as far as saying that berth has none)
+CREATE_OPTIONS = bt.Struct("volume.CreateOptions", {
+    "Name": bt.STRING, "Driver": bt.STRING, "DriverOpts": bt.STRING_MAP,
+    "Labels": bt.STRING_MAP, "ClusterVolumeSpec": bt.EMPTY_STRUCT})
 
 
 def _volumes(request: web.Request):
     return request.app["daemon"].containers.volumes
 
 
-def _string_map(body: dict, key: str) -> dict[str, str]:
-    value = body.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-        raise InvalidParameter(f"invalid JSON: {key}: want an object of strings")
-    return value
-
-
 async def create(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise InvalidParameter("invalid JSON: the body must be an object")
-    for key in ("Name", "Driver"):
-        if body.get(key) is not None and not isinstance(body[key], str):
-            raise InvalidParameter(f"invalid JSON: {key}: want a string")
+    body = bt.check(await read_json(request), CREATE_OPTIONS)
     if body.get("ClusterVolumeSpec"):
         raise InvalidParameter("berth cannot create cluster volumes (ClusterVolumeSpec): "
                                "berthd is no swarm node")
     volume, _ = _volumes(request).create(body.get("Name") or "", body.get("Driver") or "",
-                                         _string_map(body, "DriverOpts"),
-                                         _string_map(body, "Labels"))
+                                         body.get("DriverOpts"), body.get("Labels"))
     return json_response(volume.view(), 201)
 
 
