@@ -8,6 +8,7 @@ from pathlib import Path
 
 from . import health, timefmt
 from .restart_policy import RestartManager
+from .volumes import mountpoints as volume_mountpoints
 
 STATE_FIELDS = {"Running": False, "Paused": False, "Restarting": False, "OOMKilled": False,
                 "Dead": False, "Pid": 0, "ExitCode": 0, "Error": "", "StartedAt": 0,
@@ -219,6 +220,8 @@ def inspect(c: Container, *, image_id: str, data_root: Path, exec_root: Path,
 def _mounts(c: Container) -> list[dict]:
     out = []
     for bind in c.host_config.get("Binds") or []:
+        if volume_mountpoints.is_volume_bind(bind):
+            continue        # a volume: among the mount points below
         parts = bind.split(":")
         mode = parts[2] if len(parts) > 2 else ""
         out.append({"Type": "bind", "Source": parts[0], "Destination": parts[1], "Mode": mode,
@@ -229,6 +232,8 @@ def _mounts(c: Container) -> list[dict]:
                         "Mode": "", "RW": not m.get("ReadOnly"),
                         "Propagation": (m.get("BindOptions") or {}).get("Propagation")
                         or "rprivate"})
+    # volumes (-v NAME:/path, --mount type=volume, VOLUME) and what --volumes-from brought
+    out += [volume_mountpoints.view(mp) for mp in c.record.get("MountPoints") or []]
     return out
 
 

@@ -218,5 +218,9 @@ def _binds_of(hc: dict) -> list[dict]:
 
 
 def view(mp: dict) -> dict:
-    """A mount point as inspect and the container list show it."""
-    return {k: mp.get(k) for k in VIEW_FIELDS}
+    """A mount point as inspect and the container list show it (a bind without the Name and
+    Driver a volume has, as dockerd omits them)."""
+    out = {k: mp.get(k) for k in VIEW_FIELDS}
+    if mp.get("Type") != "volume":
+        del out["Name"], out["Driver"]
+    return out
