@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import health, timefmt
+from .network import ports as net_ports
 from .restart_policy import RestartManager
 from .volumes import mountpoints as volume_mountpoints
 
@@ -213,7 +214,8 @@ def inspect(c: Container, *, image_id: str, data_root: Path, exec_root: Path,
         },
         "Mounts": _mounts(c),
         "Config": c.config,
-        "NetworkSettings": network_settings(net_mode),
+        "NetworkSettings": network_settings(net_mode, r.get("Network"),
+                                            c.config.get("ExposedPorts")),
     }
 
 
@@ -237,23 +239,46 @@ def _mounts(c: Container) -> list[dict]:
     return out
 
 
-def network_settings(mode: str) -> dict:
-    """No networks are set up yet (a private, loopback-only namespace for bridge/none): the
-    shape is dockerd's so clients find every field, the addresses are empty."""
-    networks = {}
-    if mode not in ("host",) and not mode.startswith("container:"):
-        networks[mode if mode != "default" else "bridge"] = {
-            "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
-            "DriverOpts": None, "GwPriority": 0, "NetworkID": "", "EndpointID": "",
-            "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "",
-            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "DNSNames": None,
-        }
+def _endpoint(ep: dict | None, network_id: str = "", dns_names: list | None = None) -> dict:
+    """One entry of NetworkSettings.Networks, as dockerd shapes it; empty addresses while the
+    container is not attached (stopped)."""
+    ep = ep or {}
     return {
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "HairpinMode": False,
-        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0, "Ports": {},
-        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
-        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": networks,
+        "IPAMConfig": ep.get("IPAMConfig"), "Links": ep.get("Links"),
+        "Aliases": ep.get("Aliases") or None, "MacAddress": ep.get("MacAddress", ""),
+        "DriverOpts": None, "GwPriority": 0, "NetworkID": network_id,
+        "EndpointID": ep.get("EndpointID", ""), "Gateway": ep.get("Gateway", ""),
+        "IPAddress": ep.get("IPAddress", ""), "IPPrefixLen": ep.get("IPPrefixLen", 0),
+        "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "DNSNames": dns_names,
+    }
+
+
+def network_settings(mode: str, net: dict | None = None, exposed: dict | None = None) -> dict:
+    """dockerd's NetworkSettings. net is the record's "Network" (engine/network's view of a
+    running container's sandbox: its networks by name, their endpoints, its ports); without
+    one (a stopped container) the networks are listed with empty addresses. The top-level
+    address fields are the default bridge's, as dockerd fills them only for that one."""
+    networks: dict = {}
+    net = net or {}
+    if mode not in ("host",) and not mode.startswith("container:"):
+        for name in net.get("Order") or [mode if mode != "default" else "bridge"]:
+            ep = (net.get("Networks") or {}).get(name)
+            networks[name] = _endpoint(ep, (ep or {}).get("NetworkID", ""),
+                                       (ep or {}).get("DNSNames"))
+    if mode == "host":
+        networks["host"] = _endpoint(None, (net.get("HostNetworkID") or ""))
+    top = (net.get("Networks") or {}).get("bridge") or {}
+    return {
+        "Bridge": "", "SandboxID": net.get("SandboxID", ""),
+        "SandboxKey": net.get("SandboxKey", ""), "HairpinMode": False,
+        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+        "Ports": net_ports.view(net.get("Ports") or [], exposed) if net else {},
+        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None,
+        "EndpointID": top.get("EndpointID", ""), "Gateway": top.get("Gateway", ""),
+        "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+        "IPAddress": top.get("IPAddress", ""), "IPPrefixLen": top.get("IPPrefixLen", 0),
+        "IPv6Gateway": "", "MacAddress": top.get("MacAddress", ""), "Networks": networks,
     }
 
 
@@ -268,11 +293,18 @@ def summary(c: Container, *, image_id: str, now_ns: int) -> dict:
         "ImageID": image_id,
         "Command": command,
         "Created": c.record["Created"] // 1_000_000_000,
-        "Ports": [],
+        "Ports": _port_summary(c),
         "Labels": c.config.get("Labels") or {},
         "State": c.status(),
         "Status": c.status_text(now_ns),
         "HostConfig": {"NetworkMode": net_mode},
-        "NetworkSettings": {"Networks": network_settings(net_mode)["Networks"]},
+        "NetworkSettings": {"Networks": network_settings(net_mode, c.record.get("Network"))
+                            ["Networks"]},
         "Mounts": _mounts(c),
     }
+
+
+def _port_summary(c: Container) -> list[dict]:
+    """The Ports of `docker ps`: published ones while it runs, the exposed ones always."""
+    return net_ports.summary((c.record.get("Network") or {}).get("Ports") or [],
+                          c.config.get("ExposedPorts"))

@@ -33,6 +33,7 @@ from .container import Container, PendingAttach
 from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound, NotModified
 from .events import EventLog
 from .images.store import ImageStore
+from .network.manager import Networks
 from .store import Store
 from .supervisor_link import SupervisorLink
 from .volumes import (Volumes, copyup, mountpoints as volume_mountpoints,
@@ -44,6 +45,19 @@ KILL_WAIT = 10.0            # how long a SIGKILL may take to show as an exit
 DEFAULT_STOP_TIMEOUT = 10
 
 EXIT_EACCES, EXIT_NOT_FOUND, EXIT_UNKNOWN = 126, 127, 128
+
+
+def _join_netns(spec: dict, ns_path: str | None) -> None:
+    """The runtime joins the network namespace berthd made (or the shared container's) by
+    path, as containerd's CNI setup has it; None keeps what the spec says (the host's for
+    --network host, a new one otherwise)."""
+    if ns_path is None:
+        return
+    for ns in spec["linux"]["namespaces"]:
+        if ns["type"] == "network":
+            ns["path"] = ns_path
+            return
+    spec["linux"]["namespaces"].append({"type": "network", "path": ns_path})
 
 
 def exit_code_for_start_error(message: str) -> int:
@@ -71,6 +85,8 @@ class Containers:
         self.health = health.HealthMonitors(events, self._save)
         self.containers_dir = cfg.data_root / "containers"
         self.containers_dir.mkdir(parents=True, exist_ok=True)
+        # the networks and each running container's sandbox in them (engine/network/)
+        self.networks = Networks(cfg.data_root, getattr(cfg, "bip", None))
         # volumes: the local driver's, their users found again from the records
         self.volumes = Volumes(cfg.data_root, events)
         for record in store.load_containers():
@@ -222,7 +238,9 @@ class Containers:
         lower = self.images.lower_dirs(image)
         rootfs.prepare(self.cfg.data_root, c.id)
         try:
-            etc_files.write(c, self.container_dir(c.id))
+            ns_path = await self._attach_network(c)
+            etc_files.write(c, self.container_dir(c.id), self.networks.first_address(c.id),
+                            self.networks.host_gateway())
             volume_mounts = await self._mount_volumes(c, lower)
             spec = oci_spec.build(
                 container_id=c.id, config=c.config, host_config=c.host_config,
@@ -230,6 +248,7 @@ class Containers:
                 container_dir=self.container_dir(c.id), cgroup_parent=self.cfg.cgroup_parent,
                 cgroup_v2=self.cfg.cgroup_v2,
                 init_binary=host_config.init_binary(c.host_config, self.cfg))
+            _join_netns(spec, ns_path)
             spec["mounts"] += volume_mounts
             cwd = spec["process"]["cwd"].lstrip("/")
             if not any((Path(d) / cwd).is_dir() for d in lower):
@@ -296,10 +315,44 @@ class Containers:
                   "%.0f, attach and start %.0f", c.id[:12], (t4 - t0) * 1e3, (t1 - t0) * 1e3,
                   (t2 - t1) * 1e3, (t3 - t2) * 1e3, (t4 - t3) * 1e3)
 
+    async def _attach_network(self, c: Container) -> str | None:
+        """The network namespace the container joins: one berthd makes for it (bridge,
+        user network, none), the one of the container it shares (container:<id|name>), or
+        none for the host's. Its view is kept in the record for inspect."""
+        mode = c.host_config.get("NetworkMode") or "bridge"
+        if mode.startswith("container:"):
+            other = self.get(mode.partition(":")[2])
+            if not other.running or other.restarting:
+                raise Conflict(f"cannot join network namespace of a non running container: "
+                               f"container {other.id} is {other.status()}")
+            box = self.networks.sandbox(other.id)
+            if box:
+                return box["Netns"]
+            if (other.host_config.get("NetworkMode") or "") == "host":
+                return f"/proc/{os.getpid()}/ns/net"     # the host's, which berthd is in
+            return f"/proc/{other.state['Pid']}/ns/net"
+        endpoints = dict(c.record.get("EndpointsConfig") or {})
+        ns_path = await self.networks.attach(
+            c.id, c.name, mode, endpoints, c.config.get("ExposedPorts"),
+            c.host_config.get("PortBindings"), bool(c.host_config.get("PublishAllPorts")))
+        view = self.networks.view(c.id)
+        if view is not None:
+            c.record["Network"] = view
+        return ns_path
+
+    async def _detach_network(self, c: Container) -> None:
+        """Its sandbox goes: veths, namespace, addresses, ports, rules."""
+        c.record.pop("Network", None)
+        try:
+            await self.networks.detach(c.id)
+        except EngineError as e:
+            log.error("cleaning up the network of %s: %s", c.id[:12], e.message)
+
     async def _start_failed(self, c: Container, message: str, code: int) -> None:
         """As dockerd: the exit code says why (126/127/128), the error is kept in State.Error,
         waiters and pending attaches are released, and an AutoRemove container goes away."""
         log.warning("cannot start container %s: %s", c.id[:12], message)
+        await self._detach_network(c)
         self.volumes.unmount_all(c.id)
         c.state.update(Running=False, Restarting=False, ExitCode=code, Error=message)
         self._save(c)
@@ -370,6 +423,7 @@ class Containers:
                     status, exited_at = deleted
             except sup_errors.SupervisorError as e:
                 log.error("cannot delete the task of %s: %s", c.id[:12], e)
+            await self._detach_network(c)
             self.volumes.unmount_all(c.id)      # the --opt mounts it was the last to hold
             finished = exited_at or timefmt.now_ns()
             ran_for = max(0.0, (finished - c.state["StartedAt"]) / 1e9)
@@ -648,6 +702,7 @@ class Containers:
             self._save(c)
             raise Internal(f"cannot remove container {c.name.lstrip('/')}: cannot delete its "
                            f"task: {e.message}") from None
+        await self._detach_network(c)
         self.store.delete_container(c.id)
         self.by_id.pop(c.id, None)
         if self.by_name.get(c.name) == c.id:
@@ -781,6 +836,7 @@ class Containers:
     async def shutdown(self) -> None:
         """Stop watching; the containers themselves keep running (live restore)."""
         await self.health.shutdown()
+        await self.networks.shutdown()
         for c in self.by_id.values():
             if c.monitor:
                 c.monitor.cancel()

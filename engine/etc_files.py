@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 from .container import Container
@@ -11,9 +10,7 @@ from .container import Container
 HOSTS = ("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
          "fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\n"
          "ff02::2\tip6-allrouters\n")
-# The container's own address in the default network mode. dockerd lists the container's
-# names against its bridge address (172.17.0.x); berth has no bridge yet, so a container's only
-# interface is its loopback, and that is where its own name must resolve.
+# Where the container's own names resolve when it has no address of its own on a network.
 OWN_ADDRESS = "127.0.0.1"
 
 
@@ -28,26 +25,69 @@ def own_names(config: dict) -> str:
     return names
 
 
-def write(c: Container, cdir: Path) -> None:
+def extra_hosts(entries: list[str] | None, host_gateway: str | None) -> str:
+    """--add-host lines, "name:ip" (dockerd also takes "name=ip"), host-gateway being the
+    default bridge's gateway address, as dockerd's --host-gateway-ip default."""
+    out = ""
+    for entry in entries or []:
+        name, sep, ip = entry.partition("=") if "=" in entry else entry.partition(":")
+        if ip == "host-gateway":
+            ip = host_gateway or ""
+        if ip.startswith("[") and ip.endswith("]"):
+            ip = ip[1:-1]
+        out += f"{ip}\t{name}\n"
+    return out
+
+
+def resolv_conf(host_text: str, hc: dict) -> str:
+    """dockerd's resolv.conf for a private network namespace: the host's, less nameservers on
+    the host's loopback (unreachable from the container; Google's when none is left), with
+    --dns, --dns-search and --dns-option replacing the nameservers, search and options."""
+    lines = host_text.splitlines()
+    servers = [ln.split()[1] for ln in lines if ln.split()[:1] == ["nameserver"]
+               and len(ln.split()) > 1]
+    search = next((ln.split()[1:] for ln in reversed(lines) if ln.split()[:1] in (["search"],
+                                                                                ["domain"])), [])
+    options = [w for ln in lines if ln.split()[:1] == ["options"] for w in ln.split()[1:]]
+    if hc.get("Dns"):
+        servers = list(hc["Dns"])
+    else:
+        servers = [ns for ns in servers if not re.match(r"(127\.|::1$)", ns)]
+        if not servers:
+            servers = ["8.8.8.8", "8.8.4.4"]
+    if hc.get("DnsSearch"):
+        search = [] if hc["DnsSearch"] == ["."] else list(hc["DnsSearch"])
+    if hc.get("DnsOptions"):
+        options = list(hc["DnsOptions"])
+    out = "".join(f"nameserver {ns}\n" for ns in servers)
+    if search:
+        out += "search " + " ".join(search) + "\n"
+    if options:
+        out += "options " + " ".join(options) + "\n"
+    return out
+
+
+def write(c: Container, cdir: Path, address: str | None = None,
+          host_gateway: str | None = None) -> None:
+    """address: the container's on its first network (its own names are listed against it);
+    host_gateway: what --add-host host-gateway stands for."""
     mode = c.host_config["NetworkMode"]
     host_mode = mode == "host"
+    hc = c.host_config
     (cdir / "hostname").write_text(c.config["Hostname"] + "\n")
+    extra = extra_hosts(hc.get("ExtraHosts"), host_gateway)
     if host_mode:
-        shutil.copyfile("/etc/hosts", cdir / "hosts")
+        (cdir / "hosts").write_text(Path("/etc/hosts").read_text() + extra)
     elif mode == "none":
         # as dockerd: no interface has an address, so the hostname is not listed
-        (cdir / "hosts").write_text(HOSTS)
+        (cdir / "hosts").write_text(HOSTS + extra)
     else:
-        (cdir / "hosts").write_text(HOSTS + f"{OWN_ADDRESS}\t{own_names(c.config)}\n")
+        (cdir / "hosts").write_text(HOSTS + extra
+                                    + f"{address or OWN_ADDRESS}\t{own_names(c.config)}\n")
     try:
         resolv = Path("/etc/resolv.conf").read_text()
     except OSError:
         resolv = ""
-    if not host_mode:
-        # a private namespace cannot reach the host's loopback resolvers
-        lines = [ln for ln in resolv.splitlines()
-                 if not re.match(r"\s*nameserver\s+(127\.|::1)", ln)]
-        if not any(ln.strip().startswith("nameserver") for ln in lines):
-            lines += ["nameserver 8.8.8.8", "nameserver 8.8.4.4"]
-        resolv = "\n".join(lines) + "\n"
+    if not host_mode or hc.get("Dns") or hc.get("DnsSearch") or hc.get("DnsOptions"):
+        resolv = resolv_conf(resolv, hc)
     (cdir / "resolv.conf").write_text(resolv)

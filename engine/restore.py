@@ -28,6 +28,9 @@ async def restore(cs: Containers) -> None:
     """Reconcile records with the supervisor after berthd (re)starts: monitor what still
     runs, record exits that happened meanwhile, and clean up what no record owns."""
     client = await cs.link.ready_client()
+    # network sandboxes: kept for what the records say still runs (its monitor detaches it
+    # if it exited meanwhile), cleaned up for the rest
+    await cs.networks.restore({c.id for c in cs.by_id.values() if c.running})
     tasks = {t["id"]: t for t in await client.list_tasks()}
     sup_containers = {x["id"] for x in await client.list_containers()}
     to_start = []
