@@ -42,7 +42,8 @@ class Volume:
     def view(self) -> dict:
         """The Volume object of the API (inspect, list, create)."""
         return {"CreatedAt": created_at(self.created_ns), "Driver": DRIVER,
-                "Labels": dict(self.labels), "Mountpoint": str(self.path), "Name": self.name,
+                "Labels": dict(self.labels) or None, "Mountpoint": str(self.path),
+                "Name": self.name,
                 "Options": dict(self.options) or None, "Scope": "local"}
 
 
