@@ -31,8 +31,10 @@ from . import (container as views, etc_files, health, host_config, names, oom_wa
 from .config import DaemonConfig
 from .container import Container, PendingAttach
 from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound, NotModified
+from .network.errors import Forbidden
 from .events import EventLog
 from .images.store import ImageStore
+from .network import endpoints as network_endpoints
 from .network.manager import Networks
 from .store import Store
 from .supervisor_link import SupervisorLink
@@ -164,7 +166,11 @@ class Containers:
         record = {
             "Id": cid, "Created": timefmt.now_ns(), "Name": name, "Path": args[0],
             "Args": args[1:], "Config": config, "HostConfig": hc, "Image": image.id,
-            "State": views.new_state(), "RestartCount": 0, "MountPoints": mount_points,
+            "State": views.new_state(), "RestartCount": 0,
+            # the networks it joins (network connect adds, disconnect removes) and its
+            # settings on each (aliases, a static address), as dockerd's EndpointsConfig
+            "EndpointsConfig": network_endpoints.from_create(hc["NetworkMode"],
+                                                             body.get("NetworkingConfig")), "MountPoints": mount_points,
         }
         cdir = self.container_dir(cid)
         try:
@@ -332,6 +338,8 @@ class Containers:
                 return f"/proc/{os.getpid()}/ns/net"     # the host's, which berthd is in
             return f"/proc/{other.state['Pid']}/ns/net"
         endpoints = dict(c.record.get("EndpointsConfig") or {})
+        if mode in c.record.get("Disconnected", []):
+            mode = "none"
         ns_path = await self.networks.attach(
             c.id, c.name, mode, endpoints, c.config.get("ExposedPorts"),
             c.host_config.get("PortBindings"), bool(c.host_config.get("PublishAllPorts")))
@@ -339,6 +347,46 @@ class Containers:
         if view is not None:
             c.record["Network"] = view
         return ns_path
+
+    async def connect_network(self, c: Container, ref: str, ep_config: dict) -> None:
+        """POST /networks/{id}/connect: on the network now if it runs, else from its next
+        start."""
+        net = self.networks.find(ref)
+        network_endpoints.check_connect(c.host_config.get("NetworkMode") or "bridge", net,
+                                        ep_config)
+        async with c.lock:
+            configs = c.record.setdefault("EndpointsConfig", {})
+            if c.running:
+                await self.networks.connect(c.id, c.name, net["Id"], ep_config)
+                c.record["Network"] = self.networks.view(c.id)
+            elif net["Name"] in configs or net["Id"] in configs:
+                raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in "
+                                f"network {net['Name']}")
+            configs[net["Name"]] = ep_config
+            self._save(c)
+
+    async def disconnect_network(self, c: Container, ref: str, force: bool) -> None:
+        """POST /networks/{id}/disconnect."""
+        net = self.networks.find(ref)
+        mode = c.host_config.get("NetworkMode") or "bridge"
+        if net["Name"] == "host" or mode == "host":
+            raise Forbidden("container cannot be disconnected from host network or connected "
+                            "to host network")
+        async with c.lock:
+            configs = c.record.setdefault("EndpointsConfig", {})
+            known = net["Name"] in configs or net["Id"] in configs or mode == net["Name"]
+            if c.running:
+                await self.networks.disconnect(c.id, net["Id"])
+                c.record["Network"] = self.networks.view(c.id)
+            elif not known and not force:
+                raise Forbidden(f"container {c.id} is not connected to network {net['Name']}")
+            configs.pop(net["Name"], None)
+            configs.pop(net["Id"], None)
+            if mode == net["Name"]:
+                # as dockerd: the mode stays; the container starts on no network but lo
+                c.record["Disconnected"] = sorted(set(c.record.get("Disconnected", []))
+                                                  | {net["Name"]})
+            self._save(c)
 
     async def _detach_network(self, c: Container) -> None:
         """Its sandbox goes: veths, namespace, addresses, ports, rules."""

@@ -23,7 +23,7 @@ import sys
 
 from .. import body_types as bt
 from ..version import API_VERSION, VERSION
-from . import volumes
+from . import networks, volumes
 
 # -- request bodies, from body_types ------------------------------------------------------
 
@@ -37,6 +37,9 @@ BODY_SCHEMAS: dict[str, bt.Struct] = {
 # bodies whose declaration lives beside their handler, not in body_types (checked with it)
 HANDLER_BODY_SCHEMAS: dict[str, bt.Struct] = {
     "VolumeCreateRequest": volumes.CREATE_OPTIONS,
+    "NetworkCreateRequest": networks.CREATE_REQUEST,
+    "NetworkConnectRequest": networks.CONNECT_REQUEST,
+    "NetworkDisconnectRequest": networks.DISCONNECT_REQUEST,
 }
 NAMED_STRUCTS: dict[str, bt.Struct] = {
     "HostConfig": bt.HOST_CONFIG,
@@ -163,6 +166,8 @@ QUERY: dict[tuple[str, str], Q] = {
     ("GET", "/volumes"): {"filters": (FILTERS, False)},
     ("DELETE", "/volumes/{name}"): {"force": (BOOL, False)},
     ("POST", "/volumes/prune"): {"filters": (FILTERS, False)},
+    ("GET", "/networks"): {"filters": (FILTERS, False)},
+    ("POST", "/networks/prune"): {"filters": (FILTERS, False)},
 }
 
 # request bodies by (method, path): a component name, or a raw media type
@@ -173,14 +178,18 @@ BODIES: dict[tuple[str, str], str] = {
     ("POST", "/exec/{id}/start"): "ExecStartRequest",
     ("PUT", "/containers/{name}/archive"): "application/x-tar",
     ("POST", "/volumes/create"): "VolumeCreateRequest",
+    ("POST", "/networks/create"): "NetworkCreateRequest",
+    ("POST", "/networks/{id}/connect"): "NetworkConnectRequest",
+    ("POST", "/networks/{id}/disconnect"): "NetworkDisconnectRequest",
 }
 
 # -- responses ----------------------------------------------------------------------------
 
 REASONS = {101: "switching protocols: the connection is hijacked for the stream",
            200: "no error", 201: "created", 204: "no error", 304: "already in that state",
-           400: "bad parameter (for a container: also an ambiguous id prefix)", 403: "refused: the path is read-only",
-           404: "no such container, exec, image or volume (or volume driver)",
+           400: "bad parameter (for a container: also an ambiguous id prefix)",
+           403: "refused: the path is read-only, or a pre-defined or busy network",
+           404: "no such container, exec, image, volume or network (or driver)",
            409: "conflict with the object's state (for an image: an ambiguous id prefix)",
            413: "request body too large", 500: "server error",
            501: "not implemented by berth"}
@@ -233,6 +242,13 @@ RESPONSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/volumes/{name}"): (200, 404, 500),
     ("DELETE", "/volumes/{name}"): (204, 404, 409, 500),
     ("POST", "/volumes/prune"): (200, 400, 500),
+    ("POST", "/networks/create"): (201, 400, 403, 404, 409, 413, 500),
+    ("GET", "/networks"): (200, 400, 500),
+    ("POST", "/networks/prune"): (200, 400, 500),
+    ("GET", "/networks/{id}"): (200, 400, 404, 500),
+    ("DELETE", "/networks/{id}"): (204, 400, 403, 404, 500),
+    ("POST", "/networks/{id}/connect"): (200, 400, 403, 404, 409, 413, 500),
+    ("POST", "/networks/{id}/disconnect"): (200, 400, 403, 404, 409, 413, 500),
 }
 
 SUMMARIES = {
@@ -279,6 +295,13 @@ SUMMARIES = {
     ("GET", "/volumes/{name}"): "Inspect a volume",
     ("DELETE", "/volumes/{name}"): "Remove a volume",
     ("POST", "/volumes/prune"): "Remove unused volumes",
+    ("POST", "/networks/create"): "Create a network",
+    ("GET", "/networks"): "List networks",
+    ("POST", "/networks/prune"): "Remove unused networks",
+    ("GET", "/networks/{id}"): "Inspect a network",
+    ("DELETE", "/networks/{id}"): "Remove a network",
+    ("POST", "/networks/{id}/connect"): "Connect a container to a network",
+    ("POST", "/networks/{id}/disconnect"): "Disconnect a container from a network",
 }
 
 _STREAMS = {"application/json": {"schema": {}}}

@@ -23,17 +23,11 @@ from .. import timefmt
 from ..config import DEFAULT_DATA_ROOT
 from ..errors import Conflict, EngineError, InvalidParameter, NotFound
 from . import bridge, firewall, ipam, netlink, netns, ports
+from .errors import Forbidden
 
 log = logging.getLogger("berthd.network")
 
 PREDEFINED = ("bridge", "host", "none")
-
-
-class Forbidden(EngineError):
-    """403, dockerd's errdefs.Forbidden: a pre-defined network touched, one in use removed.
-    (A request for errors.py: this belongs there with the other classes.)"""
-
-    status = 403
 
 
 def bridge_name(data_root: Path) -> str:
@@ -71,14 +65,34 @@ class Networks:
         tmp.write_text(json.dumps({"Networks": self.networks, "Sandboxes": self.sandboxes}))
         os.replace(tmp, self.path)
 
-    def _taken_subnets(self) -> list[ipaddress.IPv4Network]:
+    def _taken_subnets(self, but: dict | None = None) -> list[ipaddress.IPv4Network]:
+        """Other networks' subnets and the host's routes (less those of our own bridges, up
+        from an earlier run); `but` a network whose own subnet does not count."""
         taken = [ipaddress.IPv4Network(n["Subnet"]) for n in self.networks.values()
-                 if n.get("Subnet")]
-        # the host's routes, less those of our own bridges (up from an earlier run)
-        for route in netlink.host_routes():
-            if not any(str(route) == n.get("Subnet") for n in self.networks.values()):
+                 if n.get("Subnet") and n is not but]
+        for route in netlink.host_routes(but["Bridge"] if but else None):
+            if not any(str(route) == n.get("Subnet") for n in self.networks.values()
+                       if n is not but):
                 taken.append(route)
         return taken
+
+    def _repick_default(self, net: dict) -> None:
+        """The default bridge's subnet was picked when berthd first started; another program
+        (a dockerd, another berthd) may route it since. Picked again while nothing holds an
+        address in it, rather than clash (unless --bip named it)."""
+        if net.get("UserSubnet") or net["Used"]:
+            return
+        current = ipaddress.IPv4Network(net["Subnet"])
+        taken = self._taken_subnets(but=net)
+        if not any(current.overlaps(t) for t in taken):
+            return
+        subnet = ipam.pick_subnet(taken)
+        log.info("default bridge: %s is routed elsewhere now, taking %s", current, subnet)
+        if net["Id"] in self.active:
+            bridge.down(net)
+            self.active.discard(net["Id"])
+        net.update(Subnet=str(subnet), Gateway=ipam.default_gateway(subnet))
+        self._save()
 
     def _make_default(self, bip: str | None) -> None:
         now = timefmt.rfc3339nano(timefmt.now_ns())
@@ -94,7 +108,7 @@ class Networks:
                    "Labels": {}, "Options": {}, "Predefined": True}
             if name == "bridge":
                 rec.update(Bridge=self.default_bridge, Subnet=str(subnet), Gateway=gateway,
-                           IPRange=None, Used=[], Options={
+                           IPRange=None, Used=[], UserSubnet=bool(bip), Options={
                                "com.docker.network.bridge.default_bridge": "true",
                                "com.docker.network.bridge.enable_icc": "true",
                                "com.docker.network.bridge.enable_ip_masquerade": "true",
@@ -233,7 +247,9 @@ class Networks:
                      exposed: dict | None, port_bindings: dict | None,
                      publish_all: bool) -> str | None:
         """The network namespace path a starting container joins (None: the host's), made
-        with its interfaces and ports. On failure nothing of it is left."""
+        with its interfaces and ports: on the network its mode names first (the ports are
+        published there), then on each other network its endpoints config names (those
+        `network connect` added while it was stopped). On failure nothing of it is left."""
         if mode == "host" or mode.startswith("container:"):
             return None
         async with self.lock:
@@ -257,17 +273,70 @@ class Networks:
             if mode != "none":
                 mappings = ports.wanted(port_bindings, publish_all, exposed)
                 net = self.find(mode)
-                self._connect_sync(cid, name, box, net, endpoints_config.get(mode)
-                                   or endpoints_config.get(net["Name"]) or {}, mappings)
+                self._connect_sync(cid, name, box, net, self._ep_config(endpoints_config, net),
+                                   mappings)
+                for ref in endpoints_config:
+                    other = self.find(ref)
+                    if other["Id"] not in box["Networks"] and not other.get("Predefined"):
+                        self._connect_sync(cid, name, box, other,
+                                           self._ep_config(endpoints_config, other), [])
             self._save()
             return str(path)
         except BaseException:
             self._detach_sync(cid)
             raise
 
+    @staticmethod
+    def _ep_config(endpoints_config: dict, net: dict) -> dict:
+        """A container's endpoint settings for net, keyed by the network's name or ID."""
+        for key in (net["Name"], net["Id"]):
+            if endpoints_config.get(key):
+                return endpoints_config[key]
+        for key, value in endpoints_config.items():
+            if key and net["Id"].startswith(key):
+                return value or {}
+        return {}
+
+    async def connect(self, cid: str, name: str, ref: str, ep_config: dict) -> None:
+        """`network connect` of a running container: a new interface in its namespace."""
+        async with self.lock:
+            box = self.sandboxes.get(cid)
+            net = self.find(ref)
+            if box is None:
+                raise Conflict(f"container {cid[:12]} has no network namespace of its own to "
+                               f"connect")
+            if net["Id"] in box["Networks"]:
+                raise Forbidden(f"endpoint with name {name.lstrip('/')} already exists in "
+                                f"network {net['Name']}")
+            def run() -> None:
+                try:
+                    self._connect_sync(cid, name, box, net, ep_config, [])
+                except BaseException:
+                    ep = box["Networks"].pop(net["Id"], None)
+                    if ep:
+                        self._disconnect_ep(net["Id"], ep)
+                    raise
+                finally:
+                    self._save()
+            await asyncio.to_thread(run)
+
+    async def disconnect(self, cid: str, ref: str) -> None:
+        async with self.lock:
+            box = self.sandboxes.get(cid) or {"Networks": {}}
+            net = self.find(ref)
+            ep = box["Networks"].pop(net["Id"], None)
+            if ep is None:
+                raise Forbidden(f"container {cid} is not connected to network {net['Name']}")
+            await asyncio.to_thread(self._disconnect_ep, net["Id"], ep)
+            for s in self.sockets.pop(cid, []) if ep.get("Ports") else []:
+                s.close()
+            self._save()
+
     def _connect_sync(self, cid: str, name: str, box: dict, net: dict, ep_config: dict,
                       mappings: list[ports.Mapping]) -> None:
         nid = net["Id"]
+        if net.get("Predefined"):
+            self._repick_default(net)
         if nid not in self.active:
             bridge.up(net)
             self.active.add(nid)

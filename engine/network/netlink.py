@@ -41,12 +41,15 @@ def _host() -> IPRoute:
 
 
 @_off_loop
-def host_routes() -> list[ipaddress.IPv4Network]:
-    """The IPv4 destinations the host routes now (its main table), to pick a subnet that
-    clashes with none."""
+def host_routes(exclude_dev: str | None = None) -> list[ipaddress.IPv4Network]:
+    """The IPv4 destinations the host routes now (its main table), but those through
+    exclude_dev, to pick a subnet that clashes with none."""
     out = []
     with _host() as ipr:
+        skip = ipr.link_lookup(ifname=exclude_dev) if exclude_dev else []
         for r in ipr.get_routes(family=socket.AF_INET):
+            if r.get_attr("RTA_OIF") in skip:
+                continue
             dst = r.get_attr("RTA_DST")
             if dst:
                 out.append(ipaddress.IPv4Network(f"{dst}/{r['dst_len']}", strict=False))
