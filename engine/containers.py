@@ -246,7 +246,7 @@ class Containers:
         try:
             ns_path = await self._attach_network(c)
             etc_files.write(c, self.container_dir(c.id), self.networks.first_address(c.id),
-                            self.networks.host_gateway())
+                            self.networks.host_gateway(), self.networks.uses_dns(c.id))
             volume_mounts = await self._mount_volumes(c, lower)
             spec = oci_spec.build(
                 container_id=c.id, config=c.config, host_config=c.host_config,
@@ -346,6 +346,7 @@ class Containers:
         view = self.networks.view(c.id)
         if view is not None:
             c.record["Network"] = view
+        await self.networks.start_dns(c.id, c.host_config.get("Dns"))
         return ns_path
 
     async def connect_network(self, c: Container, ref: str, ep_config: dict) -> None:
@@ -359,6 +360,7 @@ class Containers:
             if c.running:
                 await self.networks.connect(c.id, c.name, net["Id"], ep_config)
                 c.record["Network"] = self.networks.view(c.id)
+                await self.networks.start_dns(c.id, c.host_config.get("Dns"))
             elif net["Name"] in configs or net["Id"] in configs:
                 raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in "
                                 f"network {net['Name']}")

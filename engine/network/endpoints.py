@@ -75,3 +75,39 @@ def check_connect(mode: str, net: dict, ep: dict) -> None:
         raise Forbidden("container cannot be connected to multiple networks with one of the "
                          "networks in private (none) mode")
     check(net["Name"], ep, not net.get("Predefined"))
+
+
+def check_mode(hc: dict, config: dict, warnings: list[str]) -> None:
+    """What a network mode rules out, with dockerd's words (runconfig's conflicts); published
+    ports of a host-mode container are dropped with dockerd's warning."""
+    mode = hc.get("NetworkMode") or "bridge"
+    if mode.startswith("container:"):
+        if not mode.partition(":")[2]:
+            raise InvalidParameter("invalid container format container:<name|id>")
+        for present, message in (
+                (config.get("Hostname"), "conflicting options: hostname and the network mode"),
+                (hc.get("Links"), "conflicting options: container type network can't be used "
+                                  "with links. This would result in undefined behavior"),
+                (hc.get("Dns") or hc.get("DnsSearch") or hc.get("DnsOptions"),
+                 "conflicting options: dns and the network mode"),
+                (hc.get("ExtraHosts"), "conflicting options: custom host-to-IP mapping and the "
+                                       "network mode"),
+                (any(hc.get("PortBindings") or {}) or hc.get("PublishAllPorts"),
+                 "conflicting options: port publishing and the container type network mode"),
+                (config.get("ExposedPorts"), "conflicting options: port exposing and the "
+                                             "container type network mode")):
+            if present:
+                raise InvalidParameter(message)
+    if mode == "host":
+        if hc.get("Links"):
+            raise InvalidParameter("conflicting options: host type networking can't be used "
+                                   "with links. This would result in undefined behavior")
+        if any(hc.get("PortBindings") or {}) or hc.get("PublishAllPorts"):
+            warnings.append("Published ports are discarded when using host network mode")
+            hc["PortBindings"], hc["PublishAllPorts"] = {}, False
+    if hc.get("Links") and mode in ("bridge", "default"):
+        raise InvalidParameter(
+            "berth cannot apply --link yet (HostConfig.Links): legacy links on the default "
+            "bridge (their environment variables and /etc/hosts entries) are not given; on a "
+            "user-defined network (docker network create) a link's alias resolves through "
+            "its DNS")

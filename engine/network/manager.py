@@ -22,7 +22,7 @@ from pathlib import Path
 from .. import timefmt
 from ..config import DEFAULT_DATA_ROOT
 from ..errors import Conflict, EngineError, InvalidParameter, NotFound
-from . import bridge, firewall, ipam, netlink, netns, ports
+from . import bridge, firewall, ipam, netlink, netns, ports, resolver
 from .errors import Forbidden
 
 log = logging.getLogger("berthd.network")
@@ -50,6 +50,7 @@ class Networks:
         self.lock = asyncio.Lock()
         self.active: set[str] = set()        # IDs of networks whose bridge is up
         self.sockets: dict[str, list[socket.socket]] = {}    # container ID: its host ports
+        self.dns: dict[str, resolver.Server] = {}     # container ID: its embedded DNS server
         state = {}
         if self.path.exists():
             state = json.loads(self.path.read_text())
@@ -378,8 +379,68 @@ class Networks:
     def _rules(ep: dict) -> list[firewall.Rule]:
         return [firewall.Rule(t, c, tuple(s)) for t, c, s in ep.get("Rules", [])]
 
+    # the embedded DNS server
+    def _user_networks(self, cid: str) -> list[str]:
+        box = self.sandboxes.get(cid) or {}
+        return [nid for nid in box.get("Networks", {})
+                if not (self.networks.get(nid) or {}).get("Predefined")]
+
+    def uses_dns(self, cid: str) -> bool:
+        """On a user network, a container resolves through the embedded server (as dockerd
+        does; the default bridge has none)."""
+        return bool(self._user_networks(cid))
+
+    def lookup(self, cid: str, name: str) -> list[str]:
+        """The addresses `name` has for container cid: those of the containers on its user
+        networks with that name, short ID or alias, and the targets of its own links."""
+        name = name.lower().rstrip(".")
+        found: list[str] = []
+        box = self.sandboxes.get(cid) or {}
+        for nid in self._user_networks(cid):
+            eps = self.endpoints(nid)
+            for other, ep in eps.items():
+                names = {ep["Name"].lstrip("/").lower(), other[:12],
+                         *(a.lower() for a in ep.get("Aliases") or [])}
+                if name in names and ep["IPAddress"] not in found:
+                    found.append(ep["IPAddress"])
+            for link in box["Networks"][nid].get("Links") or []:
+                target, _, alias = link.partition(":")
+                if (alias or target).lstrip("/").lower() != name:
+                    continue
+                for ep in eps.values():
+                    if ep["Name"].lstrip("/") == target.lstrip("/") \
+                            and ep["IPAddress"] not in found:
+                        found.append(ep["IPAddress"])
+        return found
+
+    def reverse(self, cid: str, address: str) -> str | None:
+        for nid in self._user_networks(cid):
+            for ep in self.endpoints(nid).values():
+                if ep["IPAddress"] == address:
+                    return f"{ep['Name'].lstrip('/')}.{self.networks[nid]['Name']}"
+        return None
+
+    async def start_dns(self, cid: str, dns: list[str] | None) -> None:
+        """The container's embedded server, when it is on a user network: forwarding to its
+        --dns servers, else to the host's."""
+        if cid in self.dns or not self.uses_dns(cid):
+            return
+        box = self.sandboxes[cid]
+        upstreams = list(dns or []) or resolver.host_resolvers()
+        box["Upstreams"] = upstreams
+        server = resolver.Server(lambda n: self.lookup(cid, n), lambda a: self.reverse(cid, a),
+                                 upstreams)
+        await server.start(box["Netns"])
+        self.dns[cid] = server
+
+    def _stop_dns(self, cid: str) -> None:
+        server = self.dns.pop(cid, None)
+        if server:
+            server.close()
+
     async def detach(self, cid: str) -> None:
         """Everything of the container's sandbox goes (idempotent)."""
+        self._stop_dns(cid)
         if cid not in self.sandboxes and cid not in self.sockets:
             return
         async with self.lock:
@@ -468,12 +529,21 @@ class Networks:
                                 ports.reserve(m, ep["Name"].lstrip("/"), ep["IPAddress"]))
                         except Conflict as e:
                             log.warning("container %s: %s", cid[:12], e.message)
+        for cid in list(self.sandboxes):
+            if self.uses_dns(cid):
+                try:
+                    await self.start_dns(cid, self.sandboxes[cid].get("Upstreams"))
+                except OSError as e:
+                    log.error("container %s: its DNS server: %s", cid[:12], e)
+        async with self.lock:
             self._save()
 
     async def shutdown(self) -> None:
         """berthd exits: host ports are let go of with berthd (the DNAT rules of running
         containers stay, as their namespaces do); bridges with nothing attached go down, and
         berth's chains with the last rule."""
+        for cid in list(self.dns):
+            self._stop_dns(cid)
         async with self.lock:
             for held in self.sockets.values():
                 for s in held:
