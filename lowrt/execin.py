@@ -133,6 +133,8 @@ def run(c: Container, proc: dict, opts: ExecOptions) -> int:
         raise
     if opts.detach:
         return 0
+    import gc
+    gc.enable()  # off while starting (lowrt/bin/lowrt); this process may now live for days
     relay = None
     if master >= 0:
         from lowrt.relay import Relay

@@ -161,6 +161,8 @@ def cmd_events(g, argv: list[str]) -> int:
     if p["stats"]:
         emit({"type": "stats", "id": c.id, "data": cg.events_stats()})
         return 0
+    import gc
+    gc.enable()  # off while starting (lowrt/bin/lowrt); this loop runs until the container ends
     import select
     oom = cg.oom_fd()
     kills = cg.oom_kills()

@@ -67,6 +67,8 @@ def cmd_run(g, argv: list[str]) -> int:
     log.debug(f"run {c.id}: started")
     if opts.detach:
         return 0
+    import gc
+    gc.enable()  # off while starting (lowrt/bin/lowrt); this process may now live for days
     relay = None
     if created.console_master >= 0:
         from lowrt.relay import Relay
