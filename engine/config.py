@@ -41,6 +41,8 @@ class DaemonConfig:
     tlscert: str | None = None
     tlskey: str | None = None
     insecure_tcp: bool = False          # serve tcp:// without client certificates (loudly)
+    cpu_rt_period: int = 0              # --cpu-rt-period, µs (engine/cpu_rt.py)
+    cpu_rt_runtime: int = 0             # --cpu-rt-runtime, µs: the parent's real-time budget
 
     def init_binary(self) -> str | None:
         """The static init that --init runs as pid 1: --init-path, else docker-init on PATH (as

@@ -37,7 +37,7 @@ def init_parent(parent: str, period: int, runtime: int) -> None:
     the kernel's reason when a write is refused (a budget above the one above it)."""
     if not (period or runtime):
         return
-    mount = sysinfo._v1_mount("cpu")
+    mount = sysinfo.v1_mount("cpu")
     if mount is None:
         raise Internal(f"failed to init CPU RT controller: {NOT_IN_KERNEL}")
     path = mount

@@ -58,7 +58,7 @@ def available(cgroup_v2: bool) -> tuple[str, str]:
         cpus = _read("/sys/fs/cgroup/cpuset.cpus.effective")
         mems = _read("/sys/fs/cgroup/cpuset.mems.effective")
     else:
-        mount = sysinfo._v1_mount("cpuset")
+        mount = sysinfo.v1_mount("cpuset")
         cpus = _read(f"{mount}/cpuset.cpus") if mount else None
         mems = _read(f"{mount}/cpuset.mems") if mount else None
     if not cpus:

@@ -197,8 +197,7 @@ def _init_cpu_rt(cfg: DaemonConfig) -> None:
     from . import cpu_rt
     from .errors import EngineError
     try:
-        cpu_rt.init_parent(cfg.cgroup_parent, getattr(cfg, "cpu_rt_period", 0),
-                           getattr(cfg, "cpu_rt_runtime", 0))
+        cpu_rt.init_parent(cfg.cgroup_parent, cfg.cpu_rt_period, cfg.cpu_rt_runtime)
     except EngineError as e:
         raise RuntimeError(e.message) from None
 

@@ -13,7 +13,7 @@ BLKIO_WEIGHT_WARNING = ("Your kernel does not support Block I/O weight or the cg
                         "mounted. Weight discarded.")
 
 
-def _v1_mount(controller: str) -> str | None:
+def v1_mount(controller: str) -> str | None:
     """Where a cgroup v1 controller's hierarchy is mounted, or None."""
     try:
         with open("/proc/self/mountinfo") as f:
@@ -39,7 +39,7 @@ def blkio_weight(cgroup_v2: bool) -> bool:
                 return "io" in f.read().split()
         except OSError:
             return False
-    mount = _v1_mount("blkio")
+    mount = v1_mount("blkio")
     return mount is not None and any(
         os.path.exists(f"{mount}/{name}") for name in ("blkio.weight", "blkio.bfq.weight"))
 
@@ -86,7 +86,7 @@ def blkio_file(key: str, cgroup_v2: bool) -> bool:
     dockerd's sysinfo looks for its file (v2: the io controller)."""
     if cgroup_v2:
         return blkio_weight(True)
-    mount = _v1_mount("blkio")
+    mount = v1_mount("blkio")
     return mount is not None and any(os.path.exists(f"{mount}/{name}")
                                      for name in _V1_FILES[key])
 
@@ -120,7 +120,7 @@ def cpu_realtime(cgroup_v2: bool) -> bool:
     (kernels with CONFIG_RT_GROUP_SCHED); none on v2."""
     if cgroup_v2:
         return False
-    mount = _v1_mount("cpu")
+    mount = v1_mount("cpu")
     return mount is not None and os.path.exists(f"{mount}/cpu.rt_runtime_us")
 
 
@@ -162,7 +162,7 @@ def _v2_file_in_a_child(name: str) -> bool:
 
 
 def _v1_file(controller: str, name: str) -> bool:
-    mount = _v1_mount(controller)
+    mount = v1_mount(controller)
     return mount is not None and os.path.exists(f"{mount}/{name}")
 
 
@@ -180,14 +180,14 @@ def cgroup_capabilities(cgroup_v2: bool) -> dict[str, bool]:
                 "CPUShares": "cpu" in have, "CPUSet": "cpuset" in have,
                 "PidsLimit": "pids" in have}
     cfs = _v1_file("cpu", "cpu.cfs_period_us") and _v1_file("cpu", "cpu.cfs_quota_us")
-    return {"MemoryLimit": _v1_mount("memory") is not None,
+    return {"MemoryLimit": v1_mount("memory") is not None,
             "SwapLimit": _v1_file("memory", "memory.memsw.limit_in_bytes"),
             "KernelMemoryTCP": False,
             "OomKillDisable": _v1_file("memory", "memory.oom_control"),
             "CpuCfsPeriod": cfs, "CpuCfsQuota": cfs,
             "CPUShares": _v1_file("cpu", "cpu.shares"),
-            "CPUSet": _v1_mount("cpuset") is not None,
-            "PidsLimit": _v1_mount("pids") is not None}
+            "CPUSet": v1_mount("cpuset") is not None,
+            "PidsLimit": v1_mount("pids") is not None}
 
 
 def ipv4_forwarding(path: str = "/proc/sys/net/ipv4/ip_forward") -> bool:
