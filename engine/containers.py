@@ -253,9 +253,9 @@ class Containers:
                 rootfs_dirs=rootfs.merged_view(self.cfg.data_root, c.id, lower),
                 container_dir=self.container_dir(c.id), cgroup_parent=self.cfg.cgroup_parent,
                 cgroup_v2=self.cfg.cgroup_v2,
-                init_binary=host_config.init_binary(c.host_config, self.cfg))
+                init_binary=host_config.init_binary(c.host_config, self.cfg),
+                volume_mounts=volume_mounts)
             _join_netns(spec, ns_path)
-            spec["mounts"] += volume_mounts
             cwd = spec["process"]["cwd"].lstrip("/")
             if not any((Path(d) / cwd).is_dir() for d in lower):
                 # as dockerd, create a missing WorkingDir (in the writable layer)

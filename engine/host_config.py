@@ -15,6 +15,7 @@ from lowrt import units
 from . import body_types, cpuset, restart_policy, spec as oci_spec, sysinfo
 from .config import DaemonConfig
 from .errors import InvalidParameter, NotFound
+from .volumes import mountpoints as volume_mountpoints
 
 MIN_MEMORY = 6 * 1024 * 1024
 MAX_HOSTNAME = 64           # bytes: the kernel's HOST_NAME_MAX
@@ -38,7 +39,7 @@ HANDLED_FIELDS: dict[str, dict[str, str]] = {
         "AttachStdin": "applied", "AttachStdout": "applied", "AttachStderr": "applied",
         "ExposedPorts": "informational", "Tty": "applied", "OpenStdin": "applied",
         "StdinOnce": "applied", "Env": "applied", "Cmd": "applied", "Healthcheck": "applied",
-        "ArgsEscaped": "informational", "Image": "applied", "Volumes": "refused",
+        "ArgsEscaped": "informational", "Image": "applied", "Volumes": "applied",
         "WorkingDir": "applied", "Entrypoint": "applied", "NetworkDisabled": "informational",
         "MacAddress": "refused", "OnBuild": "informational", "Labels": "applied",
         "StopSignal": "applied", "StopTimeout": "applied", "Shell": "applied",
@@ -46,7 +47,7 @@ HANDLED_FIELDS: dict[str, dict[str, str]] = {
     "HostConfig": {
         "Binds": "applied", "ContainerIDFile": "informational", "LogConfig": "applied",
         "NetworkMode": "applied", "PortBindings": "refused", "RestartPolicy": "applied",
-        "AutoRemove": "applied", "VolumeDriver": "refused", "VolumesFrom": "refused",
+        "AutoRemove": "applied", "VolumeDriver": "refused", "VolumesFrom": "applied",
         "ConsoleSize": "applied", "Annotations": "applied", "CapAdd": "applied",
         "CapDrop": "applied", "CgroupnsMode": "applied", "Dns": "refused",
         "DnsOptions": "refused", "DnsSearch": "refused", "ExtraHosts": "refused",
@@ -310,7 +311,6 @@ def _berth_cannot(flag: str, field: str, why: str) -> InvalidParameter:
 
 
 _NO_NETWORKS = "berth has no networks (no bridge, no embedded DNS) yet"
-_NO_VOLUMES = "berth has no volumes yet"
 
 
 def _refuse_unsupported(hc: dict, config: dict) -> None:
@@ -322,15 +322,12 @@ def _refuse_unsupported(hc: dict, config: dict) -> None:
     if hc.get("Cgroup"):
         raise _berth_cannot(f"cgroup {hc['Cgroup']}", "HostConfig.Cgroup",
                             "joining another container's cgroup is not supported")
-    if hc.get("VolumesFrom"):
-        raise _berth_cannot("--volumes-from", "HostConfig.VolumesFrom", _NO_VOLUMES)
-    if hc.get("VolumeDriver"):
-        raise _berth_cannot("--volume-driver", "HostConfig.VolumeDriver",
-                            f"{_NO_VOLUMES} (nor volume plugins)")
-    if config.get("Volumes"):
-        raise _berth_cannot("-v " + ", ".join(sorted(config["Volumes"])), "Config.Volumes",
-                            f"anonymous volumes: {_NO_VOLUMES}; bind a host directory "
-                            "(-v /host/dir:/data) instead")
+    # volumes are engine/volumes' local driver's; a plugin's would be another driver
+    if hc.get("VolumeDriver") not in (None, "", "local"):
+        raise _berth_cannot(f"--volume-driver {hc['VolumeDriver']}", "HostConfig.VolumeDriver",
+                            "berth has only the local volume driver (no volume plugins)")
+    for spec in hc.get("VolumesFrom") or []:
+        volume_mountpoints.parse_volumes_from(spec)    # the container is found at create
     for flag, key in (("--dns", "Dns"), ("--dns-search", "DnsSearch"),
                       ("--dns-option", "DnsOptions")):
         if hc.get(key):
@@ -373,32 +370,12 @@ def check_networking(networking: dict | None) -> None:
 
 def check_merged(config: dict, hc: dict) -> None:
     """What can be judged once the image's config is merged: -P publishes the exposed ports
-    (the image's too), which takes a bridge berth does not have; the image's VOLUMEs need
-    anonymous volumes, which berth does not have either."""
-    _check_image_volumes(config, hc)
+    (the image's too), which takes a bridge berth does not have. (The image's VOLUMEs become
+    anonymous volumes at create: engine/volumes/mountpoints.py.)"""
     if hc.get("PublishAllPorts") and config.get("ExposedPorts"):
         raise _berth_cannot("-P", "HostConfig.PublishAllPorts",
                             "berth has no bridge network yet, so ports cannot be published: "
                             + ", ".join(sorted(config["ExposedPorts"])))
-
-
-def _check_image_volumes(config: dict, hc: dict) -> None:
-    """dockerd makes an anonymous volume at each path the image declares a VOLUME at (the
-    image's content copied in), unless the user mounts something at that very path. berth has
-    no volumes yet: a path no bind or tmpfs of the user's covers is refused, naming the image
-    and the paths, rather than left a plain directory of the container's layer that inspect
-    would show as a volume. The request's own Config.Volumes were refused already
-    (_refuse_unsupported), so what is left here is the image's."""
-    covered = oci_spec.mount_destinations(hc)
-    uncovered = sorted(p for p in (posixpath.normpath(v) for v in config.get("Volumes") or {})
-                       if p not in covered)
-    if uncovered:
-        first = uncovered[0]
-        raise InvalidParameter(
-            f"berth cannot create the anonymous volumes image {config.get('Image')} declares "
-            f"(Config.Volumes): {', '.join(uncovered)}: {_NO_VOLUMES}; mount something there "
-            f"with -v /host/dir:{first}, --mount type=bind,src=/host/dir,dst={first} or "
-            f"--tmpfs {first}")
 
 
 # containerd's platform normalization: the names `uname -m` and distributions use -> OCI's

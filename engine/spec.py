@@ -14,6 +14,7 @@ from lowrt.units import ascii_digits
 
 from . import seccomp_profile, security_opts
 from .errors import InvalidParameter
+from .volumes import mountpoints as volume_mountpoints
 
 DEFAULT_PATH_ENV = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -338,30 +339,22 @@ def _namespaces(hc: dict, cgroup_v2: bool) -> list[dict]:
     return ns
 
 
+def _host_binds(hc: dict) -> list[str]:
+    """The HostConfig.Binds entries that bind a host path; the others (NAME:/path, /path)
+    are volumes, which engine/volumes makes into mount points."""
+    return [b for b in hc.get("Binds") or [] if not volume_mountpoints.is_volume_bind(b)]
+
+
 def _bind(spec: str) -> tuple[str, str, list[str]]:
-    """One HostConfig.Binds entry, '/src:/dst[:opts]', as (source, destination, options)."""
+    """One host bind of HostConfig.Binds, '/src:/dst[:opts]', as (source, destination,
+    options)."""
     parts = spec.split(":")
     if len(parts) < 2 or len(parts) > 3 or not parts[1].startswith("/"):
         raise InvalidParameter(f"invalid volume specification: '{spec}'")
-    if not parts[0].startswith("/"):
-        raise InvalidParameter(
-            f"berth cannot apply -v {spec} yet (HostConfig.Binds): named volumes are not "
-            f"supported yet: berth has no volumes; bind a host directory (-v /host/dir:"
-            f"{parts[1]})")
     opts = parts[2].split(",") if len(parts) > 2 else []
     if opts and not _valid_bind_mode(opts):
         raise InvalidParameter(f"invalid mode: {parts[2]}")
     return parts[0], parts[1], opts
-
-
-def mount_destinations(hc: dict) -> set[str]:
-    """The container paths the user's binds, --mount binds and tmpfs and --tmpfs mount on,
-    cleaned, for what an image's VOLUME needs no volume at: dockerd too makes none where the
-    user mounts something at that very path. hc is checked (check_host_config)."""
-    dests = {_bind(spec)[1] for spec in hc.get("Binds") or []}
-    dests |= {m.get("Target") or "" for m in hc.get("Mounts") or []}
-    dests |= set(hc.get("Tmpfs") or {})
-    return {posixpath.normpath(d) for d in dests if d.startswith("/")}
 
 
 PROPAGATIONS = ("shared", "rshared", "slave", "rslave", "private", "rprivate")
@@ -404,6 +397,9 @@ def check_host_config(hc: dict, daemon_root: Path | None = None) -> None:
             if _cap_name(name) not in ALL_CAPS and _cap_name(name) != "CAP_ALL":
                 raise InvalidParameter(f"invalid {key}: unknown capability: \"{_cap_name(name)}\"")
     for spec in hc.get("Binds") or []:
+        if volume_mountpoints.is_volume_bind(spec):
+            volume_mountpoints.parse_volume_bind(spec)      # checked; made at create
+            continue
         _, _, opts = _bind(spec)
         relabel = [o for o in opts if o in ("z", "Z")]
         if relabel and security_opts.selinux_enabled():
@@ -418,12 +414,14 @@ def check_host_config(hc: dict, daemon_root: Path | None = None) -> None:
             if not os.path.exists(m.get("Source") or ""):
                 raise InvalidParameter(f"invalid mount config for type \"bind\": bind source "
                                        f"path does not exist: {m.get('Source')}")
+        elif kind == "volume":
+            volume_mountpoints.parse_volume_mount(m)    # checked; made at create
         elif kind != "tmpfs":
-            # volume (named or anonymous), npipe, cluster: dockerd makes or finds a volume
+            # npipe (Windows), cluster (swarm), image (an image's content mounted)
             raise InvalidParameter(f"berth cannot apply --mount type={kind} yet "
                                    f"(HostConfig.Mounts): mounts of type \"{kind}\" are not "
-                                   f"supported: berth has no volumes yet; bind a host directory "
-                                   f"(type=bind) or use type=tmpfs")
+                                   f"supported: bind a host directory (type=bind), use a "
+                                   f"volume (type=volume) or type=tmpfs")
     for dest in hc.get("Tmpfs") or {}:
         if not dest.startswith("/"):
             raise InvalidParameter(f"invalid mount path: '{dest}' mount path must be absolute")
@@ -448,7 +446,7 @@ def _check_daemon_root(hc: dict, root: str) -> None:
     the overlay and shm mounts berthd makes there (and later unmounts) for as long as it runs;
     rslave or rshared, or none (dockerd then picks rslave), is what it may have."""
     binds = [(src, bind_propagation(opts) if any(o in PROPAGATIONS for o in opts) else "")
-             for src, _, opts in (_bind(spec) for spec in hc.get("Binds") or [])]
+             for src, _, opts in (_bind(spec) for spec in _host_binds(hc))]
     binds += [(m.get("Source") or "", (m.get("BindOptions") or {}).get("Propagation") or "")
               for m in hc.get("Mounts") or [] if m.get("Type") == "bind"]
     for src, propagation in binds:
@@ -510,10 +508,13 @@ def _default_propagation(source: str, daemon_root: str | None) -> str:
     return "rslave" if tags & {"shared", "master"} else "rprivate"
 
 
-def _user_mounts(hc: dict, daemon_root: str | None = None) -> list[dict]:
-    """-v, --mount and --tmpfs, as OCI mounts."""
+def _user_mounts(hc: dict, daemon_root: str | None = None,
+                 volume_mounts: list[dict] | None = None) -> list[dict]:
+    """-v, --mount and --tmpfs, as OCI mounts, with the container's volumes (volume_mounts:
+    binds of their data, made by containers.py), a parent before what is mounted in it, as
+    dockerd sorts them."""
     mounts = []
-    for spec in hc.get("Binds") or []:
+    for spec in _host_binds(hc):
         src, dst, opts = _bind(spec)
         if not os.path.exists(src):
             os.makedirs(src, exist_ok=True)   # dockerd creates a missing bind source directory
@@ -524,6 +525,8 @@ def _user_mounts(hc: dict, daemon_root: str | None = None) -> list[dict]:
                        "options": ["rbind", "ro" if "ro" in opts else "rw", propagation]})
     for m in hc.get("Mounts") or []:
         ro = "ro" if m.get("ReadOnly") else "rw"
+        if m["Type"] == "volume":
+            continue        # among volume_mounts
         if m["Type"] == "bind":
             propagation = (m.get("BindOptions") or {}).get("Propagation") \
                 or _default_propagation(m["Source"], daemon_root)
@@ -543,7 +546,9 @@ def _user_mounts(hc: dict, daemon_root: str | None = None) -> list[dict]:
         # docker's defaults, which the user's options follow (and so override)
         opts = ["noexec", "nosuid", "nodev"] + [o for o in data.split(",") if o]
         mounts.append({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": opts})
-    return mounts
+    mounts += volume_mounts or []
+    # stable: mounts at the same depth keep their order
+    return sorted(mounts, key=lambda m: posixpath.normpath(m["destination"]).count("/"))
 
 
 def _user_devices(hc: dict) -> tuple[list[dict], list[dict]]:
@@ -581,11 +586,13 @@ INIT_PATH = "/sbin/docker-init"   # where dockerd puts its init in a container
 
 def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: list[Path],
           container_dir: Path, cgroup_parent: str, cgroup_v2: bool,
-          init_binary: str | None = None, daemon_root: Path | None = None) -> dict:
+          init_binary: str | None = None, daemon_root: Path | None = None,
+          volume_mounts: list[dict] | None = None) -> dict:
     """The config.json for the container's bundle. rootfs is 'rootfs': the shim mounts it there.
     init_binary: the host's static init, run as pid 1 in front of the program (--init).
     daemon_root: berthd's data root, which a bind holding it gets rslave propagation for (as
-    under dockerd) where the user gave none."""
+    under dockerd) where the user gave none. volume_mounts: the container's volumes, as binds
+    of their data (containers.py mounts and fills them)."""
     hc = host_config
     privileged = bool(hc.get("Privileged"))
     args = list(config.get("Entrypoint") or []) + list(config.get("Cmd") or [])
@@ -606,7 +613,7 @@ def build(*, container_id: str, config: dict, host_config: dict, rootfs_dirs: li
                        ("resolv.conf", "/etc/resolv.conf")):
         mounts.append({"destination": dest, "type": "bind", "source": str(container_dir / name),
                        "options": ["rbind", "rprivate"]})
-    mounts += _user_mounts(hc, None if daemon_root is None else str(daemon_root))
+    mounts += _user_mounts(hc, None if daemon_root is None else str(daemon_root), volume_mounts)
     if init_binary:
         mounts.append({"destination": INIT_PATH, "type": "bind", "source": init_binary,
                        "options": ["rbind", "ro", "rprivate"]})

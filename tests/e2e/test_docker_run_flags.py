@@ -71,8 +71,8 @@ FILES = "/tmp/berth-flags"           # a directory to bind, and the env and labe
 SHARED = "/tmp/berth-flags-shared"     # a shared mount (the fixture makes it)
 PRIVATE = "/run/berth-flags-private"   # a private one
 PARENT = "berth-flags-parent"          # a --cgroup-parent
-NO_NETWORKS = "berth refuses what needs networks (a later issue); dockerd applies it"
-NO_VOLUMES = "berth refuses what needs volumes (a later issue); dockerd applies it"
+NO_NETWORKS = "berth refuses what its networks cannot give (IPv6, a MAC of the user's); dockerd applies it"
+NAMED_VOLUME = "berth-flags-named"    # the named-volume case's, removed after it
 NONE_NET = ("dockerd here has no bridge, so its containers run with --network none, with which "
             "dockerd refuses the option itself")
 
@@ -342,31 +342,29 @@ CASES: dict[str, Case] = {
     "bind-daemon-root-private": case(["-v", "/tmp:/x:rprivate"], "true", "refused",
                                      'must use either propagation mode "rslave" or "rshared" '
                                      'when mount source is within the daemon root'),
-    "mount-volume": case(["--mount", "type=volume,src=named,dst=/data"], "ls -d /data",
-                         "refused", "--mount type=volume", dockerd=("applied", "/data"),
-                         why=NO_VOLUMES),
-    "anonymous-volume": case(["-v", "/data"], "ls -d /data", "refused", "-v /data",
-                             dockerd=("applied", "/data"), why=NO_VOLUMES),
-    "named-volume": case(["-v", "named:/data"], "ls -d /data", "refused",
-                         "berth cannot apply -v named:/data yet (HostConfig.Binds)",
-                         dockerd=("applied", "/data"), why=NO_VOLUMES),
-    "volume-driver": case(["--volume-driver", "local", "-v", "named:/data"], "ls -d /data",
-                          "refused", "--volume-driver", dockerd=("applied", "/data"),
-                          why=NO_VOLUMES),
-    "volumes-from": case(["--volumes-from", "other"], "true", "refused", "--volumes-from",
-                         dockerd=("refused", "other"),
-                         why="dockerd refuses a container it cannot find"),
+    # volumes: anonymous ones go with --rm; the named one stays (removed after the case)
+    "mount-volume": case(["--mount", "type=volume,dst=/data"],
+                         "grep -c ' /data ' /proc/self/mountinfo", "applied", "1"),
+    "anonymous-volume": case(["-v", "/data"], "grep -c ' /data ' /proc/self/mountinfo",
+                             "applied", "1"),
+    "named-volume": case(["-v", f"{NAMED_VOLUME}:/data:ro"],
+                         "touch /data/f 2>&1; grep -c ' /data ' /proc/self/mountinfo",
+                         "applied", "Read-only file system\n1"),
+    "volume-driver": case(["--volume-driver", "local", "-v", "/data"], "ls -d /data",
+                          "applied", "/data"),
+    "volumes-from": case(["--volumes-from", "other"], "true", "refused",
+                         "No such container: other"),
     # the docker CLI makes it a bind mount of the socket it talks to
     "use-api-socket": case(["--use-api-socket"], "ls /var/run/docker.sock", "applied",
                            "/var/run/docker.sock", cli=28),
-    # --- networks (berth has none yet)
+    # --- networks (engine/network/; the peer dockerd here runs without a bridge)
     "network-none": case(["--network", "none"], "ls /sys/class/net", "match", r"^lo\n$"),
     "network-host": case(["--network", "host"], "readlink /proc/self/ns/net", "applied",
                          _ns("net")),
     "network-unknown": case(["--network", "mynet"], "true", "refused", "network mynet not found"),
     "network-container": case(["--network", "container:other"], "true", "refused",
-                              "--network container:other", dockerd=("refused", "other"),
-                              why="dockerd refuses a container it cannot find"),
+                              "No such container: other", dockerd=("refused", "other"),
+                              why="both refuse a container they cannot find, in other words"),
     # the docker CLI 25+ refuses it itself without a user-defined network; 20.10 drops it
     # (berthd refuses NetworkingConfig's Aliases: test_api_values_the_cli_does_not_send...)
     "network-alias": case(["--network-alias", "a"], "true", "cli-refused",
@@ -374,28 +372,26 @@ CASES: dict[str, Case] = {
     "link": case(["--link", "other:alias"], "true", "refused", "--link",
                  dockerd=("refused", "could not get container for other") if CLI >= 23
                  else ("cli-refused", "links are only supported for user-defined networks"),
-                 why=f"{NO_NETWORKS}; dockerd refuses a container it cannot find, the docker "
-                 f"CLI 20.10 links with --network none"),
+                 why="berth refuses legacy links on the default bridge (on a user network a "
+                 "link's alias resolves through its DNS); dockerd refuses a container it cannot "
+                 "find, the docker CLI 20.10 links with --network none"),
     "link-local-ip": case(["--link-local-ip", "169.254.1.1"], "true", "refused",
                           "--link-local-ip", cli=21, dockerd=("applied", ""),
                           why=f"{NO_NETWORKS}; dockerd keeps it for a network none lacks"),
-    "publish": case(["-p", "8080:80"], "true", "refused", "berth cannot apply -p yet",
-                    dockerd=("applied", ""),
-                    why=f"{NO_NETWORKS}; dockerd with --network none publishes nothing"),
-    "publish-all": case(["--expose", "80", "-P"], "true", "refused", "-P",
-                        dockerd=("applied", ""),
-                        why=f"{NO_NETWORKS}; dockerd with --network none publishes nothing"),
-    "dns": case(["--dns", "192.0.2.1"], "cat /etc/resolv.conf", "refused", "--dns",
-                dockerd=("applied", "nameserver 192.0.2.1"), why=NO_NETWORKS),
-    "dns-search": case(["--dns-search", "example.org"], "cat /etc/resolv.conf", "refused",
-                       "--dns-search", dockerd=("applied", "search example.org"), why=NO_NETWORKS),
-    "dns-option": case(["--dns-option", "ndots:2"], "cat /etc/resolv.conf", "refused",
-                       "--dns-option", dockerd=("applied", "options ndots:2"), why=NO_NETWORKS),
-    "add-host": case(["--add-host", "h:192.0.2.1"], "cat /etc/hosts", "refused", "--add-host",
-                     dockerd=("applied", "192.0.2.1"), why=NO_NETWORKS),
-    "ip": case(["--ip", "192.0.2.5"], "true", "refused", "--ip", cli=21,
+    # a random host port on the loopback (what reaches it: tests/e2e/test_networks.py)
+    "publish": case(["-p", "127.0.0.1::80"], "true", "applied", ""),
+    "publish-all": case(["--expose", "80", "-P"], "true", "applied", ""),
+    "dns": case(["--dns", "192.0.2.1"], "cat /etc/resolv.conf", "applied",
+                "nameserver 192.0.2.1"),
+    "dns-search": case(["--dns-search", "example.org"], "cat /etc/resolv.conf", "applied",
+                       "search example.org"),
+    "dns-option": case(["--dns-option", "ndots:2"], "cat /etc/resolv.conf", "applied",
+                       "options ndots:2"),
+    "add-host": case(["--add-host", "h:192.0.2.1"], "cat /etc/hosts", "applied", "192.0.2.1"),
+    "ip": case(["--ip", "192.0.2.5"], "true", "refused",
+               "user specified IP address is supported on user defined networks only", cli=21,
                dockerd=("refused", "user specified IP address is supported"),
-               why=f"{NO_NETWORKS}; {NONE_NET}"),
+               why="the same refusal; dockerd here has no bridge"),
     "ip6": case(["--ip6", "2001:db8::33"], "true", "refused", "--ip6", cli=21,
                 dockerd=("refused", "user specified IP address is supported"),
                 why=f"{NO_NETWORKS}; {NONE_NET}"),
@@ -549,6 +545,8 @@ def test_flag(daemon, name):
     if name == "cidfile":
         with open(f"{FILES}/cid") as f:
             assert re.fullmatch(r"[0-9a-f]{64}", f.read())
+    if name == "named-volume":      # a named volume outlives its container, by design
+        assert daemon.docker("volume", "rm", NAMED_VOLUME).returncode == 0
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -565,6 +563,8 @@ def test_same_as_debians_dockerd(dockerd, name):  # noqa: F811 (the fixture)
     def peer(*args: str, input: bytes | None = None) -> subprocess.CompletedProcess:
         return dockerd.daemon.docker(*args, check=False, input=input)
     _check(_run(peer, c, net), outcome, expected)
+    if name == "named-volume":
+        peer("volume", "rm", NAMED_VOLUME)
 
 
 def test_every_cli_flag_has_a_case():
@@ -590,17 +590,18 @@ def test_every_api_field_has_a_case():
 
 def test_refusals_name_the_flag_and_field(daemon):
     p = daemon.docker("run", "--rm", "--link", "other:alias", "busybox", "true")
-    assert b"berth cannot apply --link yet (HostConfig.Links): container links need the " \
-           b"networks berth does not have" in p.stderr, p.stderr
+    assert b"berth cannot apply --link yet (HostConfig.Links): legacy links on the default " \
+           b"bridge" in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("body, words", [
     ({"HostConfig": {"UsernsMode": "private"}}, "--userns private"),
     ({"HostConfig": {"Cgroup": "container:other"}}, "HostConfig.Cgroup"),
-    ({"HostConfig": {"DnsOptions": ["ndots:2"]}}, "--dns-option"),
+    ({"NetworkingConfig": {"EndpointsConfig": {"n": {"MacAddress": "02:42:00:00:00:09"}}}},
+     "--mac-address"),
     ({"NetworkingConfig": {"EndpointsConfig": {"bridge": {"Aliases": ["a"]}}}},
-     "--network-alias"),
-    ({"Volumes": {"/data": {}}}, "Config.Volumes"),
+     "network-scoped alias is supported only for containers in user defined networks"),
+    ({"HostConfig": {"VolumeDriver": "flocker"}}, "--volume-driver flocker"),
 ])
 def test_api_values_the_cli_does_not_send_are_refused_too(daemon, body, words):
     before = daemon.container_ids()

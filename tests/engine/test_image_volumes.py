@@ -1,63 +1,46 @@
 """An image's VOLUMEs (its config's Volumes): dockerd makes an anonymous volume at each such
-path unless the user mounts something at that very path. berth has no volumes yet, so create
-refuses a path nothing of the user's covers, naming the image and the paths, and creates the
-container where a bind or tmpfs covers each: never a container inspect would show with a
-volume it does not have. The same commands run under Debian's dockerd show what it does."""
+path, filled from the image's content there (ownership and modes kept), unless the user mounts
+something at that very path; `--rm` and `rm -v` take those volumes away again. berthd does the
+same; the same commands run under Debian's dockerd show what it does."""
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import os
 import shutil
+import tarfile
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from engine import host_config
-from engine.errors import InvalidParameter
 from tests.helpers.engine_daemon import BerthDaemon
 from tests.helpers.peer_dockerd import dockerd  # noqa: F401 (a fixture)
 
 IMAGE = "berth-volimage:latest"
 
 
-def _merged(volumes: dict) -> dict:
-    config = {"Image": IMAGE, "Cmd": ["true"]}
-    host_config.merge_image_config(config, {"Cmd": ["sh"], "Volumes": volumes})
-    return config
-
-
-def test_an_uncovered_image_volume_is_refused_naming_the_image_and_paths():
-    with pytest.raises(InvalidParameter) as e:
-        host_config.check_merged(_merged({"/data": {}, "/var/log/": {}}), {})
-    assert str(e.value).startswith(
-        f"berth cannot create the anonymous volumes image {IMAGE} declares (Config.Volumes): "
-        "/data, /var/log: berth has no volumes yet; mount something there with "
-        "-v /host/dir:/data"), str(e.value)
-
-
-@pytest.mark.parametrize("hc, left", [
-    ({"Binds": ["/tmp:/data:ro"]}, "/var/log"),
-    ({"Mounts": [{"Type": "tmpfs", "Target": "/var/log/"}]}, "/data"),
-    ({"Tmpfs": {"/data/sub": ""}}, "/data, /var/log"),       # only the very path covers it
-    ({"Binds": ["/tmp:/"]}, "/data, /var/log"),
-])
-def test_only_what_a_mount_covers_is_left_out(hc, left):
-    with pytest.raises(InvalidParameter) as e:
-        host_config.check_merged(_merged({"/data": {}, "/var/log": {}}), hc)
-    assert f"(Config.Volumes): {left}: " in str(e.value), str(e.value)
-
-
-def test_volumes_each_covered_by_a_mount_need_none():
-    hc = {"Binds": ["/tmp:/data"], "Mounts": [{"Type": "bind", "Source": "/tmp",
-                                                 "Target": "/var/log"}], "Tmpfs": {"/run": ""}}
-    host_config.check_merged(_merged({"/data": {}, "/var/log": {}, "/run/": {}}), hc)
-    host_config.check_merged(_merged({}), {})
+def _layer() -> bytes:
+    """A layer with /data/seed (1234:5678, 0640) and /data/sub (0711), over busybox's."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as t:
+        for name, mode, data in (("data", 0o755, None), ("data/sub", 0o711, None),
+                                 ("data/seed", 0o640, b"from the image\n")):
+            info = tarfile.TarInfo(name)
+            info.mode, info.mtime = mode, 1_700_000_000
+            if data is None:
+                info.type = tarfile.DIRTYPE
+            else:
+                info.size, info.uid, info.gid = len(data), 1234, 5678
+            t.addfile(info, io.BytesIO(data) if data else None)
+    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
 def volimage_berthd():
     """A private berthd whose store has, besides busybox, an image declaring VOLUME /data
-    (busybox's layer with Volumes in its config): berth has no import or build to make one."""
+    with content there (busybox's layer and one more, Volumes in its config)."""
     from engine.images import builtin
     from engine.images.store import ImageStore
     from engine.store import Store
@@ -68,8 +51,13 @@ def volimage_berthd():
         images = ImageStore(daemon.data_root, store)
         builtin.seed_busybox(images, daemon.data_root / "tmp")
         busybox = images.resolve(builtin.BUSYBOX_REF)
-        config = dict(busybox.record["ImageConfig"])
+        layer = _layer()
+        digest = images.put_blob(layer)
+        assert digest == "sha256:" + hashlib.sha256(layer).hexdigest()
+        config = json.loads(json.dumps(busybox.record["ImageConfig"]))
         config["config"] = dict(config["config"], Volumes={"/data": {}})
+        config["rootfs"]["diff_ids"].append(digest)
+        config["history"] = config.get("history", []) + [{"created_by": "berth test layer"}]
         images.add_image(config, list(config["rootfs"]["diff_ids"]), [IMAGE])
     finally:
         store.close()
@@ -80,6 +68,10 @@ def volimage_berthd():
         daemon.cleanup()
 
 
+def _volumes(d: BerthDaemon) -> set[str]:
+    return {v["Name"] for v in d.api("GET", "/volumes").json()["Volumes"]}
+
+
 @pytest.fixture
 def host_dir():
     path = tempfile.mkdtemp(prefix="bt-volimage-", dir="/tmp")
@@ -88,27 +80,69 @@ def host_dir():
     shutil.rmtree(path)
 
 
-def test_berthd_refuses_the_image_without_a_mount_there(volimage_berthd):
-    before = volimage_berthd.container_ids()
-    p = volimage_berthd.docker("run", "--rm", IMAGE, "true")
-    assert p.returncode == 125 and (
-        f"berth cannot create the anonymous volumes image {IMAGE} declares (Config.Volumes): "
-        "/data" in p.stderr.decode()), p
-    assert volimage_berthd.container_ids() == before
+STAT = "stat -c '%u:%g %a %n' /data /data/seed /data/sub; cat /data/seed; " \
+       "grep -c ' /data ' /proc/self/mountinfo"
+
+
+def test_the_image_volume_is_an_anonymous_volume_filled_from_the_image(volimage_berthd):
+    d = volimage_berthd
+    before = _volumes(d)
+    p = d.docker("run", "--network", "none", "--rm", IMAGE, "sh", "-c", STAT)
+    assert p.returncode == 0, p
+    assert p.stdout.decode() == ("0:0 755 /data\n1234:5678 640 /data/seed\n0:0 711 /data/sub\n"
+                                 "from the image\n1\n"), p.stdout
+    assert _volumes(d) == before                        # --rm took it away
+
+
+# DELETE /containers/{id}?v=1 reaches Containers.remove(volumes=...) once
+# engine/api/containers.py passes it on (/tmp/requests-helper-V.md, request 1); remove the
+# marker then (strict: it fails as soon as rm -v works)
+@pytest.mark.xfail(strict=True, reason="the API's rm -v is a pending request")
+def test_create_shows_it_and_rm_v_removes_it(volimage_berthd):
+    d = volimage_berthd
+    before = _volumes(d)
+    cid = d.docker("create", "--network", "none", IMAGE, "true").stdout.decode().strip()
+    mounts = json.loads(d.docker("inspect", cid).stdout)[0]["Mounts"]
+    assert len(mounts) == 1 and mounts[0]["Type"] == "volume", mounts
+    name = mounts[0]["Name"]
+    assert len(name) == 64 and _volumes(d) - before == {name}
+    assert mounts[0]["Destination"] == "/data" and mounts[0]["RW"] is True
+    info = d.api("GET", f"/volumes/{name}").json()
+    assert info["Labels"] == {"com.docker.volume.anonymous": ""}
+    assert d.docker("start", "-a", cid).returncode == 0
+    assert os.path.exists(os.path.join(info["Mountpoint"], "seed"))    # filled at start
+    assert d.docker("rm", "-v", cid).returncode == 0
+    assert _volumes(d) == before and not os.path.exists(info["Mountpoint"])
+
+
+def test_a_new_named_volume_is_filled_too_unless_nocopy(volimage_berthd):
+    d = volimage_berthd
+    p = d.docker("run", "--network", "none", "--rm", "-v", "imgvol-copied:/data", IMAGE, "cat", "/data/seed")
+    assert p.stdout == b"from the image\n", p
+    p = d.docker("run", "--network", "none", "--rm", "-v", "imgvol-nocopy:/data:nocopy", IMAGE, "ls", "-A", "/data")
+    assert p.returncode == 0 and p.stdout == b"", p
+    for name in ("imgvol-copied", "imgvol-nocopy"):
+        assert d.api("DELETE", f"/volumes/{name}").status == 204
 
 
 @pytest.mark.parametrize("flags", [["-v", "{dir}:/data"], ["--tmpfs", "/data"],
                                    ["--mount", "type=bind,src={dir},dst=/data/"]])
-def test_berthd_runs_the_image_where_the_user_mounts_there(volimage_berthd, host_dir, flags):
+def test_where_the_user_mounts_there_no_volume_is_made(volimage_berthd, host_dir, flags):
     flags = [f.replace("{dir}", host_dir) for f in flags]
-    p = volimage_berthd.docker("run", "--rm", *flags, IMAGE, "sh", "-c",
-                               "grep -c ' /data ' /proc/self/mountinfo")
-    assert p.returncode == 0 and p.stdout == b"1\n", p
+    before = _volumes(volimage_berthd)
+    p = volimage_berthd.docker("create", "--network", "none", *flags, IMAGE, "true")
+    assert p.returncode == 0, p
+    cid = p.stdout.decode().strip()
+    assert _volumes(volimage_berthd) == before
+    mounts = json.loads(volimage_berthd.docker("inspect", cid).stdout)[0]["Mounts"]
+    assert all(m["Type"] == "bind" for m in mounts), mounts
+    volimage_berthd.docker("rm", cid)
+    assert os.listdir(host_dir) == ["on-host"]          # nothing copied onto the user's dir
 
 
 def test_dockerd_makes_a_volume_only_where_nothing_is_mounted(dockerd, host_dir):  # noqa: F811
-    """What berth's refusal stands for: dockerd makes an anonymous volume at the image's
-    VOLUME path, and none where the user mounts something there."""
+    """What berthd matches: dockerd makes an anonymous volume at the image's VOLUME path,
+    and none where the user mounts something there."""
     peer = dockerd.daemon
     cid = peer.docker("create", "--network", "none", "busybox", "true").stdout.decode().strip()
     try:
