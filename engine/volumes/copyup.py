@@ -50,9 +50,17 @@ def merged_dirs(layers: list[str], rel: str) -> list[str]:
     rel is no directory there."""
     rel = rel.strip("/")
     out: list[str] = []
+    parts = [p for p in rel.split("/") if p]
     for i, layer in enumerate(layers):
         if _parent_hidden(layers[:i], rel):
             break
+        # the layer's own parents: a link among them is not followed (it could lead out of
+        # the layer, onto the host); where one is a link or a file, the path ends there
+        kinds = [_lstat(os.path.join(layer, *parts[:k])) for k in range(1, len(parts))]
+        if any(st is not None and not stat.S_ISDIR(st.st_mode) for st in kinds):
+            break
+        if any(st is None for st in kinds):
+            continue
         path = os.path.join(layer, rel) if rel else layer
         st = _lstat(path)
         if st is None:

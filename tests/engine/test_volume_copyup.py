@@ -99,3 +99,15 @@ def test_nothing_is_copied_where_the_image_has_no_directory(tree, upper_files):
     dest.mkdir()
     assert not copyup.copy_up([upper, lower], rel, dest)
     assert os.listdir(dest) == []
+
+
+def test_a_link_on_the_way_is_not_followed_out_of_the_layer(tree):
+    """VOLUME /lib/x where the image's /lib is a link to /etc: nothing of the host's /etc
+    (where the link would lead from berthd) is copied."""
+    layer = tree / "l"
+    layer.mkdir()
+    os.symlink("/etc", layer / "lib")
+    dest = tree / "vol"
+    dest.mkdir()
+    assert not copyup.copy_up([layer], "/lib/ssl", dest)
+    assert os.listdir(dest) == []
