@@ -139,7 +139,8 @@ class Containers:
         warnings: list[str] = []
         hc = host_config.parse_host_config(body.get("HostConfig") or {}, config, self.cfg,
                                            warnings)
-        host_config.check_networking(body.get("NetworkingConfig"))
+        host_config.check_networking(body.get("NetworkingConfig"), hc["NetworkMode"])
+        self._check_network_mode(hc["NetworkMode"])
         image_ref = config["Image"]
         image = self.images.resolve(image_ref)
         host_config.merge_image_config(config, image.container_config)
@@ -194,6 +195,13 @@ class Containers:
         for warning in warnings:
             log.warning("container %s: %s", cid[:12], warning)
         return c, warnings
+
+    def _check_network_mode(self, mode: str) -> None:
+        """The network or container a mode names exists (dockerd's 404s)."""
+        if mode.startswith("container:"):
+            self.get(mode.partition(":")[2])
+        elif mode not in ("host", "none"):
+            self.networks.find(mode)
 
     # start
     async def start(self, c: Container) -> None:

@@ -29,7 +29,6 @@ def own_names(config: dict) -> str:
 
 def check(hc: dict) -> None:
     """--add-host and --dns values, refused at create as dockerd refuses them."""
-    import ipaddress
     for entry in hc.get("ExtraHosts") or []:
         name, sep, ip = entry.partition("=") if "=" in entry else entry.partition(":")
         if ip.startswith("[") and ip.endswith("]"):

@@ -13,6 +13,8 @@ import signal as signals
 from lowrt import units
 
 from . import body_types, cpuset, restart_policy, spec as oci_spec, sysinfo
+from . import etc_files
+from .network import endpoints as network_endpoints, ports as net_ports
 from .config import DaemonConfig
 from .errors import InvalidParameter, NotFound
 from .volumes import mountpoints as volume_mountpoints
@@ -46,14 +48,14 @@ HANDLED_FIELDS: dict[str, dict[str, str]] = {
     },
     "HostConfig": {
         "Binds": "applied", "ContainerIDFile": "informational", "LogConfig": "applied",
-        "NetworkMode": "applied", "PortBindings": "refused", "RestartPolicy": "applied",
+        "NetworkMode": "applied", "PortBindings": "applied", "RestartPolicy": "applied",
         "AutoRemove": "applied", "VolumeDriver": "refused", "VolumesFrom": "applied",
         "ConsoleSize": "applied", "Annotations": "applied", "CapAdd": "applied",
-        "CapDrop": "applied", "CgroupnsMode": "applied", "Dns": "refused",
-        "DnsOptions": "refused", "DnsSearch": "refused", "ExtraHosts": "refused",
-        "GroupAdd": "applied", "IpcMode": "applied", "Cgroup": "refused", "Links": "refused",
+        "CapDrop": "applied", "CgroupnsMode": "applied", "Dns": "applied",
+        "DnsOptions": "applied", "DnsSearch": "applied", "ExtraHosts": "applied",
+        "GroupAdd": "applied", "IpcMode": "applied", "Cgroup": "refused", "Links": "applied",
         "OomScoreAdj": "applied", "PidMode": "applied", "Privileged": "applied",
-        "PublishAllPorts": "refused", "ReadonlyRootfs": "applied", "SecurityOpt": "applied",
+        "PublishAllPorts": "applied", "ReadonlyRootfs": "applied", "SecurityOpt": "applied",
         "StorageOpt": "refused", "Tmpfs": "applied", "UTSMode": "applied",
         "UsernsMode": "refused", "ShmSize": "applied", "Sysctls": "applied",
         "Runtime": "applied", "Isolation": "refused", "CpuShares": "applied",
@@ -226,12 +228,11 @@ def parse_host_config(given: dict, config: dict, cfg: DaemonConfig,
     mode = hc.get("NetworkMode") or "bridge"
     if mode == "default":
         mode = "bridge"
-    if mode.startswith("container:"):
-        raise _berth_cannot(f"--network {mode}", "HostConfig.NetworkMode",
-                            "joining another container's network namespace is not supported")
-    if mode not in ("bridge", "host", "none"):
-        raise NotFound(f"network {mode} not found")
     hc["NetworkMode"] = mode
+    # what the mode rules out (dockerd's conflicts); that the network or container it names
+    # exists is checked by containers.create, which has them
+    network_endpoints.check_mode(hc, config, warnings)
+    etc_files.check(hc)
     # Go's zero values for what a ulimit left out (the spec reads all three)
     hc["Ulimits"] = [{"Name": u.get("Name") or "", "Hard": u.get("Hard") or 0,
                       "Soft": u.get("Soft") or 0} for u in hc.get("Ulimits") or []]
@@ -310,15 +311,12 @@ def _berth_cannot(flag: str, field: str, why: str) -> InvalidParameter:
     return InvalidParameter(f"berth cannot apply {flag} yet ({field}): {why}")
 
 
-_NO_NETWORKS = "berth has no networks (no bridge, no embedded DNS) yet"
+_NO_NETWORKS = "berth's networks give an endpoint an IPv4 address and a generated MAC only"
 
 
 def _refuse_unsupported(hc: dict, config: dict) -> None:
     """What berth cannot give yet, refused at create naming the flag and the field, where
     dockerd would apply it: never accepted and shown by inspect as if it had been."""
-    if hc.get("Links"):
-        raise _berth_cannot("--link", "HostConfig.Links",
-                            "container links need the networks berth does not have")
     if hc.get("Cgroup"):
         raise _berth_cannot(f"cgroup {hc['Cgroup']}", "HostConfig.Cgroup",
                             "joining another container's cgroup is not supported")
@@ -328,13 +326,6 @@ def _refuse_unsupported(hc: dict, config: dict) -> None:
                             "berth has only the local volume driver (no volume plugins)")
     for spec in hc.get("VolumesFrom") or []:
         volume_mountpoints.parse_volumes_from(spec)    # the container is found at create
-    for flag, key in (("--dns", "Dns"), ("--dns-search", "DnsSearch"),
-                      ("--dns-option", "DnsOptions")):
-        if hc.get(key):
-            raise _berth_cannot(flag, f"HostConfig.{key}", f"the container's resolv.conf is "
-                                f"the host's: {_NO_NETWORKS}")
-    if hc.get("ExtraHosts"):
-        raise _berth_cannot("--add-host", "HostConfig.ExtraHosts", _NO_NETWORKS)
     # "host" (the only value the docker CLI sends) is what berth gives every container: the
     # host's user namespace, as dockerd without --userns-remap
     if hc.get("UsernsMode") not in (None, "", "host"):
@@ -351,31 +342,20 @@ def _refuse_unsupported(hc: dict, config: dict) -> None:
         raise _berth_cannot("--mac-address", "Config.MacAddress", _NO_NETWORKS)
 
 
-def check_networking(networking: dict | None) -> None:
-    """NetworkingConfig (--ip, --ip6, --mac-address, --network-alias, --link-local-ip of API
-    1.44+): berth has no networks to give an endpoint these."""
-    for net, ep in ((networking or {}).get("EndpointsConfig") or {}).items():
-        ep = ep or {}
-        ipam = ep.get("IPAMConfig") or {}
-        for flag, value in (("--ip", ipam.get("IPv4Address")), ("--ip6", ipam.get("IPv6Address")),
-                            ("--link-local-ip", ipam.get("LinkLocalIPs")),
-                            ("--mac-address", ep.get("MacAddress")),
-                            ("--network-alias", ep.get("Aliases")),
-                            ("--link", ep.get("Links")),
-                            ("--driver-opt", ep.get("DriverOpts"))):
-            if value:
-                raise _berth_cannot(flag, f"NetworkingConfig.EndpointsConfig[{net}]",
-                                    _NO_NETWORKS)
+def check_networking(networking: dict | None, mode: str = "bridge") -> None:
+    """NetworkingConfig: each endpoint's settings checked (engine/network/endpoints.py:
+    aliases, --ip and links applied on user networks; --ip6, --link-local-ip, --mac-address,
+    --driver-opt refused naming the flag)."""
+    network_endpoints.from_create(mode, networking)
 
 
 def check_merged(config: dict, hc: dict) -> None:
     """What can be judged once the image's config is merged: -P publishes the exposed ports
     (the image's too), which takes a bridge berth does not have. (The image's VOLUMEs become
     anonymous volumes at create: engine/volumes/mountpoints.py.)"""
-    if hc.get("PublishAllPorts") and config.get("ExposedPorts"):
-        raise _berth_cannot("-P", "HostConfig.PublishAllPorts",
-                            "berth has no bridge network yet, so ports cannot be published: "
-                            + ", ".join(sorted(config["ExposedPorts"])))
+    # the ports asked (-p, and -P over the image's EXPOSE too), checked as they will be read
+    net_ports.wanted(hc.get("PortBindings"), bool(hc.get("PublishAllPorts")),
+                     config.get("ExposedPorts"))
 
 
 # containerd's platform normalization: the names `uname -m` and distributions use -> OCI's

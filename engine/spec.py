@@ -433,11 +433,6 @@ def check_host_config(hc: dict, daemon_root: Path | None = None) -> None:
             raise InvalidParameter(f"error gathering device information while adding custom "
                                    f"device \"{host}\": no such file or directory")
     security_opts.parse(hc.get("SecurityOpt"))
-    published = [port for port, bindings in (hc.get("PortBindings") or {}).items() if bindings]
-    if published:
-        raise InvalidParameter(f"berth cannot apply -p yet (HostConfig.PortBindings): berth has "
-                               f"no bridge network yet, so ports cannot be published: "
-                               f"{', '.join(sorted(published))}")
 
 
 def _check_daemon_root(hc: dict, root: str) -> None:

@@ -59,7 +59,7 @@ def from_create(mode: str, networking: dict | None) -> dict:
             continue
         check(name, ep, name not in PREDEFINED_MODES)
         keep = {k: ep[k] for k in ("Aliases", "IPAMConfig", "Links") if ep.get(k)}
-        out[name] = keep
+        out["bridge" if name == "default" else name] = keep
     return out
 
 

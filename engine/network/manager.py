@@ -277,6 +277,8 @@ class Networks:
                 self._connect_sync(cid, name, box, net, self._ep_config(endpoints_config, net),
                                    mappings)
                 for ref in endpoints_config:
+                    if ref in PREDEFINED or ref == "default" or ref in (mode, net["Id"]):
+                        continue
                     other = self.find(ref)
                     if other["Id"] not in box["Networks"] and not other.get("Predefined"):
                         self._connect_sync(cid, name, box, other,

@@ -4,6 +4,11 @@ A leak is anything present after the run that was not there before: a process of
 or a container's: one whose root or namespaces are neither ours nor our ancestors'), a mount, a
 cgroup directory, a network namespace, a network link, or an iptables rule.
 
+berth's own network state is also checked on its own, snapshots aside: a rule in one of berth's
+chains (BERTH*) that names an interface that is gone is a rule berthd forgot to remove, and a
+berth-* entry of /run/netns with no namespace mounted on it is a file it forgot to delete; an
+identical rule added twice counts twice.
+
 The machine is shared with other programs, so only what berth and its tests can have made
 counts: a new cgroup is ours when it was made at the top of a hierarchy, under the test
 process's own cgroup (where relative cgroup paths land), under one of ours, in the cgroup of one
@@ -183,6 +188,7 @@ def iptables() -> set[str]:
         if not shutil.which(tool):
             continue
         table = ""
+        seen: dict[str, int] = {}
         out = subprocess.run([tool], capture_output=True, text=True).stdout
         for line in out.splitlines():
             if line.startswith("*"):
@@ -194,8 +200,42 @@ def iptables() -> set[str]:
                 if chain not in BUILTIN_CHAINS:
                     rules.add(f"{tool} {table} chain {chain}")
             elif line.startswith("-A"):
-                rules.add(f"{tool} {table} {line}")
+                key = f"{tool} {table} {line}"
+                seen[key] = seen.get(key, 0) + 1
+                # a rule added a second time is a second rule (removing one leaves the other)
+                rules.add(key if seen[key] == 1 else f"{key} (copy {seen[key]})")
     return rules
+
+
+BERTH_CHAIN_PREFIX = "BERTH"
+BERTH_NETNS_PREFIX = "berth-"
+
+
+def stale_berth_state(rules: set[str] | None = None, link_names: set[str] | None = None,
+                      netns_dir: str = "/run/netns") -> list[str]:
+    """berth's network leftovers whatever the snapshots say: rules in its chains naming an
+    interface that no longer exists, and its /run/netns files with no namespace on them."""
+    rules = iptables() if rules is None else rules
+    link_names = links() if link_names is None else link_names
+    out = []
+    for rule in sorted(rules):
+        words = rule.split()
+        if len(words) < 4 or not words[3].startswith(BERTH_CHAIN_PREFIX) or words[2] != "-A":
+            continue
+        named = {words[i + 1] for i, w in enumerate(words[:-1]) if w in ("-i", "-o")}
+        gone = sorted(n for n in named if n not in link_names)
+        if gone:
+            out.append(f"stale berth rule (interface {', '.join(gone)} gone): {rule}")
+    mounted = {line.split()[4] for line in _read("/proc/self/mountinfo").splitlines()
+               if len(line.split()) > 4}
+    try:
+        entries = os.listdir(netns_dir)
+    except OSError:
+        entries = []
+    for name in sorted(entries):
+        if name.startswith(BERTH_NETNS_PREFIX) and f"{netns_dir}/{name}" not in mounted:
+            out.append(f"stale berth netns file {netns_dir}/{name} (nothing mounted on it)")
+    return out
 
 
 def snapshot() -> Snapshot:
@@ -229,4 +269,6 @@ def leaked(before: Snapshot, after: Snapshot) -> list[str]:
     out += [f"netns {n}" for n in sorted(after.netns - before.netns)]
     out += [f"link {lk}" for lk in sorted(after.links - before.links)]
     out += [f"iptables {r}" for r in sorted(after.iptables - before.iptables)]
+    before_stale = set(stale_berth_state(before.iptables, before.links))
+    out += [s for s in stale_berth_state(after.iptables, after.links) if s not in before_stale]
     return out
