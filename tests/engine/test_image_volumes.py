@@ -117,9 +117,11 @@ def test_create_shows_it_and_rm_v_removes_it(volimage_berthd):
 
 def test_a_new_named_volume_is_filled_too_unless_nocopy(volimage_berthd):
     d = volimage_berthd
-    p = d.docker("run", "--network", "none", "--rm", "-v", "imgvol-copied:/data", IMAGE, "cat", "/data/seed")
+    p = d.docker("run", "--network", "none", "--rm", "-v", "imgvol-copied:/data", IMAGE, "cat",
+                 "/data/seed")
     assert p.stdout == b"from the image\n", p
-    p = d.docker("run", "--network", "none", "--rm", "-v", "imgvol-nocopy:/data:nocopy", IMAGE, "ls", "-A", "/data")
+    p = d.docker("run", "--network", "none", "--rm", "-v", "imgvol-nocopy:/data:nocopy", IMAGE,
+                 "ls", "-A", "/data")
     assert p.returncode == 0 and p.stdout == b"", p
     for name in ("imgvol-copied", "imgvol-nocopy"):
         assert d.api("DELETE", f"/volumes/{name}").status == 204
