@@ -411,7 +411,7 @@ class Containers:
         waiters and pending attaches are released, and an AutoRemove container goes away."""
         log.warning("cannot start container %s: %s", c.id[:12], message)
         await self._detach_network(c)
-        self.volumes.unmount_all(c.id)
+        self._unmount_volumes(c)
         c.state.update(Running=False, Restarting=False, ExitCode=code, Error=message)
         self._save(c)
         for p in c.pending_attaches:
@@ -482,7 +482,7 @@ class Containers:
             except sup_errors.SupervisorError as e:
                 log.error("cannot delete the task of %s: %s", c.id[:12], e)
             await self._detach_network(c)
-            self.volumes.unmount_all(c.id)      # the --opt mounts it was the last to hold
+            self._unmount_volumes(c)        # the --opt mounts it was the last to hold go
             finished = exited_at or timefmt.now_ns()
             ran_for = max(0.0, (finished - c.state["StartedAt"]) / 1e9)
             delay = c.restart_policy().should_restart(status, c.manually_stopped, ran_for)
@@ -793,6 +793,10 @@ class Containers:
             source = mp["Source"]
             if mp["Type"] == "volume":
                 source = self.volumes.mount(mp["Name"], c.id)
+                self.events.log("volume", "mount", mp["Name"], {
+                    "container": c.id, "destination": mp["Destination"], "driver": "local",
+                    "propagation": mp.get("Propagation") or "",
+                    "read/write": "true" if mp["RW"] else "false"})
                 if mp.get("CopyData", True) and volume_service.is_empty(source):
                     layers = rootfs.merged_view(self.cfg.data_root, c.id, lower)
                     await asyncio.to_thread(copyup.copy_up, layers, mp["Destination"], source)
@@ -800,6 +804,15 @@ class Containers:
                         "options": ["rbind", "rw" if mp["RW"] else "ro",
                                     mp.get("Propagation") or "rprivate"]})
         return out
+
+    def _unmount_volumes(self, c: Container) -> None:
+        """c stopped (or did not start): its volumes are let go, each with dockerd's unmount
+        event, and the --opt mounts it was the last to hold are unmounted."""
+        self.volumes.unmount_all(c.id)
+        for mp in c.record.get("MountPoints") or []:
+            if mp["Type"] == "volume":
+                self.events.log("volume", "unmount", mp["Name"],
+                                {"container": c.id, "driver": "local"})
 
     def _volume_source(self, ref: str) -> tuple[list[dict], dict]:
         """--volumes-from ref: its mount points and HostConfig."""

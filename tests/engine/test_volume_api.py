@@ -86,3 +86,20 @@ def test_prune_before_api_1_42_takes_every_unused_volume(api):
     api.api("POST", "/volumes/create", {"Name": "prune-old", "Labels": {"keep": "no"}})
     report = _prune(api, "1.41", {"label": ["keep=no"]})
     assert report["VolumesDeleted"] == ["prune-old"], report
+
+
+def test_volume_events_as_dockerd_gives_them(api):
+    import time
+    since = time.time()
+    p = api.docker("run", "--rm", "--network", "none", "-v", "/evt", "busybox", "true")
+    assert p.returncode == 0, p
+    until = time.time() + 1
+    filters = urllib.parse.quote(json.dumps({"type": ["volume"]}))
+    r = api.api("GET", f"/events?since={since:.3f}&until={until:.3f}&filters={filters}")
+    events = [json.loads(line) for line in r.body.decode().splitlines() if line.strip()]
+    actions = [e["Action"] for e in events]
+    assert actions == ["create", "mount", "unmount", "destroy"], events
+    assert len({e["Actor"]["ID"] for e in events}) == 1
+    mount = events[1]["Actor"]["Attributes"]
+    assert mount["destination"] == "/evt" and mount["read/write"] == "true"
+    assert mount["driver"] == "local" and len(mount["container"]) == 64
