@@ -103,3 +103,13 @@ def test_volume_events_as_dockerd_gives_them(api):
     mount = events[1]["Actor"]["Attributes"]
     assert mount["destination"] == "/evt" and mount["read/write"] == "true"
     assert mount["driver"] == "local" and len(mount["container"]) == 64
+
+
+def test_docker_py_volumes(api):
+    client = api.docker_py()
+    volume = client.volumes.create("py-vol", driver="local", labels={"by": "py"})
+    assert volume.name == "py-vol" and volume.attrs["Labels"] == {"by": "py"}
+    assert client.volumes.get("py-vol").attrs["Mountpoint"].endswith("/py-vol/_data")
+    assert [v.name for v in client.volumes.list(filters={"label": "by=py"})] == ["py-vol"]
+    volume.remove()
+    assert "py-vol" not in [v.name for v in client.volumes.list()]
