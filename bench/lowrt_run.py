@@ -27,8 +27,9 @@ RCU grace period), against one moved right after another.
 `lowrt --version` (interpreter, script and command line), and the medians of the steps that
 `lowrt --debug run` logs.
 
-lowrt's bytecode is compiled first: an editable install under PYTHONDONTWRITEBYTECODE would
-otherwise compile every module on every start, which no installed lowrt does.
+lowrt's bytecode is compiled first, and its bundle (lowrt/bundle.py) made: an editable install
+under PYTHONDONTWRITEBYTECODE would otherwise compile every module on every start and never
+write the bundle, which no installed lowrt does.
 """
 from __future__ import annotations
 
@@ -206,6 +207,8 @@ def main() -> None:
         print(f"warning: {LOWRT} differs from {source_script}: reinstall (pip install -e .) to time "
               "the current script", flush=True)
     compileall.compile_dir(str(REPO / "lowrt"), quiet=1)
+    from lowrt import bundle
+    bundle.build(str(REPO / "lowrt"))  # what an installed lowrt writes on its first run
     top = Path(tempfile.mkdtemp(prefix="bt-bench-", dir="/tmp"))
     ids = itertools.count()
     crun = shutil.which("crun")
