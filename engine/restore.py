@@ -53,7 +53,7 @@ async def restore(cs: Containers) -> None:
                 await cs._delete_task(c.id)
             if c.host_config.get("AutoRemove") and c.state["StartedAt"]:
                 async with c.lock:
-                    await cs._remove_locked(c)
+                    await cs._remove_locked(c, volumes=True)
             elif restart_at_boot(c):
                 to_start.append(c)
         except (sup_errors.SupervisorError, EngineError) as e:

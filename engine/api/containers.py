@@ -282,11 +282,11 @@ def _networks(c) -> set[str]:
 
 
 def _mount_points(c) -> set[str]:
-    """dockerd's `volume` filter matches a mount's name (berth has no named volumes), else
-    its source, or its destination."""
+    """dockerd's `volume` filter matches a mount's volume name, its source, or its
+    destination."""
     out = set()
     for m in views.summary(c, image_id="", now_ns=0)["Mounts"]:
-        out.update(p for p in (m.get("Source"), m.get("Destination")) if p)
+        out.update(p for p in (m.get("Name"), m.get("Source"), m.get("Destination")) if p)
     return out
 
 
@@ -385,7 +385,8 @@ async def rename(request: web.Request) -> web.Response:
 async def delete(request: web.Request) -> web.Response:
     c = _container(request)
     await _daemon(request).containers.remove(c, force=query_bool(request, "force"),
-                                             ref=request.match_info["name"])
+                                             ref=request.match_info["name"],
+                                             volumes=query_bool(request, "v"))
     return web.Response(status=204)
 
 

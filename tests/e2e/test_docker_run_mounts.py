@@ -56,9 +56,10 @@ def test_device_is_created_with_the_access_asked_for(daemon):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["-p", "8080:80"], b"ports cannot be published: 80/tcp"),
-    (["-v", "data:/data"], b"named volumes are not supported yet"),
-    (["--mount", "type=volume,src=data,dst=/data"], b'mounts of type "volume" are not supported'),
+    (["--mac-address", "02:42:ac:11:00:02"], b"berth cannot apply --mac-address yet"),
+    (["-v", "bad@name:/data"], b'"bad@name" includes invalid characters for a local volume name'),
+    (["--mount", "type=volume,src=data,dst=/data,volume-subpath=x"],
+     b"berth cannot apply --mount volume-subpath=x yet"),
     (["--mount", "type=bind,src=/no/such/dir,dst=/x"],
      b"bind source path does not exist: /no/such/dir"),
     (["--device", "/dev/no-such-device"], b'adding custom device "/dev/no-such-device"'),

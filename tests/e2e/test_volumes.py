@@ -176,13 +176,6 @@ def test_anonymous_volumes_go_with_rm(vols):
     assert len(_volumes(vols) - before - {"named-kept"}) == 1
 
 
-# RM_V_PENDING: DELETE /containers/{id}?v=1 reaches Containers.remove(volumes=...) once
-# engine/api/containers.py passes it on (/tmp/requests-helper-V.md, request 1); remove the
-# marker then (strict: it fails as soon as rm -v works)
-RM_V_PENDING = pytest.mark.xfail(strict=True, reason="the API's rm -v is a pending request")
-
-
-@RM_V_PENDING
 def test_anonymous_volumes_go_with_rm_v(vols):
     before = _volumes(vols)
     cid = vols.docker("create", "--network", "none", "-v", "/scratch", "-v", "named-kept:/n",

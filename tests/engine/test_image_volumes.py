@@ -94,10 +94,6 @@ def test_the_image_volume_is_an_anonymous_volume_filled_from_the_image(volimage_
     assert _volumes(d) == before                        # --rm took it away
 
 
-# DELETE /containers/{id}?v=1 reaches Containers.remove(volumes=...) once
-# engine/api/containers.py passes it on (/tmp/requests-helper-V.md, request 1); remove the
-# marker then (strict: it fails as soon as rm -v works)
-@pytest.mark.xfail(strict=True, reason="the API's rm -v is a pending request")
 def test_create_shows_it_and_rm_v_removes_it(volimage_berthd):
     d = volimage_berthd
     before = _volumes(d)
