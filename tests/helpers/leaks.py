@@ -18,6 +18,7 @@ on a machine makes, and that stays by design, is not a leak; a namespace file in
 """
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import subprocess
@@ -49,6 +50,7 @@ class Snapshot:
     netns: set[str] = field(default_factory=set)
     links: set[str] = field(default_factory=set)
     iptables: set[str] = field(default_factory=set)
+    volumes: set[str] = field(default_factory=set)
 
 
 def _read(path: str) -> str:
@@ -238,9 +240,21 @@ def stale_berth_state(rules: set[str] | None = None, link_names: set[str] | None
     return out
 
 
+# berthd data roots of the tests' private daemons and of the session's (tests/helpers/
+# engine_daemon.py puts them under /tmp/bt-*/data)
+VOLUME_DIRS_GLOB = "/tmp/bt-*/data/volumes/*"
+
+
+def volume_dirs(pattern: str = VOLUME_DIRS_GLOB) -> set[str]:
+    """The volume directories of the tests' berthd data roots. Named volumes outlive their
+    containers by design, so a test that made one and did not remove it leaves it here; the
+    mounts of an --opt volume show among the mounts."""
+    return {p for p in glob.glob(pattern) if os.path.isdir(p)}
+
+
 def snapshot() -> Snapshot:
     return Snapshot(processes(), mounts(), cgroups(), cgroup_anchors(), netns(), links(),
-                    iptables())
+                    iptables(), volume_dirs())
 
 
 def _alive(pid: int) -> bool:
@@ -269,6 +283,8 @@ def leaked(before: Snapshot, after: Snapshot) -> list[str]:
     out += [f"netns {n}" for n in sorted(after.netns - before.netns)]
     out += [f"link {lk}" for lk in sorted(after.links - before.links)]
     out += [f"iptables {r}" for r in sorted(after.iptables - before.iptables)]
+    # a data root removed since (its berthd cleaned up) took its volumes with it
+    out += [f"volume {v}" for v in sorted(after.volumes - before.volumes) if os.path.exists(v)]
     before_stale = set(stale_berth_state(before.iptables, before.links))
     out += [s for s in stale_berth_state(after.iptables, after.links) if s not in before_stale]
     return out
