@@ -26,8 +26,8 @@ from urllib.parse import urlencode
 
 from supervisor import errors as sup_errors
 
-from . import (container as views, etc_files, health, host_config, names, oom_watch, restore,
-               rootfs, spec as oci_spec, timefmt)
+from . import (container as views, cpu_rt, etc_files, health, host_config, names, oom_watch,
+               restore, rootfs, spec as oci_spec, timefmt)
 from .config import DaemonConfig
 from .container import Container, PendingAttach
 from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound, NotModified
@@ -132,7 +132,7 @@ class Containers:
         self.store.update_container(c.id, c.name, c.record)
 
     # create
-    def create(self, name: str, body: dict) -> tuple[Container, list[str]]:
+    def create(self, name: str, body: dict, platform: str = "") -> tuple[Container, list[str]]:
         """The new container and the warnings for the client (options dropped, as dockerd)."""
         # as dockerd: the whole body is checked before the image is looked up
         config = host_config.parse_config(body)
@@ -143,6 +143,7 @@ class Containers:
         self._check_network_mode(hc["NetworkMode"])
         image_ref = config["Image"]
         image = self.images.resolve(image_ref)
+        host_config.check_platform(image_ref, platform, image.config)
         host_config.merge_image_config(config, image.container_config)
         health.merge_image_healthcheck(config, image.container_config)
         host_config.check_merged(config, hc)
@@ -256,13 +257,16 @@ class Containers:
             etc_files.write(c, self.container_dir(c.id), self.networks.first_address(c.id),
                             self.networks.host_gateway(), self.networks.uses_dns(c.id))
             volume_mounts = await self._mount_volumes(c, lower)
+            # as dockerd at every start: the parent may be the container's own, or made again
+            cpu_rt.init_parent(c.host_config.get("CgroupParent") or self.cfg.cgroup_parent,
+                               self.cfg.cpu_rt_period, self.cfg.cpu_rt_runtime)
             spec = oci_spec.build(
                 container_id=c.id, config=c.config, host_config=c.host_config,
                 rootfs_dirs=rootfs.merged_view(self.cfg.data_root, c.id, lower),
                 container_dir=self.container_dir(c.id), cgroup_parent=self.cfg.cgroup_parent,
                 cgroup_v2=self.cfg.cgroup_v2,
                 init_binary=host_config.init_binary(c.host_config, self.cfg),
-                volume_mounts=volume_mounts)
+                volume_mounts=volume_mounts, daemon_root=self.cfg.data_root)
             _join_netns(spec, ns_path)
             cwd = spec["process"]["cwd"].lstrip("/")
             if not any((Path(d) / cwd).is_dir() for d in lower):

@@ -47,7 +47,8 @@ def _container(request: web.Request):
 async def create(request: web.Request) -> web.Response:
     body = await read_json(request)
     daemon = _daemon(request)
-    c, warnings = daemon.containers.create(request.query.get("name", ""), body)
+    c, warnings = daemon.containers.create(request.query.get("name", ""), body,
+                                           platform=request.query.get("platform", ""))
     return json_response({"Id": c.id, "Warnings": warnings}, 201)
 
 

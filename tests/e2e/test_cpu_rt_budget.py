@@ -37,6 +37,16 @@ def test_the_parent_gets_the_budget_and_a_container_its_share():
         p = d.docker("run", "--rm", "--cpu-rt-runtime", "10000", "busybox",
                      "cat", "/sys/fs/cgroup/cpu/cpu.rt_runtime_us")
         assert p.returncode == 0 and p.stdout == b"10000\n", p
+        # a container's own --cgroup-parent gets the budget at its start, as under dockerd
+        other = f"{d.cgroup_parent.lstrip('/')}-other"
+        try:
+            p = d.docker("run", "--rm", "--cgroup-parent", f"/{other}", "--cpu-rt-runtime",
+                         "10000", "busybox", "cat", "/sys/fs/cgroup/cpu/cpu.rt_runtime_us")
+            assert p.returncode == 0 and p.stdout == b"10000\n", p
+        finally:
+            for hierarchy in os.listdir("/sys/fs/cgroup"):
+                if os.path.isdir(f"/sys/fs/cgroup/{hierarchy}/{other}"):
+                    os.rmdir(f"/sys/fs/cgroup/{hierarchy}/{other}")
     finally:
         d.cleanup()
 

@@ -119,6 +119,11 @@ CASES: dict[str, Case] = {
     "name": case(["--name", "berth-flags-name"], "inspect:{{.Name}}", "applied",
                  "/berth-flags-name"),
     "platform": case(["--platform", "linux/amd64"], "echo ran", "applied", "ran"),
+    "platform-other": case(["--platform", "linux/arm64"], "true", "refused",
+                           "does not match the specified platform",
+                           dockerd=("refused", "Unable to find image"),
+                           why="dockerd 20.10 looks for that platform in a registry, which it "
+                           "cannot reach here"),
     "pull-never": case(["--pull", "never"], "echo ran", "applied", "ran"),
     "pull-bad": case(["--pull", "sometimes"], "true", "cli-refused", "invalid pull option",
                      cli=23),
