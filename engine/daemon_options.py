@@ -5,6 +5,7 @@ the wrong type is refused with dockerd's words, so that a typo never passes for 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -25,6 +26,7 @@ FILE_KEYS: dict[str, tuple[str, type]] = {
     "tlscert": ("tlscert", str), "tlskey": ("tlskey", str),
     "insecure-tcp": ("insecure_tcp", bool), "supervisor": ("supervisor", str),
     "cpu-rt-period": ("cpu_rt_period", int), "cpu-rt-runtime": ("cpu_rt_runtime", int),
+    "bip": ("bip", str),
 }
 # dockerd keys berth knows and cannot apply yet: refused by name rather than called unknown
 NOT_YET = {
@@ -59,6 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu-rt-runtime", type=int, metavar="MICROSECONDS",
                    help="real-time runtime of the cgroup parent of all containers, the budget "
                    "their --cpu-rt-runtime shares (cgroup v1 with CONFIG_RT_GROUP_SCHED)")
+    p.add_argument("--bip", metavar="CIDR", help="the default bridge's address and subnet, "
+                   "e.g. 10.200.0.1/24 (default: the first of 172.17-31.0.0/16, "
+                   "192.168.*.0/20 that no host route overlaps)")
     p.add_argument("--pidfile", help="where to write berthd's pid (default <exec-root>/berthd.pid)")
     p.add_argument("--init", action="store_const", const=True,
                    help="run an init inside containers that forwards signals and reaps processes")
@@ -140,6 +145,24 @@ def _show(value) -> str:
     return str(value)
 
 
+def _bip(text: str | None) -> str | None:
+    """--bip as dockerd reads it: an IPv4 address with its prefix, the address the bridge's
+    (not the subnet's network or broadcast address)."""
+    if not text:
+        return None
+    try:
+        iface = ipaddress.IPv4Interface(text)
+    except ValueError:
+        raise OptionsError(f"invalid --bip {text!r}: not an IPv4 address with a prefix "
+                           "(e.g. 10.200.0.1/24)") from None
+    net = iface.network
+    if "/" not in text or net.prefixlen > 30 or iface.ip in (net.network_address,
+                                                             net.broadcast_address):
+        raise OptionsError(f"invalid --bip {text!r}: give the bridge's address in a subnet "
+                           "of at least 4 addresses, e.g. 10.200.0.1/24")
+    return str(iface)
+
+
 def parse(argv: list[str] | None = None) -> DaemonConfig:
     """The configuration, or SystemExit with berthd's usage error."""
     p = _parser()
@@ -194,6 +217,7 @@ def _config(flags: argparse.Namespace) -> DaemonConfig:
         tlskey=o.get("tlskey") or (docker_cert_path("key.pem") if tls else None),
         insecure_tcp=bool(o.get("insecure_tcp")))
     # (DaemonConfig fields of their own are requested of engine/config.py's owner)
+    cfg.bip = _bip(o.get("bip"))
     cfg.cpu_rt_period = o.get("cpu_rt_period") or 0
     cfg.cpu_rt_runtime = o.get("cpu_rt_runtime") or 0
     refusal = cpu_rt.check_options(cfg.cpu_rt_period, cfg.cpu_rt_runtime, cfg.cgroup_v2)

@@ -59,6 +59,8 @@ class Networks:
         self.default_bridge = bridge_name(data_root)
         if not any(n["Name"] == "bridge" for n in self.networks.values()):
             self._make_default(bip)
+        elif bip:
+            self._apply_bip(bip)
 
     # records
     def _save(self) -> None:
@@ -116,6 +118,20 @@ class Networks:
                                "com.docker.network.bridge.name": self.default_bridge,
                                "com.docker.network.driver.mtu": "1500"})
             self.networks[nid] = rec
+        self._save()
+
+    def _apply_bip(self, bip: str) -> None:
+        """--bip changed since the default bridge was made: its new subnet, unless a container
+        still holds an address in the old one (then the old stays, and berthd says so)."""
+        iface = ipaddress.IPv4Interface(bip)
+        net = self.find("bridge")
+        if (net["Subnet"], net["Gateway"]) == (str(iface.network), str(iface.ip)):
+            return
+        if net["Used"]:
+            log.warning("--bip %s not applied: containers still have addresses in %s",
+                        bip, net["Subnet"])
+            return
+        net.update(Subnet=str(iface.network), Gateway=str(iface.ip), UserSubnet=True)
         self._save()
 
     def find(self, ref: str) -> dict:

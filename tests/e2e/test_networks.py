@@ -409,15 +409,19 @@ def test_a_berthd_restart_keeps_a_running_containers_network(net):
 
 
 def test_berth_leaves_no_link_chain_or_netns_after_its_daemon_stops(tmp_path):
-    """A berthd of its own: after a bridged container and berthd's stop, its bridge, berth's
-    chains (unless another berthd still has rules) and its netns entries are gone."""
+    """A berthd of its own, with --bip: its default bridge has that address; after a bridged
+    container and berthd's stop, its bridge, berth's chains (unless another berthd still has
+    rules) and its netns entries are gone."""
     from tests.helpers.engine_daemon import BerthDaemon
-    d = BerthDaemon()
+    d = BerthDaemon(extra_args=("--bip", "10.251.50.1/24"))
     others = any(ln.startswith("-A BERTH") for ln in _iptables().splitlines())
     try:
         d.start()
         cid = _ok(_docker(d, CLIS[-1], "run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep",
                           "60")).strip()
+        route = _ok(_docker(d, CLIS[-1], "exec", cid, "sh", "-c",
+                            "ip -4 -o addr show eth0; ip route"))
+        assert "inet 10.251.50.2/24" in route and "default via 10.251.50.1" in route
         bridge = _state(d)["Networks"]
         bridge = next(n["Bridge"] for n in bridge.values() if n["Name"] == "bridge")
         assert Path(f"/sys/class/net/{bridge}").exists()

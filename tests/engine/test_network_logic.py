@@ -235,6 +235,16 @@ def test_extra_hosts_as_dockerd_writes_and_checks_them():
         etc_files.check({"Dns": ["dns.example"]})
 
 
+# --bip
+def test_bip_is_read_as_dockerd_reads_it():
+    from engine import daemon_options
+    assert daemon_options._bip("10.200.0.1/24") == "10.200.0.1/24"
+    assert daemon_options._bip(None) is None
+    for bad in ("10.200.0.0/24", "10.200.0.1", "10.200.0.1/31", "fd00::1/64", "x"):
+        with pytest.raises(daemon_options.OptionsError, match="invalid --bip"):
+            daemon_options._bip(bad)
+
+
 # firewall
 def test_rules_name_only_berths_chains_and_internal_networks_drop_first():
     rules = firewall.network_rules("br-x", "10.9.0.0/24", internal=False)
