@@ -31,8 +31,9 @@ _SKIP = ("bin", "seccomp/gentables.py")
 class _Finder:
     """A meta path finder (and loader) for the modules in the bundle whose source is as it was."""
 
-    def __init__(self, modules: dict) -> None:
+    def __init__(self, modules: dict, file_id: tuple[int, int]) -> None:
         self.modules = modules
+        self.file_id = file_id   # the bundle's (st_dev, st_ino): it is replaced, never rewritten
         self.stale = False
 
     def find_spec(self, name: str, path=None, target=None):
@@ -59,8 +60,28 @@ class _Finder:
         return None
 
     def exec_module(self, module) -> None:
-        code = marshal.loads(self.modules[module.__spec__.name][4])
-        exec(code, module.__dict__)
+        name = module.__spec__.name
+        offset, length = self.modules[name][4]
+        # Opened for each module, not held: the container's init closes every fd it inherited
+        # before its later imports, and must hold none of the host's files. A bundle replaced
+        # since its index was read (by another lowrt's save) is not this index's: the module is
+        # then imported as usual.
+        blob = b""
+        try:
+            fd = os.open(_FILE, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                st = os.fstat(fd)
+                if (st.st_dev, st.st_ino) == self.file_id:
+                    blob = os.pread(fd, length, offset)
+            finally:
+                os.close(fd)
+        except OSError:
+            pass
+        if len(blob) != length:
+            _frozen_importlib_external.SourceFileLoader(name, module.__spec__.origin).exec_module(
+                module)
+            return
+        exec(marshal.loads(blob), module.__dict__)
 
 
 _finder: _Finder | None = None
@@ -70,9 +91,13 @@ _missing = False
 def install() -> None:
     """Put the bundle's finder first in sys.meta_path, if there is a bundle for this Python."""
     global _finder, _missing
+    # Only the index is read here (a few kB: the whole is over 600 kB); each module's code is
+    # read when it is imported.
     try:
         with open(_FILE, "rb") as f:
-            magic, modules = marshal.loads(f.read())
+            st = os.fstat(f.fileno())
+            size = int.from_bytes(f.read(4), "little")
+            magic, modules = marshal.loads(f.read(size))
     except (OSError, ValueError, EOFError, TypeError):
         _missing = True
         return
@@ -82,9 +107,11 @@ def install() -> None:
     # Sources are recorded relative to the directory above the package: a copied or moved
     # package (bundle included) checks its own files.
     top = os.path.dirname(PACKAGE_DIR)
-    for name, (source, *rest) in modules.items():
-        modules[name] = (os.path.join(top, source), *rest)
-    _finder = _Finder(modules)
+    start = 4 + size
+    for name, (source, is_package, mtime_ns, source_size, (offset, length)) in modules.items():
+        modules[name] = (os.path.join(top, source), is_package, mtime_ns, source_size,
+                         (start + offset, length))
+    _finder = _Finder(modules, (st.st_dev, st.st_ino))
     sys.meta_path.insert(0, _finder)
 
 
@@ -120,13 +147,26 @@ def build(package_dir: str = PACKAGE_DIR, out: str = "") -> str:
                 st = os.fstat(f.fileno())
                 source = f.read()
             code = compile(source, path, "exec", dont_inherit=True)
-            modules[module] = (os.path.relpath(path, top), is_package, st.st_mtime_ns, st.st_size,
-                               marshal.dumps(code))
+            modules[module] = [os.path.relpath(path, top), is_package, st.st_mtime_ns, st.st_size,
+                               marshal.dumps(code)]
+    # The layout: the index's length (4 bytes), the index (magic, and per module its source,
+    # whether a package, the source's mtime and size, and where its code is, counted from the
+    # index's end), the code.
+    offset = 0
+    codes = []
+    for entry in modules.values():
+        codes.append(entry[4])
+        entry[4] = (offset, len(entry[4]))
+        offset += entry[4][1]
+    index = marshal.dumps((_frozen_importlib_external.MAGIC_NUMBER,
+                           {name: tuple(entry) for name, entry in modules.items()}))
     os.makedirs(os.path.dirname(out), exist_ok=True)
     tmp = f"{out}.{os.getpid()}.tmp"
     try:
         with open(tmp, "wb") as f:
-            f.write(marshal.dumps((_frozen_importlib_external.MAGIC_NUMBER, modules)))
+            f.write(len(index).to_bytes(4, "little") + index)
+            for code in codes:
+                f.write(code)
         os.replace(tmp, out)
     except BaseException:
         try:
@@ -135,3 +175,4 @@ def build(package_dir: str = PACKAGE_DIR, out: str = "") -> str:
             pass
         raise
     return out
+

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import importlib.util
+
 from lowrt import bundle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -58,20 +60,51 @@ def test_a_missing_bundle_is_written_unless_bytecode_may_not_be(tmp_path):
     assert _version(pkg) == "lowrt version 0.1.0"
 
 
+def _bundled_as(pkg: Path, version: str) -> Path:
+    """A bundle made from a cli.py that says version, the original then put back with the
+    bundled one's size and mtime: lowrt says version while it runs the bundle's code."""
+    cli = pkg / "lowrt" / "cli.py"
+    original = cli.read_text()
+    cli.write_text(original.replace('VERSION = "0.1.0"', f'VERSION = "{version}"'))
+    st = cli.stat()
+    made = Path(bundle.build(str(pkg / "lowrt")))
+    cli.write_text(original)
+    os.utime(cli, ns=(st.st_atime_ns, st.st_mtime_ns))
+    return made
+
+
 def test_a_bundle_for_another_python_is_not_used(tmp_path):
     pkg = _copy(tmp_path)
-    made = Path(bundle.build(str(pkg / "lowrt")))
+    made = _bundled_as(pkg, "9.9.9")
+    assert _version(pkg) == "lowrt version 9.9.9"
     data = made.read_bytes()
-    import marshal
-    magic, modules = marshal.loads(data)
-    cli = modules["lowrt.cli"]
-    code = compile((pkg / "lowrt" / "cli.py").read_text().replace('"0.1.0"', '"9.9.9"'),
-                   str(pkg / cli[0]), "exec")
-    modules["lowrt.cli"] = (*cli[:4], marshal.dumps(code))
-    made.write_bytes(marshal.dumps((magic, modules)))
-    assert _version(pkg) == "lowrt version 9.9.9"  # this bundle is read...
-    made.write_bytes(marshal.dumps((b"\0\0\r\n", modules)))
-    assert _version(pkg) == "lowrt version 0.1.0"  # ...and this one, with another magic, not
+    magic = importlib.util.MAGIC_NUMBER
+    assert data.count(magic) >= 1
+    made.write_bytes(data.replace(magic, b"\0\0\r\n", 1))  # the first: the index's
+    assert _version(pkg) == "lowrt version 0.1.0"
+
+
+def test_a_bundle_replaced_after_its_index_was_read_is_not_read_from(tmp_path):
+    """The index is read at start and each module's code when imported: a bundle that another
+    lowrt replaced meanwhile (its offsets are not this index's) is left alone."""
+    pkg = _copy(tmp_path)
+    made = _bundled_as(pkg, "9.9.9")
+    code = (f"import sys; sys.path.insert(0, {str(pkg)!r})\n"
+            "from lowrt import bundle\n"
+            "bundle.install()\n"
+            f"import os; os.replace({str(made)!r} + '.new', {str(made)!r})\n"
+            "from lowrt import cli\n"
+            "print(cli.VERSION)\n")
+    # the replacement: another layout (a module more, before cli's code)
+    (pkg / "lowrt" / "a_pad.py").write_text("PAD = " + repr("x" * 5000) + "\n")
+    other = Path(bundle.build(str(pkg / "lowrt"), out=str(made) + ".new"))
+    (pkg / "lowrt" / "a_pad.py").unlink()
+    assert other.exists()
+    made2 = _bundled_as(pkg, "8.8.8")  # what the index read first says: 8.8.8 at its offsets
+    assert made2 == made
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                         timeout=30, check=True)
+    assert out.stdout.strip() == "0.1.0"
 
 
 def test_a_moved_package_checks_its_own_sources(tmp_path):
