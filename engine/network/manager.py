@@ -576,3 +576,30 @@ class Networks:
                     self.active.discard(nid)
 
 
+
+
+def sweep(data_root: Path) -> list[str]:
+    """Everything of the kernel's that the state file under data_root names, removed without
+    a berthd: its sandboxes (veths, netns, port rules), its bridges and their rules, and berth's
+    chains once no rule is left in them. For a berthd that was killed and will not start
+    again (a test's, in a temporary directory); what was removed, one line each."""
+    path = Path(data_root) / "network" / "state.json"
+    if not path.exists():
+        return []
+    state = json.loads(path.read_text())
+    done = []
+    for cid, box in state.get("Sandboxes", {}).items():
+        for ep in box.get("Networks", {}).values():
+            firewall.delete_all([firewall.Rule(t, c, tuple(s)) for t, c, s in ep.get("Rules", [])])
+            if netlink.link_exists(ep["Veth"]):
+                netlink.delete_link(ep["Veth"])
+                done.append(f"link {ep['Veth']}")
+        if netns.path(box["NetnsName"]).exists():
+            netns.remove(box["NetnsName"])
+            done.append(f"netns {box['NetnsName']}")
+    for net in state.get("Networks", {}).values():
+        if net.get("Bridge") and netlink.link_exists(net["Bridge"]):
+            bridge.down(net)
+            done.append(f"link {net['Bridge']}")
+    firewall.remove_chains_if_unused()
+    return done

@@ -434,3 +434,33 @@ def test_berth_leaves_no_link_chain_or_netns_after_its_daemon_stops(tmp_path):
         assert "BERTH" not in _iptables()
     assert f"berth-{cid[:12]}" not in (os.listdir("/run/netns") if os.path.isdir("/run/netns")
                                        else [])
+
+
+def test_sweep_removes_what_a_killed_berthd_left(tmp_path):
+    """berthd SIGKILLed with a bridged container: its bridge, veth, netns and rules stay (as
+    dockerd's would); engine.network.manager.sweep removes all of them from the state file."""
+    from engine.network.manager import sweep
+    from tests.helpers.engine_daemon import BerthDaemon
+    d = BerthDaemon()
+    kept = tmp_path / "network" / "state.json"
+    kept.parent.mkdir()
+    try:
+        d.start()
+        cid = _ok(_docker(d, CLIS[-1], "run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep",
+                          "60")).strip()
+        d.kill()
+        kept.write_text((d.data_root / "network" / "state.json").read_text())
+    finally:
+        d.cleanup()     # the processes, mounts and cgroups; its data root goes too
+    state = json.loads(kept.read_text())
+    bridge = next(n["Bridge"] for n in state["Networks"].values() if n["Name"] == "bridge")
+    (ep,) = state["Sandboxes"][cid]["Networks"].values()
+    try:
+        assert Path(f"/sys/class/net/{bridge}").exists()
+        assert ep["IPAddress"] + ":80" in _iptables()
+    finally:
+        removed = sweep(tmp_path)
+    assert f"link {bridge}" in removed and f"netns berth-{cid[:12]}" in removed
+    assert not Path(f"/sys/class/net/{bridge}").exists()
+    assert bridge not in _iptables() and ep["IPAddress"] not in _iptables()
+    assert not Path(f"/run/netns/berth-{cid[:12]}").exists()
