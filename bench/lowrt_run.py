@@ -23,7 +23,8 @@ cgroup). The controllers that the runtimes enable in its root are disabled again
 a cgroup with no migration in the last few hundred milliseconds (the first write waits for an
 RCU grace period), against one moved right after another.
 
-`--phases N` adds where lowrt's time goes: the interpreter's own start (`python3 -S -c pass`),
+`--baseline LOWRT` adds another lowrt (an older checkout's script, say) to the first comparison,
+and its ratio. `--runs 0` skips the comparisons. `--phases N` adds where lowrt's time goes: the interpreter's own start (`python3 -S -c pass`),
 `lowrt --version` (interpreter, script and command line), and the medians of the steps that
 `lowrt --debug run` logs.
 
@@ -100,7 +101,7 @@ def comparison(title: str, runners: dict, runs: int) -> None:
     medians = "; ".join(f"{name} {statistics.median(t) * 1e3:.1f} ms" for name, t in times.items())
     print(f"{title}: {medians} (median of {runs} rounds)", flush=True)
     ours = times["lowrt"]
-    for peer in ("runc", "crun"):
+    for peer in ("runc", "crun", "baseline"):
         if peer in times:
             print(f"  lowrt/{peer}: {pair_ratio(ours, times[peer]):.2f}x (median of per-round ratios)",
                   flush=True)
@@ -199,6 +200,9 @@ def main() -> None:
                         help="also time lowrt's steps over N runs")
     parser.add_argument("--migration", type=int, default=0, metavar="N",
                         help="also time N cold and warm cgroup migrations")
+    parser.add_argument("--baseline", metavar="LOWRT",
+                        help="another lowrt script (an older checkout's, say) to take turns with "
+                             "the others in the first comparison, as \"baseline\"")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("lowrt_run.py needs root")
@@ -225,14 +229,17 @@ def main() -> None:
         host = {"lowrt": runner(argv(LOWRT, "lowrt"), ids), "runc": runner(argv("runc", "runc"), ids)}
         if crun and not hybrid:
             host["crun"] = runner(argv(crun, "crun"), ids)
-        comparison("run /bin/true, host namespaces", host, args.runs)
-        if crun and hybrid:
+        if args.baseline:
+            host["baseline"] = runner(argv(args.baseline, "lowrt"), ids)
+        if args.runs:
+            comparison("run /bin/true, host namespaces", host, args.runs)
+        if crun and hybrid and args.runs:
             private = {"lowrt": runner(wrapped(LOWRT, "lowrt-ns"), ids),
                        "runc": runner(wrapped("runc", "runc-ns"), ids),
                        "crun": runner(wrapped(crun, "crun-ns"), ids)}
             comparison("run /bin/true, each in unshare -m without the cgroup2 mount", private,
                        args.runs)
-        if crun and hybrid:
+        if crun and hybrid and args.runs:
             control = f"{HYBRID_UNIFIED}/cgroup.subtree_control"
             enabled = set(Path(control).read_text().split())
             try:
@@ -261,7 +268,7 @@ def main() -> None:
                         Path(control).write_text(f"-{c}")
                     except OSError:
                         pass  # in use by a cgroup of someone else's
-        for name, fn in (("lowrt", host["lowrt"]), ("runc", host["runc"])):
+        for name, fn in (("lowrt", host["lowrt"]), ("runc", host["runc"])) if args.runs else ():
             print(f"cpu time per run, {name}: {cpu_ms(fn, max(5, args.runs // 3)):.1f} ms", flush=True)
         if args.phases:
             phases(top / "lowrt", bundle, ids, args.phases)

@@ -127,11 +127,38 @@ def save() -> None:
 
 
 def build(package_dir: str = PACKAGE_DIR, out: str = "") -> str:
-    """Compile every module of the package into a bundle; returns its path."""
+    """Compile every module of the package into a bundle; returns its path. Where it cannot be
+    written (a read-only install, lowrt run by a user), that is found out before compiling."""
     out = out or os.path.join(package_dir, "__pycache__",
                               f"bundle.{sys.implementation.cache_tag}.bin")
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    tmp = f"{out}.{os.getpid()}.tmp"
+    try:
+        with open(tmp, "wb") as f:
+            index, codes = _compile(package_dir)
+            f.write(len(index).to_bytes(4, "little") + index)
+            for code in codes:
+                f.write(code)
+        os.replace(tmp, out)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return out
+
+
+def _compile(package_dir: str) -> tuple[bytes, list[bytes]]:
+    """The bundle's index and its modules' code, in the index's order.
+
+    The layout: the index's length (4 bytes), the index (magic, and per module its source,
+    whether a package, the source's mtime and size, and where its code is, counted from the
+    index's end), the code."""
     top = os.path.dirname(package_dir)
-    modules = {}
+    index = {}
+    codes = []
+    offset = 0
     for directory, dirs, files in os.walk(package_dir):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__"
                          and os.path.relpath(os.path.join(directory, d), package_dir) not in _SKIP)
@@ -146,33 +173,9 @@ def build(package_dir: str = PACKAGE_DIR, out: str = "") -> str:
             with open(path, "rb") as f:
                 st = os.fstat(f.fileno())
                 source = f.read()
-            code = compile(source, path, "exec", dont_inherit=True)
-            modules[module] = [os.path.relpath(path, top), is_package, st.st_mtime_ns, st.st_size,
-                               marshal.dumps(code)]
-    # The layout: the index's length (4 bytes), the index (magic, and per module its source,
-    # whether a package, the source's mtime and size, and where its code is, counted from the
-    # index's end), the code.
-    offset = 0
-    codes = []
-    for entry in modules.values():
-        codes.append(entry[4])
-        entry[4] = (offset, len(entry[4]))
-        offset += entry[4][1]
-    index = marshal.dumps((_frozen_importlib_external.MAGIC_NUMBER,
-                           {name: tuple(entry) for name, entry in modules.items()}))
-    os.makedirs(os.path.dirname(out), exist_ok=True)
-    tmp = f"{out}.{os.getpid()}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(len(index).to_bytes(4, "little") + index)
-            for code in codes:
-                f.write(code)
-        os.replace(tmp, out)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return out
-
+            code = marshal.dumps(compile(source, path, "exec", dont_inherit=True))
+            index[module] = (os.path.relpath(path, top), is_package, st.st_mtime_ns, st.st_size,
+                             (offset, len(code)))
+            codes.append(code)
+            offset += len(code)
+    return marshal.dumps((_frozen_importlib_external.MAGIC_NUMBER, index)), codes

@@ -117,3 +117,10 @@ def test_a_moved_package_checks_its_own_sources(tmp_path):
     cli = moved / "lowrt" / "cli.py"
     cli.write_text(cli.read_text().replace('VERSION = "0.1.0"', 'VERSION = "7.7.7"'))
     assert _version(moved) == "lowrt version 7.7.7"
+
+
+def test_a_bundle_that_cannot_be_written_is_no_error(tmp_path):
+    pkg = _copy(tmp_path)
+    (pkg / "lowrt" / "__pycache__").write_text("not a directory")
+    assert _version(pkg, write_bytecode=True) == "lowrt version 0.1.0"
+    assert (pkg / "lowrt" / "__pycache__").read_text() == "not a directory"
