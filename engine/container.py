@@ -145,6 +145,9 @@ class Container:
 
     def notify_removed(self) -> None:
         self.removed = True
+        # as dockerd's SetRemoved: the error is cleared before the waiters wake, so a client
+        # waiting for the removal (docker run --rm) sees none
+        self.state["Error"] = ""
         self.notify_stopped()
         result = (self.state["ExitCode"], self.state["Error"] or None)
         for fut in self.remove_waiters:

@@ -47,6 +47,14 @@ def test_docker_run_missing_command_exits_127(daemon):
     assert b"Error response from daemon" in p.stderr
 
 
+def test_a_failed_start_under_rm_gives_its_waiter_no_error(daemon):
+    # dockerd clears the start error when the container is removed (SetRemoved), so the CLI's
+    # wait for removal ends quietly; with the error it printed "Error waiting for container"
+    p = daemon.docker("run", "--rm", "-u", "nosuchuser", "busybox", "true")
+    assert p.returncode != 0 and b"nosuchuser" in p.stderr, p.stderr
+    assert b"Error waiting for container" not in p.stderr, p.stderr
+
+
 def test_docker_version_and_info(daemon):
     assert daemon.docker("version").returncode == 0
     info = daemon.docker("info")
