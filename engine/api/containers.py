@@ -49,7 +49,21 @@ async def create(request: web.Request) -> web.Response:
     daemon = _daemon(request)
     c, warnings = daemon.containers.create(request.query.get("name", ""), body,
                                            platform=request.query.get("platform", ""))
+    warnings += _kernel_memory_warnings(request, body)
     return json_response({"Id": c.id, "Warnings": warnings}, 201)
+
+
+def _kernel_memory_warnings(request: web.Request, body: dict) -> list[str]:
+    """HostConfig.KernelMemory left the API at 1.42; older clients (the docker CLI 20.10) still
+    send it. berth never applies it: dropped with dockerd's deprecation warning and a second
+    one saying so, never in silence."""
+    if api_at_least(request["api_version"], "1.42"):
+        return []
+    kmem = (body.get("HostConfig") or {}).get("KernelMemory")
+    if not kmem or isinstance(kmem, bool) or not isinstance(kmem, int):
+        return []
+    return ["Specifying a kernel memory limit is deprecated and will be removed in a future "
+            "release.", "berth does not apply kernel memory limits. Limitation discarded."]
 
 
 async def start(request: web.Request) -> web.Response:
