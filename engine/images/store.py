@@ -22,6 +22,7 @@ from . import layers, reference
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
+STAGING_PREFIX = ".unpacking-"
 
 
 class Image:
@@ -63,6 +64,8 @@ class ImageStore:
         self.layers_dir = self.data_root / "overlay" / "layers"
         self.blobs.mkdir(parents=True, exist_ok=True)
         self.layers_dir.mkdir(parents=True, exist_ok=True)
+        self._sweep_staging()
+        self.allow_devices = layers.devices_allowed()
         self.store = store
         self._lock = threading.Lock()
         self.images: dict[str, Image] = {}
@@ -102,41 +105,102 @@ class ImageStore:
         """The image's unpacked layers as overlay lowerdirs: the top layer first."""
         return [str(self.layer_dir(c)) for c in reversed(layers.chain_ids(image.diff_ids))]
 
-    def _unpack_layers(self, diff_ids: list[str]) -> int:
-        size = 0
-        for diff, chain in zip(diff_ids, layers.chain_ids(diff_ids)):
-            dest = self.layer_dir(chain)
-            if dest.is_dir():
-                size += _dir_size(dest)
-                continue
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            size += layers.unpack(self.blob_path(diff), dest)
+    def _unpack_layers(self, layer_digests: list[str], diff_ids: list[str]) -> tuple[int, list[str]]:
+        """Unpack the layers the store lacks; returns (bytes of file data, chain IDs made now).
+        On a refusal the layers made by this call are removed again, so nothing half-made
+        stays (a layer is staged and renamed into place only when complete)."""
+        if len(layer_digests) != len(diff_ids):
+            raise InvalidParameter(f"the image has {len(diff_ids)} diff IDs and "
+                                   f"{len(layer_digests)} layers")
+        size, made = 0, []
+        try:
+            for blob, diff, chain in zip(layer_digests, diff_ids, layers.chain_ids(diff_ids)):
+                dest = self.layer_dir(chain)
+                if dest.is_dir():
+                    size += _dir_size(dest)
+                    continue
+                size += self._unpack_layer(self.blob_path(blob), diff, chain)
+                made.append(chain)
+        except BaseException:
+            for chain in made:
+                shutil.rmtree(self.layer_dir(chain).parent, ignore_errors=True)
+            raise
+        return size, made
+
+    def _unpack_layer(self, blob: Path, diff_id: str, chain: str) -> int:
+        """Unpack one layer into a staging dir, renamed to overlay/layers/<chain> when whole."""
+        if not blob.is_file():
+            raise NotFound(f"layer blob {blob.name} of {diff_id} is not in the store")
+        final = self.layer_dir(chain).parent
+        staging = self.layers_dir / f"{STAGING_PREFIX}{final.name}.{os.getpid()}." \
+                                    f"{threading.get_ident()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        (staging / "diff").mkdir(parents=True)
+        try:
+            size = layers.unpack_into(blob, staging / "diff", diff_id, self.allow_devices)
+            os.rename(staging, final)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         return size
+
+    def _sweep_staging(self) -> None:
+        """Staging dirs a killed berthd left mid-unpack: never used, removed at start."""
+        for entry in self.layers_dir.iterdir():
+            if entry.name.startswith(STAGING_PREFIX):
+                shutil.rmtree(entry, ignore_errors=True)
 
     # images
     def add_image(self, config: dict, layer_digests: list[str], tags: list[str]) -> Image:
-        """Record an image whose layer blobs are already in the store, unpack it, tag it."""
+        """Record an image whose layer blobs are already in the store, unpack it, tag it.
+        The layers are unpacked (and their diff IDs checked) before anything is recorded."""
         config_bytes = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
-        config_digest = self.put_blob(config_bytes)
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": MEDIA_MANIFEST,
-            "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest,
-                       "size": len(config_bytes)},
-            "layers": [{"mediaType": MEDIA_LAYER, "digest": d,
-                        "size": self.blob_path(d).stat().st_size} for d in layer_digests],
-        }
-        manifest_digest = self.put_blob(json.dumps(manifest, separators=(",", ":")).encode())
+        diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         with self._lock:
-            size = self._unpack_layers(config["rootfs"]["diff_ids"])
-            created = timefmt.parse_rfc3339(config["created"]) if config.get("created") else 0
-            record = {"Id": config_digest, "Manifest": manifest_digest, "Created": created,
-                      "Size": size, "ImageConfig": config}
-            self.store.put_image(config_digest, created, record)
+            size, made = self._unpack_layers(layer_digests, diff_ids)
+            try:
+                config_digest = self.put_blob(config_bytes)
+                manifest = {
+                    "schemaVersion": 2,
+                    "mediaType": MEDIA_MANIFEST,
+                    "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest,
+                               "size": len(config_bytes)},
+                    "layers": [{"mediaType": MEDIA_LAYER, "digest": d,
+                                "size": self.blob_path(d).stat().st_size}
+                               for d in layer_digests],
+                }
+                manifest_digest = self.put_blob(
+                    json.dumps(manifest, separators=(",", ":")).encode())
+                created = timefmt.parse_rfc3339(config["created"]) if config.get("created") else 0
+                record = {"Id": config_digest, "Manifest": manifest_digest, "Created": created,
+                          "Size": size, "ImageConfig": config}
+                self.store.put_image(config_digest, created, record)
+            except BaseException:
+                for chain in made:
+                    shutil.rmtree(self.layer_dir(chain).parent, ignore_errors=True)
+                raise
             image = self.images[config_digest] = Image(record)
             for tag in tags:
                 self._tag(image, str(reference.parse(tag)))
         return image
+
+    def import_image(self, config: dict, layer_files: list[Path], tags: list[str]) -> Image:
+        """An image from layer tar files (plain or compressed; load, import and commit make
+        them in the data root's tmp): each is moved into the blob store, then add_image. On any
+        error the blobs this call added are removed again, so the store is as before."""
+        added: list[Path] = []
+        try:
+            digests = []
+            for src in layer_files:
+                hexd = _sha256_file(src)
+                if not (self.blobs / hexd).exists():
+                    added.append(self.blobs / hexd)
+                digests.append(self.import_blob_file(src, hexd))
+            return self.add_image(config, digests, tags)
+        except BaseException:
+            for path in added:
+                path.unlink(missing_ok=True)
+            raise
 
     def _tag(self, image: Image, full_ref: str) -> None:
         when = timefmt.now_ns()
@@ -208,6 +272,14 @@ class ImageStore:
     def last_tag_time(self, image: Image) -> int:
         times = [when for iid, when in self.tags.values() if iid == image.id]
         return max(times) if times else 0
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _dir_size(path: Path) -> int:
