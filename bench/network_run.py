@@ -88,8 +88,9 @@ def main() -> None:
                   f": {ms:.1f} ms (median of {args.runs})")
         print(f"berthd bridge / dockerd bridge: "
               f"{pair_ratio(times['berthd bridge'], times['dockerd bridge']):.2f}x")
-        print(f"bridge / none: berthd {pair_ratio(times['berthd bridge'], times['berthd none']):.2f}x"
-              f", dockerd {pair_ratio(times['dockerd bridge'], times['dockerd none']):.2f}x")
+        ours = pair_ratio(times["berthd bridge"], times["berthd none"])
+        peer = pair_ratio(times["dockerd bridge"], times["dockerd none"])
+        print(f"bridge / none: berthd {ours:.2f}x, dockerd {peer:.2f}x")
         print(f"load average {load_average()}", flush=True)
     finally:
         dockerd.stop()

@@ -351,7 +351,11 @@ class Containers:
             return f"/proc/{other.state['Pid']}/ns/net"
         endpoints = dict(c.record.get("EndpointsConfig") or {})
         if mode in c.record.get("Disconnected", []):
-            mode = "none"
+            # disconnected from its mode's network while stopped: the first other network it
+            # was connected to takes its place (none if there is none)
+            others = [n for n in endpoints if n not in ("bridge", "default", "host", "none")
+                      and n not in c.record["Disconnected"]]
+            mode = others[0] if others else "none"
         ns_path = await self.networks.attach(
             c.id, c.name, mode, endpoints, c.config.get("ExposedPorts"),
             c.host_config.get("PortBindings"), bool(c.host_config.get("PublishAllPorts")))
@@ -377,6 +381,11 @@ class Containers:
                 raise Forbidden(f"endpoint with name {c.name.lstrip('/')} already exists in "
                                 f"network {net['Name']}")
             configs[net["Name"]] = ep_config
+            disconnected = [n for n in c.record.get("Disconnected", []) if n != net["Name"]]
+            if disconnected:
+                c.record["Disconnected"] = disconnected
+            else:
+                c.record.pop("Disconnected", None)
             self._save(c)
 
     async def disconnect_network(self, c: Container, ref: str, force: bool) -> None:

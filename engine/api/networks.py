@@ -56,7 +56,8 @@ def view(nets, net: dict, with_containers: bool) -> dict:
         "Driver": net["Driver"], "EnableIPv4": True, "EnableIPv6": False,
         "IPAM": {"Driver": "default", "Options": None if net.get("Predefined") else {},
                  "Config": ipam_config},
-        "Internal": bool(net.get("Internal")), "Attachable": False, "Ingress": False,
+        "Internal": bool(net.get("Internal")), "Attachable": bool(net.get("Attachable")),
+        "Ingress": False,
         "ConfigFrom": {"Network": ""}, "ConfigOnly": False, "Containers": containers,
         "Options": dict(net.get("Options") or {}), "Labels": dict(net.get("Labels") or {}),
     }

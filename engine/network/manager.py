@@ -172,10 +172,12 @@ class Networks:
         if body.get("EnableIPv6"):
             raise InvalidParameter("berth cannot apply --ipv6 yet (EnableIPv6): berth's "
                                    "networks are IPv4 only")
-        if body.get("Attachable") or body.get("Ingress") or body.get("ConfigFrom") \
+        # Attachable only means something for swarm's networks: dockerd keeps and shows it
+        # on a local bridge (docker-compose sets it), and so does berth
+        if body.get("Ingress") or (body.get("ConfigFrom") or {}).get("Network") \
                 or body.get("ConfigOnly") or body.get("Scope") not in (None, "", "local"):
-            raise InvalidParameter("berth cannot apply swarm network options yet (Attachable, "
-                                   "Ingress, ConfigFrom, ConfigOnly, Scope): no swarm")
+            raise InvalidParameter("berth cannot apply swarm network options yet (Ingress, "
+                                   "ConfigFrom, ConfigOnly, Scope): no swarm")
         options = dict(body.get("Options") or {})
         allowed = {"com.docker.network.bridge.name", "com.docker.network.driver.mtu"}
         bad = sorted(k for k in options if k not in allowed)
@@ -228,6 +230,7 @@ class Networks:
         rec = {"Id": nid, "Name": name, "Driver": "bridge",
                "Created": timefmt.rfc3339nano(timefmt.now_ns()),
                "Internal": bool(body.get("Internal")), "Labels": dict(body.get("Labels") or {}),
+               "Attachable": bool(body.get("Attachable")),
                "Options": options, "Predefined": False, "Bridge": bridge_dev,
                "Subnet": str(subnet), "Gateway": gateway,
                "IPRange": str(ip_range) if ip_range else None, "Used": [],

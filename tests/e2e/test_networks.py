@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import struct
 import subprocess
@@ -464,3 +465,46 @@ def test_sweep_removes_what_a_killed_berthd_left(tmp_path):
     assert not Path(f"/sys/class/net/{bridge}").exists()
     assert bridge not in _iptables() and ep["IPAddress"] not in _iptables()
     assert not Path(f"/run/netns/berth-{cid[:12]}").exists()
+
+
+COMPOSE_FILE = """\
+version: "3.7"
+services:
+  web:
+    image: busybox
+    command: sh -c "echo from-web > /tmp/i.html; httpd -f -p 80 -h /tmp"
+    ports: ["127.0.0.1::80"]
+    networks: [back]
+  client:
+    image: busybox
+    command: sh -c "until wget -qO- http://web/i.html; do sleep 0.2; done; sleep 60"
+    networks: [back]
+networks:
+  back: {}
+"""
+
+
+@pytest.mark.skipif(not shutil.which("docker-compose"), reason="no docker-compose")
+def test_a_compose_project_with_a_network_and_a_published_port(net, tmp_path):
+    """Debian's docker-compose 1.29: the network it makes (Attachable), its containers by
+    service name (it disconnects and connects them before their start), the port."""
+    (tmp_path / "docker-compose.yml").write_text(COMPOSE_FILE)
+    project = f"btc{TAG}"
+
+    def compose(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["docker-compose", "-p", project, *args], capture_output=True,
+                              env=net.env(), cwd=tmp_path, timeout=120)
+    try:
+        _ok(compose("up", "-d"))
+        net.track()
+        _wait_for(lambda: b"from-web" in compose("logs", "client").stdout, timeout=20)
+        port = _ok(compose("port", "web", "80")).strip()
+        assert port.startswith("127.0.0.1:")
+        with socket.create_connection(("127.0.0.1", int(port.rsplit(":", 1)[1])),
+                                      timeout=5) as s:
+            s.sendall(b"GET /i.html HTTP/1.0\r\n\r\n")
+            assert b"from-web" in s.makefile("rb").read()
+    finally:
+        down = compose("down", "-v")
+    _ok(down)
+    assert f"{project}_back" not in _ok(_run(net, "network", "ls"))
