@@ -1,7 +1,8 @@
 """`docker cp` and `docker export`, berthd's side: what the container_fs child is asked (which
-view of the container: its live mounts when running, its overlay and binds when stopped), the
-child run under the container's lock, its answers turned into dockerd's errors, and
-dockerd's X-Docker-Container-Path-Stat header.
+view of the container: its live mounts when running, its overlay, binds and volumes when
+stopped; for export its root filesystem alone, as dockerd's), the child run under the
+container's lock, its answers turned into dockerd's errors, and dockerd's
+X-Docker-Container-Path-Stat header.
 
 The lock is the container's own (start, stop, exit handling and removal take it), held until the
 stream ends, as dockerd holds its container lock until an archive is read: a stopped container's
@@ -16,6 +17,7 @@ import errno
 import json
 import logging
 import os
+import posixpath
 import stat
 import sys
 from collections.abc import AsyncIterator
@@ -25,6 +27,7 @@ from pathlib import Path
 from . import rootfs, timefmt
 from .container import Container
 from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound
+from .volumes import mountpoints as volume_mountpoints
 
 log = logging.getLogger("berthd.archive")
 
@@ -79,11 +82,13 @@ def path_stat_header(stat_json: dict) -> str:
 
 
 def _user_binds(host_config: dict) -> list[dict]:
-    """-v and --mount binds: source, destination, readonly, in the runtime spec's order."""
+    """The user's host binds (-v /host:/path and --mount type=bind): source, destination,
+    readonly, in the runtime spec's order. A -v entry that names a volume (NAME:/path, /path)
+    is no host path: the container's mount points carry it (_volume_binds)."""
     out = []
     for spec in host_config.get("Binds") or []:
         parts = spec.split(":")
-        if len(parts) < 2:
+        if len(parts) < 2 or volume_mountpoints.is_volume_bind(spec):
             continue
         opts = parts[2].split(",") if len(parts) > 2 else []
         out.append({"source": parts[0], "destination": parts[1], "readonly": "ro" in opts})
@@ -94,21 +99,61 @@ def _user_binds(host_config: dict) -> list[dict]:
     return out
 
 
-def _volume_mounts(host_config: dict) -> list[dict]:
+def _mount_points(c: Container) -> list[dict]:
+    """The container's volume mount points (its named, anonymous and image volumes, and what
+    --volumes-from brought: volumes and binds), as its record keeps them."""
+    return list(c.record.get("MountPoints") or [])
+
+
+def _volume_mounts(c: Container) -> list[dict]:
     """What dockerd counts as the container's mount points when it checks a destination is
-    writable: binds and --mount tmpfs (not --tmpfs, nor /etc/hosts and its siblings)."""
+    writable: binds, volumes and --mount tmpfs (not --tmpfs, nor /etc/hosts and its
+    siblings)."""
     mounts = [{"destination": b["destination"], "readonly": b["readonly"]}
-              for b in _user_binds(host_config)]
-    for m in host_config.get("Mounts") or []:
+              for b in _user_binds(c.host_config)]
+    mounts += [{"destination": mp["Destination"], "readonly": not mp.get("RW", True)}
+               for mp in _mount_points(c)]
+    for m in c.host_config.get("Mounts") or []:
         if m.get("Type") == "tmpfs":
             mounts.append({"destination": m.get("Target") or "",
                            "readonly": bool(m.get("ReadOnly"))})
     return mounts
 
 
+def _archive_holder(c: Container) -> str:
+    """Who holds a volume's --opt mount while a stopped container's files are read or
+    written (the container's own id stands for its running self)."""
+    return f"{c.id}:archive"
+
+
+def _volume_binds(daemon, c: Container) -> list[dict]:
+    """The stopped container's volumes as binds, each where a start would bind it. A volume
+    made with --opt type=... is mounted only while a container using it runs: here it is
+    mounted for the copy, as dockerd's openContainerFS mounts the container's volumes, and
+    let go after (_release_volumes); without it the copy would see the empty directory under
+    the mount."""
+    volumes = daemon.containers.volumes
+    out = []
+    for mp in _mount_points(c):
+        source = mp.get("Source") or ""
+        if mp.get("Type") == "volume":
+            source = volumes.mount(mp["Name"], _archive_holder(c))
+        out.append({"source": source, "destination": mp["Destination"],
+                    "readonly": not mp.get("RW", True)})
+    return out
+
+
+def _release_volumes(daemon, c: Container) -> None:
+    """The --opt mounts made for a stopped container's copy go, unless a running container
+    holds them too."""
+    daemon.containers.volumes.unmount_all(_archive_holder(c))
+
+
 def _view(daemon, c: Container, *, clean: bool) -> dict:
     """How the child gets into the container: through its process when it runs, else through
-    an overlay of its layers it mounts itself."""
+    an overlay of its layers it mounts itself, with what the container would see over it
+    (unless clean: export reads the root filesystem alone, as dockerd's). Volumes mounted
+    here are let go by _release_volumes, which the caller runs when the child is done."""
     if c.running and c.state.get("Pid"):
         return {"pid": c.state["Pid"], "cid": c.id}
     image = daemon.images.find(c.record["Image"])
@@ -125,8 +170,27 @@ def _view(daemon, c: Container, *, clean: bool) -> dict:
         binds = [{"source": str(cdir / name), "destination": dest, "readonly": False}
                  for name, dest in ETC_FILES if (cdir / name).is_file()]
         binds += _user_binds(c.host_config)
+        try:
+            binds += _volume_binds(daemon, c)
+        except BaseException:
+            _release_volumes(daemon, c)
+            raise
+        # parents before what is mounted in them, as a start orders them (stable: the user's
+        # bind at /etc/hosts goes over berthd's file)
+        binds.sort(key=lambda b: posixpath.normpath(b["destination"]).count("/"))
     return {"overlay": ",".join(mount["options"]), "mountpoint": str(mountpoint),
             "binds": binds}
+
+
+@asynccontextmanager
+async def _viewing(daemon, c: Container, *, clean: bool) -> AsyncIterator[dict]:
+    """_view, and its volumes let go when the child that used it is done."""
+    view = _view(daemon, c, clean=clean)
+    try:
+        yield view
+    finally:
+        if "pid" not in view and not clean:
+            _release_volumes(daemon, c)
 
 
 class Child:
@@ -233,9 +297,8 @@ async def _locked(c: Container, ref: str):
 
 async def stat_path(daemon, c: Container, ref: str, path: str) -> dict:
     """HEAD /containers/{id}/archive: the PathStat of path in the container."""
-    async with _locked(c, ref):
-        child = await Child.start({"op": "stat", "path": path,
-                                   "view": _view(daemon, c, clean=False)}, f"stat of {path}")
+    async with _locked(c, ref), _viewing(daemon, c, clean=False) as view:
+        child = await Child.start({"op": "stat", "path": path, "view": view}, f"stat of {path}")
         try:
             answer = await child.answer()
             if "stat" not in answer:
@@ -250,9 +313,8 @@ async def archive_path(daemon, c: Container, ref: str,
                        path: str) -> AsyncIterator[tuple[dict, AsyncIterator[bytes]]]:
     """GET /containers/{id}/archive: (PathStat, the tar's chunks), the lock held until the
     caller is done with them."""
-    async with _locked(c, ref):
-        child = await Child.start({"op": "archive", "path": path,
-                                   "view": _view(daemon, c, clean=False)},
+    async with _locked(c, ref), _viewing(daemon, c, clean=False) as view:
+        child = await Child.start({"op": "archive", "path": path, "view": view},
                                   f"archive of {path} in {c.id[:12]}")
         try:
             answer = await child.answer()
@@ -279,13 +341,13 @@ async def extract_to_dir(daemon, c: Container, ref: str, path: str, body: AsyncI
                          *, copy_uid_gid: bool, no_overwrite_dir_non_dir: bool) -> None:
     """PUT /containers/{id}/archive: the tar in body extracted into the directory path."""
     request = {"op": "extract", "path": path, "no_overwrite": no_overwrite_dir_non_dir,
-               "mounts": _volume_mounts(c.host_config),
+               "mounts": _volume_mounts(c),
                "readonly": bool(c.host_config.get("ReadonlyRootfs")),
                # dockerd's copyUIDGID: the container's user owns what is extracted (its
                # absence: the archive's own owners, as without the flag)
                "user": (c.config.get("User") or "") if copy_uid_gid else ""}
-    async with _locked(c, ref):
-        request["view"] = _view(daemon, c, clean=False)
+    async with _locked(c, ref), _viewing(daemon, c, clean=False) as view:
+        request["view"] = view
         child = await Child.start(request, f"extraction into {path} in {c.id[:12]}", stdin=True)
         try:
             answer = await child.answer()
@@ -312,8 +374,8 @@ async def extract_to_dir(daemon, c: Container, ref: str, path: str, body: AsyncI
 async def export(daemon, c: Container, ref: str) -> AsyncIterator[AsyncIterator[bytes]]:
     """GET /containers/{id}/export: the tar of its root filesystem (its image's layers and its
     own, nothing mounted over them), the lock held until the caller is done."""
-    async with _locked(c, ref):
-        child = await Child.start({"op": "export", "view": _view(daemon, c, clean=True)},
+    async with _locked(c, ref), _viewing(daemon, c, clean=True) as view:
+        child = await Child.start({"op": "export", "view": view},
                                   f"export of {c.id[:12]}")
         try:
             answer = await child.answer()

@@ -16,8 +16,8 @@ How it gets in, by what the request's "view" says:
 - a stopped one (overlay): unshare a mount namespace of its own, made private so nothing
   propagates out, mount the container's overlay (its image's layers under its writable layer)
   on the container's merged/ directory there, and bind what the container would see over it
-  (its /etc/hostname, /etc/hosts, /etc/resolv.conf and its -v binds) as dockerd's
-  openContainerFS does. Everything mounted goes when this process ends, however it ends.
+  (its /etc/hostname, /etc/hosts, /etc/resolv.conf, its -v binds and its volumes, parents
+  first) as dockerd's openContainerFS does. Everything mounted goes when this process ends, however it ends.
 
 It answers on stdout: one JSON line ({"stat": ...}, {"ready": true}, {"ok": true} or
 {"error": ...}), then for an archive or an export the tar stream; for an extraction it reads

@@ -245,6 +245,84 @@ def test_a_container_never_started(daemon, tmp_path):
     assert docker_ok(daemon, "start", "-a", "cp-created") == b"put before start\n"
 
 
+# volumes of a stopped container ---------------------------------------------------------------
+
+@pytest.fixture
+def vols(daemon):
+    """The session's berthd; the volumes a test makes go after it (its containers first)."""
+    def names() -> set[str]:
+        return {v["Name"] for v in daemon.api("GET", "/volumes").json()["Volumes"] or []}
+    before = names()
+    yield daemon
+    daemon.remove_containers(daemon.container_ids())
+    for name in names() - before:
+        assert daemon.api("DELETE", f"/volumes/{name}").status == 204, name
+
+
+def test_a_stopped_containers_volumes_as_it_sees_them(vols, tmp_path):
+    # As dockerd's openContainerFS: a stopped container's named, anonymous and image volumes
+    # are mounted where a start mounts them, so cp reads and writes the volume, not the layer.
+    vol = f"cp-vol-{uuid.uuid4().hex[:8]}"
+    docker_ok(vols, "run", "--name", "cp-vols", "-v", f"{vol}:/named", "-v", "/anon",
+              "-v", f"{vol}:/named-ro:ro", "busybox", "sh", "-c",
+              "echo in-named > /named/f && echo in-anon > /anon/f")
+    assert tar_file(docker_ok(vols, "cp", "cp-vols:/named/f", "-"), "f") == b"in-named\n"
+    assert tar_file(docker_ok(vols, "cp", "cp-vols:/anon/f", "-"), "f") == b"in-anon\n"
+    assert tar_file(docker_ok(vols, "cp", "cp-vols:/named-ro/f", "-"), "f") == b"in-named\n"
+    (tmp_path / "put").write_text("from cp\n")
+    docker_ok(vols, "cp", str(tmp_path / "put"), "cp-vols:/named/")
+    docker_ok(vols, "cp", str(tmp_path / "put"), "cp-vols:/anon/")
+    data = json.loads(docker_ok(vols, "volume", "inspect", vol))[0]["Mountpoint"]
+    assert Path(data, "put").read_text() == "from cp\n"
+    anon = next(m["Source"] for m in json.loads(docker_ok(vols, "inspect", "cp-vols"))[0]
+                ["Mounts"] if m["Destination"] == "/anon")
+    assert Path(anon, "put").read_text() == "from cp\n"
+    # the container sees them at its next start
+    assert docker_ok(vols, "start", "-a", "cp-vols") == b""
+    out = docker_ok(vols, "run", "--rm", "--volumes-from", "cp-vols", "busybox", "cat",
+                    "/named/put", "/anon/put")
+    assert out == b"from cp\nfrom cp\n"
+    # a read-only volume refuses, as dockerd: "mounted volume is marked read-only"
+    p = vols.docker("cp", str(tmp_path / "put"), "cp-vols:/named-ro/")
+    assert p.returncode == 1 and b"mounted volume is marked read-only" in p.stderr, p
+    # a container never started sees its volume too
+    docker_ok(vols, "create", "--name", "cp-never", "-v", f"{vol}:/v", "busybox", "true")
+    assert set(read_back(vols, "cp-never", "/v")) >= {"v/f", "v/put"}
+
+
+def test_a_stopped_containers_opt_volume_is_mounted_for_the_copy(vols, tmp_path):
+    # A volume made with --opt type=... is mounted only while a user runs; dockerd mounts it
+    # for a copy of a stopped container's files, and so does berthd, and lets it go after.
+    device = tmp_path / "device"
+    device.mkdir()
+    (device / "there").write_text("on the device\n")
+    vol = f"cp-opt-{uuid.uuid4().hex[:8]}"
+    docker_ok(vols, "volume", "create", "--opt", "type=none", "--opt", "o=bind",
+              "--opt", f"device={device}", vol)
+    docker_ok(vols, "create", "--name", "cp-opt", "-v", f"{vol}:/v", "busybox", "true")
+    mounts_before = Path("/proc/self/mountinfo").read_text().count(f"/{vol}/_data")
+    assert mounts_before == 0
+    assert tar_file(docker_ok(vols, "cp", "cp-opt:/v/there", "-"), "there") == \
+        b"on the device\n"
+    (tmp_path / "put").write_text("from cp\n")
+    docker_ok(vols, "cp", str(tmp_path / "put"), "cp-opt:/v/")
+    assert (device / "put").read_text() == "from cp\n"
+    # nothing stays mounted after the copies
+    assert Path("/proc/self/mountinfo").read_text().count(f"/{vol}/_data") == 0
+    assert helpers_running() == []
+
+
+def test_export_of_a_stopped_container_leaves_its_volumes_out(vols):
+    # dockerd's export is the container's root filesystem alone (daemon.Mount, no volumes),
+    # running or not: the volume's mount point is there, empty, its files are not.
+    vol = f"cp-exp-{uuid.uuid4().hex[:8]}"
+    docker_ok(vols, "run", "--name", "cp-exp", "-v", f"{vol}:/named", "-v", "/anon", "busybox",
+              "sh", "-c", "echo x > /named/f && echo x > /anon/f && echo x > /layer")
+    names = set(tar_members(docker_ok(vols, "export", "cp-exp")))
+    assert {"layer", "named", "anon"} <= {n.rstrip("/") for n in names}
+    assert not {"named/f", "anon/f"} & names
+
+
 # refusals and what they leave ------------------------------------------------------------------
 
 def test_refusals_as_dockerd(daemon, tmp_path):
