@@ -26,12 +26,12 @@ FILE_KEYS: dict[str, tuple[str, type]] = {
     "tlscert": ("tlscert", str), "tlskey": ("tlskey", str),
     "insecure-tcp": ("insecure_tcp", bool), "supervisor": ("supervisor", str),
     "cpu-rt-period": ("cpu_rt_period", int), "cpu-rt-runtime": ("cpu_rt_runtime", int),
-    "bip": ("bip", str),
+    "bip": ("bip", str), "insecure-registries": ("insecure_registries", list),
 }
 # dockerd keys berth knows and cannot apply yet: refused by name rather than called unknown
 NOT_YET = {
-    "insecure-registries": "berth has no registry client yet: pull and push are not served",
-    "registry-mirrors": "berth has no registry client yet: pull and push are not served",
+    "registry-mirrors": "berth's registry client does not use mirrors yet: pulls from docker.io "
+                        "go to docker.io",
 }
 
 
@@ -64,6 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bip", metavar="CIDR", help="the default bridge's address and subnet, "
                    "e.g. 10.200.0.1/24 (default: the first of 172.17-31.0.0/16, "
                    "192.168.*.0/20 that no host route overlaps)")
+    p.add_argument("--insecure-registry", action="append", dest="insecure_registries",
+                   metavar="HOST[:PORT]|CIDR", help="a registry spoken to without TLS "
+                   "verification (and over plain HTTP if it has no TLS); repeatable. "
+                   "127.0.0.0/8 is always insecure, as with dockerd")
     p.add_argument("--pidfile", help="where to write berthd's pid (default <exec-root>/berthd.pid)")
     p.add_argument("--init", action="store_const", const=True,
                    help="run an init inside containers that forwards signals and reaps processes")
@@ -163,6 +167,14 @@ def _bip(text: str | None) -> str | None:
     return str(iface)
 
 
+def _insecure_registries(entries: list[str]) -> list[str]:
+    from .registry.transport import check_insecure_entry
+    try:
+        return [check_insecure_entry(e) for e in entries]
+    except ValueError as e:
+        raise OptionsError(str(e)) from None
+
+
 def parse(argv: list[str] | None = None) -> DaemonConfig:
     """The configuration, or SystemExit with berthd's usage error."""
     p = _parser()
@@ -218,6 +230,7 @@ def _config(flags: argparse.Namespace) -> DaemonConfig:
         insecure_tcp=bool(o.get("insecure_tcp")))
     # (DaemonConfig fields of their own are requested of engine/config.py's owner)
     cfg.bip = _bip(o.get("bip"))
+    cfg.insecure_registries = _insecure_registries(o.get("insecure_registries") or [])
     cfg.cpu_rt_period = o.get("cpu_rt_period") or 0
     cfg.cpu_rt_runtime = o.get("cpu_rt_runtime") or 0
     refusal = cpu_rt.check_options(cfg.cpu_rt_period, cfg.cpu_rt_runtime, cfg.cgroup_v2)

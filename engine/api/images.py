@@ -1,4 +1,4 @@
-"""/images/...: list, inspect, and create (pull), which has no registry to pull from yet."""
+"""/images/...: list, inspect, tag, delete, prune; pull and push (engine/registry) and /auth."""
 from __future__ import annotations
 
 import asyncio
@@ -9,9 +9,17 @@ from pathlib import Path
 from aiohttp import web
 
 from .. import disk_usage, timefmt
-from ..errors import Conflict, InvalidParameter, NotFound, NotImplementedYet
+from ..errors import Conflict, EngineError, InvalidParameter, NotFound, NotImplementedYet
 from ..images import reference
+from ..images import store as image_store
 from ..images.store import Image
+from ..registry import auth, platforms, progress
+from ..registry import login as registry_login
+from ..registry import pull as registry_pull
+from ..registry import push as registry_push
+from ..registry.client import RegistryError
+from ..registry.media import ManifestError
+from ..registry.transport import RegistryConfig
 from . import filters as list_filters
 from .http import JSON, check_filter_keys, json_response, parse_filters, query_bool
 
@@ -26,13 +34,17 @@ def _containers_using(daemon, image: Image) -> int:
     return sum(1 for c in daemon.containers.all() if c.record["Image"] == image.id)
 
 
+def _repo_digests(image: Image) -> list[str]:
+    return [reference.familiar(d) for d in image_store.repo_digests(image)]
+
+
 def summary(daemon, image: Image) -> dict:
     tags = daemon.images.repo_tags(image)
     return {
         "Id": image.id,
         "ParentId": "",
         "RepoTags": tags,
-        "RepoDigests": [],
+        "RepoDigests": _repo_digests(image),
         "Created": image.created // 1_000_000_000,
         "Size": image.size,
         "SharedSize": -1,
@@ -53,7 +65,7 @@ def inspect_view(daemon, image: Image) -> dict:
     return {
         "Id": image.id,
         "RepoTags": daemon.images.repo_tags(image),
-        "RepoDigests": [],
+        "RepoDigests": _repo_digests(image),
         "Parent": "",
         "Comment": "",
         "Created": timefmt.rfc3339nano(image.created),
@@ -174,35 +186,151 @@ async def inspect(request: web.Request) -> web.Response:
     return json_response(inspect_view(daemon, image))
 
 
+def _registry_config(daemon) -> RegistryConfig:
+    return RegistryConfig(insecure=list(getattr(daemon.cfg, "insecure_registries", None) or []))
+
+
+class _RegistryFailure(EngineError):
+    """A registry's refusal or a failed transfer, with the status dockerd would give it."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+def _failure(e: Exception) -> EngineError:
+    if isinstance(e, EngineError):
+        return e
+    if isinstance(e, RegistryError):
+        return _RegistryFailure(str(e), e.status if 400 <= e.status < 600 else 500)
+    if isinstance(e, ManifestError):
+        return _RegistryFailure(str(e), 500)
+    return _RegistryFailure(f"{e}", 500)
+
+
+_REGISTRY_ERRORS = (RegistryError, ManifestError, EngineError,
+                    OSError, ValueError)
+
+
+class _Stream:
+    """The JSON-lines answer of a pull or push, started by its first message: an error before
+    it is the API's error status (as dockerd: 404 for an image the registry does not have),
+    an error after it the stream's last line."""
+
+    def __init__(self, request: web.Request):
+        self.request = request
+        self.resp: web.StreamResponse | None = None
+
+    async def emit(self, msg: dict) -> None:
+        if self.resp is None:
+            self.resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
+            await self.resp.prepare(self.request)
+        await self.resp.write(progress.encode(msg))
+
+    async def fail(self, e: Exception) -> web.StreamResponse:
+        err = _failure(e)
+        if self.resp is None:
+            raise err
+        await self.emit(progress.error(err.message))
+        return await self.close()
+
+    async def close(self) -> web.StreamResponse:
+        if self.resp is None:
+            await self.emit({"status": ""})
+        await self.resp.write_eof()
+        return self.resp
+
+
+def _pull_reference(name: str, tag: str) -> tuple[reference.Reference, bool]:
+    """fromImage and tag as the CLI sends them (tag may be a digest) -> (reference, all tags):
+    a name with neither tag nor digest is every tag of the repository, as dockerd reads it."""
+    if not name:
+        raise InvalidParameter("fromImage must be given: the image to pull")
+    if tag:
+        joined = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
+        if "@" in name or (":" in name.rsplit("/", 1)[-1] and not tag.startswith("sha256:")):
+            joined = name
+        return reference.parse(joined), False
+    ref = reference.parse(name, default_tag=False)
+    return ref, not (ref.tag or ref.digest)
+
+
 async def create(request: web.Request) -> web.StreamResponse:
-    """POST /images/create: a pull. berth has no registry client yet, so a pull of an image
-    the store has reports it up to date, and any other fails with 404 before streaming (as
-    dockerd does when the registry says the repository does not exist)."""
+    """POST /images/create?fromImage=&tag=&platform= (docker pull): from the registry, with
+    dockerd's progress stream; no tag (pull --all-tags) pulls every tag."""
     daemon = _daemon(request)
     if request.query.get("fromSrc"):
         raise NotImplementedYet("importing images (docker import) is not supported by berth yet")
-    name = request.query.get("fromImage", "")
-    tag = request.query.get("tag", "")
-    ref = reference.parse(f"{name}:{tag}" if tag and "@" not in name and not tag.startswith(
-        "sha256:") else name)
-    image = daemon.images.find(str(ref))
-    if image is None:
-        raise NotFound(
-            f"pull access denied for {reference.familiar(ref.repository)}: berth has no "
-            f"registry client yet, so only local images can be used (built in: hello-world, "
-            f"busybox)")
-    resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
-    await resp.prepare(request)
+    ref, all_tags = _pull_reference(request.query.get("fromImage", ""),
+                                    request.query.get("tag", ""))
+    plat = request.query.get("platform", "")
+    want = platforms.parse(plat) if plat else None
+    creds = auth.from_header(request.headers.get("X-Registry-Auth"))
+    stream = _Stream(request)
+    try:
+        if all_tags:
+            final = await registry_pull.pull_all_tags(daemon.images, _registry_config(daemon),
+                                                      ref, creds, stream.emit, platform=want)
+        else:
+            final = await registry_pull.pull(daemon.images, _registry_config(daemon), ref,
+                                             creds, stream.emit, platform=want)
+    except _REGISTRY_ERRORS as e:
+        return await stream.fail(e)
+    await stream.emit({"status": final})
     shown = ref.familiar()
-    # the CLI shows "<id>: <status>", so the tag goes in "id" alone
-    for msg in ({"status": f"Pulling from {reference.familiar(ref.repository)}",
-                 "id": ref.tag or "latest"},
-                {"status": f"Digest: {image.record['Manifest']}"},
-                {"status": f"Status: Image is up to date for {shown}"}):
-        await resp.write(json.dumps(msg).encode() + b"\r\n")
     daemon.events.log("image", "pull", shown, {"name": shown})
-    await resp.write_eof()
-    return resp
+    return await stream.close()
+
+
+async def push(request: web.Request) -> web.StreamResponse:
+    """POST /images/{name}/push?tag= (docker push): the tag, or every local tag of the
+    repository when none is given."""
+    daemon = _daemon(request)
+    name, tag_ = request.match_info["name"], request.query.get("tag", "")
+    repo = reference.parse(name, default_tag=False)
+    if repo.digest:
+        raise InvalidParameter(f"cannot push a digest reference: {name}")
+    if tag_:
+        refs = [reference.parse(f"{repo.repository}:{tag_}")]
+    elif repo.tag:
+        refs = [repo]
+    else:
+        refs = [reference.parse(r) for r in sorted(daemon.images.tags)
+                if reference.parse(r).repository == repo.repository]
+    if not refs or any(daemon.images.find(str(r)) is None for r in refs):
+        missing = next((r for r in refs if daemon.images.find(str(r)) is None), None)
+        raise NotFound(f"An image does not exist locally with the tag: "
+                       f"{reference.familiar((missing or repo).repository)}")
+    creds = auth.from_header(request.headers.get("X-Registry-Auth"))
+    stream = _Stream(request)
+    await stream.emit({"status": f"The push refers to repository [{repo.repository}]"})
+    for ref in refs:
+        image = daemon.images.resolve(str(ref))
+        try:
+            aux = await registry_push.push(daemon.images, _registry_config(daemon), ref, image,
+                                           creds, stream.emit)
+        except _REGISTRY_ERRORS as e:
+            return await stream.fail(e)
+        await stream.emit({"progressDetail": {}, "aux": aux})
+        daemon.events.log("image", "push", ref.familiar(), {"name": ref.familiar()})
+    return await stream.close()
+
+
+async def auth_login(request: web.Request) -> web.Response:
+    """POST /auth (docker login): checks the credentials against the registry."""
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidParameter("invalid JSON body: an AuthConfig is expected") from None
+    if not isinstance(body, dict):
+        raise InvalidParameter("invalid JSON body: an AuthConfig is expected")
+    creds = auth.from_auth_config(body)
+    try:
+        status = await registry_login.login(_registry_config(_daemon(request)),
+                                            body.get("serveraddress") or "", creds)
+    except RegistryError as e:
+        raise _RegistryFailure(str(e), 401 if e.status in (401, 403) else e.status) from None
+    return json_response({"Status": status, "IdentityToken": ""})
 
 
 async def tag(request: web.Request) -> web.Response:
@@ -266,6 +394,8 @@ ROUTES = [
     ("GET", "/images/json", list_images),
     ("POST", "/images/prune", prune),
     ("POST", "/images/create", create),
+    ("POST", "/images/{name:.+}/push", push),
+    ("POST", "/auth", auth_login),
     ("GET", "/images/{name:.+}/json", inspect),
     ("POST", "/images/{name:.+}/tag", tag),
     ("DELETE", "/images/{name:.+}", delete),

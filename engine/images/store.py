@@ -256,6 +256,11 @@ class ImageStore:
             entry = self.tags.get(str(parsed))
             if entry:
                 return self.images.get(entry[0])
+        else:       # name@digest: the image pulled or pushed as that manifest
+            wanted = f"{parsed.repository}@{parsed.digest}"
+            for image in self.images.values():
+                if wanted in image.record.get("RepoDigests", ()):
+                    return image
         if hexid:
             return self._by_id_prefix(hexid)
         return None
@@ -280,6 +285,82 @@ def _sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# registry pulls (engine/registry/pull.py): blobs arrive in content/ingest/ as partial files
+# (kept across a crash, so that the next pull resumes them), move into the store once verified,
+# and an image is recorded only after all its layers are unpacked.
+_UNPACK_LOCK = threading.Lock()
+
+
+def ingest_path(images: ImageStore, digest: str) -> Path:
+    """Where a blob being downloaded is written until it is verified."""
+    d = images.data_root / "content" / "ingest"
+    d.mkdir(parents=True, exist_ok=True)
+    return d / (digest.split(":", 1)[1] + ".partial")
+
+
+def has_blob(images: ImageStore, digest: str) -> bool:
+    return images.blob_path(digest).is_file()
+
+
+def commit_blob(images: ImageStore, partial: Path, digest: str) -> None:
+    """Move a verified download into the store (a rename: atomic)."""
+    os.replace(partial, images.blob_path(digest))
+
+
+def has_layer(images: ImageStore, chain_id: str) -> bool:
+    return images.layer_dir(chain_id).is_dir()
+
+
+def unpack_blob_layer(images: ImageStore, blob_digest: str, diff_id: str,
+                      chain_id: str) -> int:
+    """Unpack a stored layer blob (plain, gzip or zstd) as the layer chain_id, unless it is
+    there already; its plain tar must hash to diff_id. Staged and renamed into place when
+    whole (ImageStore._unpack_layer). Returns the bytes of file data."""
+    with _UNPACK_LOCK:
+        dest = images.layer_dir(chain_id)
+        if dest.is_dir():
+            return _dir_size(dest)
+        return images._unpack_layer(images.blob_path(blob_digest), diff_id, chain_id)
+
+
+def add_pulled_image(images: ImageStore, manifest: bytes, config: bytes, repo_digest: str,
+                     tags: list[str]) -> Image:
+    """Record a pulled image whose layers are unpacked: its manifest and config go into the
+    store as they came (so that their digests are the registry's), RepoDigests gains
+    repo_digest (repository@digest), and tags point at it."""
+    manifest_digest = images.put_blob(manifest)
+    config_digest = images.put_blob(config)
+    cfg = json.loads(config)
+    diff_ids = cfg["rootfs"]["diff_ids"]
+    size = sum(_dir_size(images.layer_dir(c)) for c in layers.chain_ids(diff_ids))
+    with images._lock:
+        old = images.images.get(config_digest)
+        digests = list(old.record.get("RepoDigests", [])) if old else []
+        repo = repo_digest.split("@", 1)[0]
+        digests = [d for d in digests if d.split("@", 1)[0] != repo] + [repo_digest]
+        created = timefmt.parse_rfc3339(cfg["created"]) if cfg.get("created") else 0
+        record = {"Id": config_digest, "Manifest": manifest_digest, "Created": created,
+                  "Size": size, "ImageConfig": cfg, "RepoDigests": digests}
+        images.store.put_image(config_digest, created, record)
+        image = images.images[config_digest] = Image(record)
+        for tag in tags:
+            images._tag(image, str(reference.parse(tag)))
+    return image
+
+
+def repo_digests(image: Image) -> list[str]:
+    """repository@digest of each registry manifest the image was pulled or pushed as."""
+    return list(image.record.get("RepoDigests", []))
+
+
+def add_repo_digest(images: ImageStore, image: Image, repo_digest: str) -> None:
+    with images._lock:
+        repo = repo_digest.split("@", 1)[0]
+        digests = [d for d in repo_digests(image) if d.split("@", 1)[0] != repo]
+        image.record["RepoDigests"] = digests + [repo_digest]
+        images.store.put_image(image.id, image.created, image.record)
 
 
 def _dir_size(path: Path) -> int:
