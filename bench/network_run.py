@@ -13,6 +13,7 @@ dockerd's, which it must not touch). berthd uses its own default bridge (berth-<
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import shutil
 import statistics
@@ -42,14 +43,16 @@ def docker_chains() -> list[tuple[str, str]]:
     return out
 
 
-def remove_docker_chains() -> None:
-    """The jumps into DOCKER* chains from the built-in ones, then the chains themselves."""
+def remove_docker_rules(bridge: str, subnet: str) -> None:
+    """What dockerd left in the built-in chains: the jumps into its DOCKER* chains and the
+    rules naming its bridge or subnet (its FORWARD accepts, its MASQUERADE), then the DOCKER*
+    chains themselves."""
     table = ""
     for line in _iptables_save().splitlines():
         if line.startswith("*"):
             table = line[1:]
-        elif line.startswith("-A ") and " -j DOCKER" in line \
-                and not line.split()[1].startswith("DOCKER"):
+        elif line.startswith("-A ") and not line.split()[1].startswith("DOCKER") and (
+                " -j DOCKER" in line or f" {bridge} " in f"{line} " or f" {subnet} " in line):
             subprocess.run(["iptables", "-w", "-t", table, "-D", *line.split()[1:]],
                            capture_output=True)
     chains = docker_chains()
@@ -95,7 +98,7 @@ def main() -> None:
     finally:
         dockerd.stop()
         berthd.cleanup()
-        remove_docker_chains()
+        remove_docker_rules(bridge, str(ipaddress.IPv4Interface(DOCKER_BRIDGE_ADDRESS).network))
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 

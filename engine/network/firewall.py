@@ -126,6 +126,11 @@ def network_rules(bridge: str, subnet: str, internal: bool) -> list[Rule]:
         Rule(NAT, POST_CHAIN, ("-s", subnet, "!", "-o", bridge, "-j", "MASQUERADE")),
         Rule(NAT, POST_CHAIN, ("-o", bridge, "-m", "addrtype", "--src-type", "LOCAL",
                                "-j", "MASQUERADE")),
+        # a container reaching a port published on the host that leads back into this bridge
+        # (its own or a neighbour's): the reply would go straight back over the bridge, not
+        # through the host's NAT, so the request leaves with the gateway's address
+        Rule(NAT, POST_CHAIN, ("-o", bridge, "-s", subnet, "-m", "conntrack", "--ctstate",
+                               "DNAT", "-j", "MASQUERADE")),
     ]
     return rules
 

@@ -125,16 +125,17 @@ def test_network_create_ls_inspect_rm_from_the_docker_cli(net, cli):
     assert name not in _ok(_docker(net, cli, "network", "ls"))
 
 
-def test_two_containers_on_a_user_network_reach_each_other_by_name_and_alias(net):
+@pytest.mark.parametrize("cli", CLIS)
+def test_two_containers_on_a_user_network_reach_each_other_by_name_and_alias(net, cli):
     name = f"bt-app-{TAG}"
-    _ok(_run(net, "network", "create", name))
+    _ok(_run(net, "network", "create", name, cli=cli))
     _ok(_run(net, "run", "-d", "--name", f"web-{TAG}", "--network", name, "--network-alias",
              "www", "busybox", "sh", "-c",
              "echo hello > /tmp/index.html; httpd -p 80 -h /tmp; nc -l -p 7000 > /tmp/got; "
-             "sleep 60"))
+             "sleep 60", cli=cli))
     out = _ok(_run(net, "run", "--rm", "--network", name, "busybox", "sh", "-c",
                    f"cat /etc/resolv.conf; ping -c1 -W5 web-{TAG} >/dev/null && echo ping-ok; "
-                   "wget -qO- http://www/index.html; echo via-nc | nc www 7000"))
+                   "wget -qO- http://www/index.html; echo via-nc | nc www 7000", cli=cli))
     assert "nameserver 127.0.0.11" in out and "options ndots:0" in out
     assert "ping-ok" in out and "hello" in out
     _wait_for(lambda: _ok(_run(net, "exec", f"web-{TAG}", "cat", "/tmp/got")) == "via-nc\n")
@@ -144,11 +145,12 @@ def test_two_containers_on_a_user_network_reach_each_other_by_name_and_alias(net
     assert info["NetworkSettings"]["SandboxKey"] == f"/run/netns/berth-{info['Id'][:12]}"
 
 
-def test_a_published_port_is_reached_from_the_hosts_loopback(net):
+@pytest.mark.parametrize("cli", CLIS)
+def test_a_published_port_is_reached_from_the_hosts_loopback(net, cli):
     cid = _ok(_run(net, "run", "-d", "-p", "127.0.0.1:0:80", "-p", "127.0.0.1::81/udp",
                    "busybox", "sh", "-c",
-                   "echo served > /tmp/i.html; httpd -f -p 80 -h /tmp")).strip()
-    port = _ok(_run(net, "port", cid, "80/tcp"))
+                   "echo served > /tmp/i.html; httpd -f -p 80 -h /tmp", cli=cli)).strip()
+    port = _ok(_run(net, "port", cid, "80/tcp", cli=cli))
     assert port.startswith("127.0.0.1:"), port
     host_port = int(port.strip().rsplit(":", 1)[1])
 
@@ -160,7 +162,7 @@ def test_a_published_port_is_reached_from_the_hosts_loopback(net):
     ports = json.loads(_ok(_run(net, "inspect", "-f", "{{json .NetworkSettings.Ports}}", cid)))
     assert ports["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(host_port)}]
     assert ports["81/udp"][0]["HostIp"] == "127.0.0.1"
-    ps = _ok(_run(net, "ps", "--filter", f"id={cid}", "--format", "{{.Ports}}"))
+    ps = _ok(_run(net, "ps", "--filter", f"id={cid}", "--format", "{{.Ports}}", cli=cli))
     assert f"127.0.0.1:{host_port}->80/tcp" in ps
     # the host port is taken while it is published, and free after
     with pytest.raises(OSError):
@@ -168,6 +170,19 @@ def test_a_published_port_is_reached_from_the_hosts_loopback(net):
     _ok(_run(net, "rm", "-f", cid))
     with socket.socket() as s:
         s.bind(("127.0.0.1", host_port))
+
+
+def test_a_container_reaches_a_neighbours_port_published_on_the_host(net):
+    """Hairpin: A asks the host (its gateway) for a port that leads to B on the same bridge."""
+    _ok(_run(net, "run", "--rm", "busybox", "true"))        # the default bridge is up
+    gateway = net.api("GET", "/networks/bridge").json()["IPAM"]["Config"][0]["Gateway"]
+    cid = _ok(_run(net, "run", "-d", "-p", f"{gateway}::80", "busybox", "sh", "-c",
+                   "echo neighbour > /tmp/i.html; httpd -f -p 80 -h /tmp")).strip()
+    port = _ok(_run(net, "port", cid, "80")).strip().rsplit(":", 1)[1]
+    out = _ok(_run(net, "run", "--rm", "busybox", "sh", "-c",
+                   f"for i in 1 2 3 4 5; do wget -qO- http://{gateway}:{port}/i.html "
+                   f"&& break; sleep 0.3; done"))
+    assert "neighbour" in out
 
 
 def test_publish_all_gives_each_exposed_port_a_host_port(net):
