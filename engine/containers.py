@@ -88,7 +88,7 @@ class Containers:
         self.containers_dir = cfg.data_root / "containers"
         self.containers_dir.mkdir(parents=True, exist_ok=True)
         # the networks and each running container's sandbox in them (engine/network/)
-        self.networks = Networks(cfg.data_root, getattr(cfg, "bip", None))
+        self.networks = Networks(cfg.data_root, getattr(cfg, "bip", None), events)
         # volumes: the local driver's, their users found again from the records
         self.volumes = Volumes(cfg.data_root, events)
         for record in store.load_containers():

@@ -43,11 +43,12 @@ def _new_id() -> str:
 
 
 class Networks:
-    def __init__(self, data_root: Path, bip: str | None = None):
+    def __init__(self, data_root: Path, bip: str | None = None, events=None):
         self.dir = Path(data_root) / "network"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / "state.json"
         self.lock = asyncio.Lock()
+        self.events = events        # engine.events.EventLog: network events, as dockerd's
         self.active: set[str] = set()        # IDs of networks whose bridge is up
         self.sockets: dict[str, list[socket.socket]] = {}    # container ID: its host ports
         self.dns: dict[str, resolver.Server] = {}     # container ID: its embedded DNS server
@@ -61,6 +62,16 @@ class Networks:
             self._make_default(bip)
         elif bip:
             self._apply_bip(bip)
+
+    def _event(self, action: str, net: dict, cid: str | None = None) -> None:
+        """dockerd's network events (create, connect, disconnect, destroy): from the event
+        loop's thread only, where subscribers are fed."""
+        if self.events is None or net is None:
+            return
+        attrs = {"name": net["Name"], "type": net["Driver"]}
+        if cid:
+            attrs["container"] = cid
+        self.events.log("network", action, net["Id"], attrs)
 
     # records
     def _save(self) -> None:
@@ -237,6 +248,7 @@ class Networks:
                "UserSubnet": bool(conf.get("Subnet")), "UserGateway": bool(conf.get("Gateway"))}
         self.networks[nid] = rec
         self._save()
+        self._event("create", rec)
         return rec, ""
 
     def endpoints(self, nid: str) -> dict[str, dict]:
@@ -258,6 +270,7 @@ class Networks:
                 self.active.discard(net["Id"])
             del self.networks[net["Id"]]
             self._save()
+        self._event("destroy", net)
 
     # sandboxes
     def sandbox(self, cid: str) -> dict | None:
@@ -275,9 +288,12 @@ class Networks:
         async with self.lock:
             if cid in self.sandboxes:      # a start that failed before its detach
                 await asyncio.to_thread(self._detach_sync, cid)
-            return await asyncio.to_thread(self._attach_sync, cid, name, mode,
+            path = await asyncio.to_thread(self._attach_sync, cid, name, mode,
                                            endpoints_config, exposed, port_bindings,
                                            publish_all)
+        for nid in self.sandboxes[cid]["Networks"]:
+            self._event("connect", self.networks.get(nid), cid)
+        return path
 
     def _attach_sync(self, cid: str, name: str, mode: str, endpoints_config: dict,
                      exposed: dict | None, port_bindings: dict | None,
@@ -341,6 +357,7 @@ class Networks:
                 finally:
                     self._save()
             await asyncio.to_thread(run)
+        self._event("connect", net, cid)
 
     async def disconnect(self, cid: str, ref: str) -> None:
         async with self.lock:
@@ -353,6 +370,7 @@ class Networks:
             for s in self.sockets.pop(cid, []) if ep.get("Ports") else []:
                 s.close()
             self._save()
+        self._event("disconnect", net, cid)
 
     def _connect_sync(self, cid: str, name: str, box: dict, net: dict, ep_config: dict,
                       mappings: list[ports.Mapping]) -> None:
@@ -464,8 +482,11 @@ class Networks:
         self._stop_dns(cid)
         if cid not in self.sandboxes and cid not in self.sockets:
             return
+        nets = list((self.sandboxes.get(cid) or {}).get("Networks", {}))
         async with self.lock:
             await asyncio.to_thread(self._detach_sync, cid)
+        for nid in nets:
+            self._event("disconnect", self.networks.get(nid), cid)
 
     def _detach_sync(self, cid: str) -> None:
         box = self.sandboxes.pop(cid, None)

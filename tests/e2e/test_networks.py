@@ -397,6 +397,15 @@ def test_connect_and_disconnect_a_running_container(net):
     assert _ok(_run(net, "exec", cid, "ls", "/sys/class/net")).split() == ["eth0", "lo"]
     p = _run(net, "network", "disconnect", b, cid)
     assert p.returncode != 0 and b"is not connected to network" in p.stderr, p
+    # dockerd's network events, for the starts, the connect and the disconnect
+    now = int(time.time()) + 1
+    events = _ok(_run(net, "events", "--since", str(now - 120), "--until", str(now),
+                      "--filter", "type=network", "--format",
+                      "{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.container}}"))
+    lines = [[w for w in ln.split() if w not in ("<no", "value>")]
+             for ln in events.splitlines()]
+    for want in (["create", a], ["create", b], ["connect", b, cid], ["disconnect", b, cid]):
+        assert want in lines, (want, events)
 
 
 def test_a_berthd_restart_keeps_a_running_containers_network(net):
