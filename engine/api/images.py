@@ -21,6 +21,7 @@ from ..registry.client import RegistryError
 from ..registry.media import ManifestError
 from ..registry.transport import RegistryConfig
 from . import filters as list_filters
+from . import image_archives
 from .http import JSON, check_filter_keys, json_response, parse_filters, query_bool
 
 IMAGE_FILTERS = ("reference", "dangling", "label", "before", "since", "until")
@@ -67,9 +68,9 @@ def inspect_view(daemon, image: Image) -> dict:
         "RepoTags": daemon.images.repo_tags(image),
         "RepoDigests": _repo_digests(image),
         "Parent": "",
-        "Comment": "",
+        "Comment": cfg.get("comment", ""),      # an import's or commit's message
         "Created": timefmt.rfc3339nano(image.created),
-        "DockerVersion": "",
+        "DockerVersion": cfg.get("docker_version", ""),
         "Author": cfg.get("author", ""),
         "Config": container_config,
         "Architecture": cfg.get("architecture", ""),
@@ -260,7 +261,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     dockerd's progress stream; no tag (pull --all-tags) pulls every tag."""
     daemon = _daemon(request)
     if request.query.get("fromSrc"):
-        raise NotImplementedYet("importing images (docker import) is not supported by berth yet")
+        return await image_archives.import_image(request)      # docker import
     ref, all_tags = _pull_reference(request.query.get("fromImage", ""),
                                     request.query.get("tag", ""))
     plat = request.query.get("platform", "")

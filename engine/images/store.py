@@ -97,6 +97,19 @@ class ImageStore:
             src.rename(path)
         return "sha256:" + hexd
 
+    def layer_media_type(self, digest: str) -> str:
+        """The OCI media type of a stored layer blob, by its compression."""
+        with open(self.blob_path(digest), "rb") as f:
+            kind = layers.compression(f.read(4))
+        return MEDIA_LAYER + {"gzip": "+gzip", "zstd": "+zstd"}.get(kind, "")
+
+    def layer_digests(self, image: Image) -> list[str]:
+        """The image's layer blob digests, from its manifest (a pulled layer's blob digest is
+        that of its compressed form, not its diff ID)."""
+        manifest = json.loads(self.blob_path(self.images[image.id].record["Manifest"])
+                              .read_bytes())
+        return [d["digest"] for d in manifest["layers"]]
+
     # layers
     def layer_dir(self, chain_id: str) -> Path:
         return self.layers_dir / chain_id.split(":", 1)[1] / "diff"
@@ -151,10 +164,14 @@ class ImageStore:
                 shutil.rmtree(entry, ignore_errors=True)
 
     # images
-    def add_image(self, config: dict, layer_digests: list[str], tags: list[str]) -> Image:
+    def add_image(self, config: dict, layer_digests: list[str], tags: list[str],
+                  config_bytes: bytes | None = None) -> Image:
         """Record an image whose layer blobs are already in the store, unpack it, tag it.
-        The layers are unpacked (and their diff IDs checked) before anything is recorded."""
-        config_bytes = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
+        The layers are unpacked (and their diff IDs checked) before anything is recorded.
+        config_bytes, when given, is the config as it came (a load or a pull), kept byte for
+        byte so that the image ID stays its digest; config is then its parsed form."""
+        if config_bytes is None:
+            config_bytes = json.dumps(config, separators=(",", ":"), sort_keys=True).encode()
         diff_ids = list((config.get("rootfs") or {}).get("diff_ids") or [])
         with self._lock:
             size, made = self._unpack_layers(layer_digests, diff_ids)
@@ -165,7 +182,7 @@ class ImageStore:
                     "mediaType": MEDIA_MANIFEST,
                     "config": {"mediaType": MEDIA_CONFIG, "digest": config_digest,
                                "size": len(config_bytes)},
-                    "layers": [{"mediaType": MEDIA_LAYER, "digest": d,
+                    "layers": [{"mediaType": self.layer_media_type(d), "digest": d,
                                 "size": self.blob_path(d).stat().st_size}
                                for d in layer_digests],
                 }
@@ -184,19 +201,22 @@ class ImageStore:
                 self._tag(image, str(reference.parse(tag)))
         return image
 
-    def import_image(self, config: dict, layer_files: list[Path], tags: list[str]) -> Image:
+    def import_image(self, config: dict, layer_files: list[Path], tags: list[str], *,
+                     config_bytes: bytes | None = None,
+                     base_layers: list[str] | None = None) -> Image:
         """An image from layer tar files (plain or compressed; load, import and commit make
-        them in the data root's tmp): each is moved into the blob store, then add_image. On any
+        them in the data root's tmp): each is moved into the blob store, then add_image
+        (base_layers: blob digests already stored that come first, a commit's image). On any
         error the blobs this call added are removed again, so the store is as before."""
         added: list[Path] = []
         try:
-            digests = []
+            digests = list(base_layers or [])
             for src in layer_files:
                 hexd = _sha256_file(src)
                 if not (self.blobs / hexd).exists():
                     added.append(self.blobs / hexd)
                 digests.append(self.import_blob_file(src, hexd))
-            return self.add_image(config, digests, tags)
+            return self.add_image(config, digests, tags, config_bytes)
         except BaseException:
             for path in added:
                 path.unlink(missing_ok=True)
