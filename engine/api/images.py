@@ -20,6 +20,7 @@ from ..registry import push as registry_push
 from ..registry.client import RegistryError
 from ..registry.media import ManifestError
 from ..registry.transport import RegistryConfig
+from ..version import api_at_least
 from . import filters as list_filters
 from . import image_archives
 from .http import JSON, check_filter_keys, json_response, parse_filters, query_bool
@@ -181,10 +182,39 @@ async def prune(request: web.Request) -> web.Response:
     return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 
+# Go's zero container.Config, as dockerd shows the ContainerConfig of an image that no build
+# container made (BuildKit's, a commit's, an import's, berth's own)
+EMPTY_CONTAINER_CONFIG = {
+    "Hostname": "", "Domainname": "", "User": "", "AttachStdin": False, "AttachStdout": False,
+    "AttachStderr": False, "Tty": False, "OpenStdin": False, "StdinOnce": False, "Env": None,
+    "Cmd": None, "Image": "", "Volumes": None, "WorkingDir": "", "Entrypoint": None,
+    "OnBuild": None, "Labels": None,
+}
+
+
+def _with_legacy_build_fields(view: dict, image: Image) -> dict:
+    """dockerd before API 1.45 also shows the build container of the image (Container) and
+    its config (ContainerConfig, the image JSON's container_config), after Created; clients of
+    that age read them: docker-compose 1.29 recreates a service's container by merging
+    ContainerConfig.Volumes with Config.Volumes, and fails on a KeyError without it."""
+    legacy = {"Container": image.config.get("container") or "",
+              "ContainerConfig": image.config.get("container_config")
+              or dict(EMPTY_CONTAINER_CONFIG)}
+    out = {}
+    for key, value in view.items():
+        out[key] = value
+        if key == "Created":
+            out.update(legacy)
+    return out
+
+
 async def inspect(request: web.Request) -> web.Response:
     daemon = _daemon(request)
     image = daemon.images.resolve(request.match_info["name"])
-    return json_response(inspect_view(daemon, image))
+    view = inspect_view(daemon, image)
+    if not api_at_least(request["api_version"], "1.45"):
+        view = _with_legacy_build_fields(view, image)
+    return json_response(view)
 
 
 def _registry_config(daemon) -> RegistryConfig:

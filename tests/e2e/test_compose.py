@@ -64,11 +64,13 @@ volumes:
 """
 
 
-def _compose(daemon, project_dir: Path, project: str, *args: str,
-             timeout: float = 120) -> subprocess.CompletedProcess:
+def _compose(daemon, project_dir: Path, project: str, *args: str, timeout: float = 120,
+             api_version: str | None = None) -> subprocess.CompletedProcess:
     env = daemon.env()
-    env.pop("COMPOSE_FILE", None)
-    env.pop("COMPOSE_PROJECT_NAME", None)
+    for name in ("COMPOSE_FILE", "COMPOSE_PROJECT_NAME", "COMPOSE_API_VERSION"):
+        env.pop(name, None)
+    if api_version:
+        env["COMPOSE_API_VERSION"] = api_version
     return subprocess.run([COMPOSE, "--no-ansi", "-p", project, *args], cwd=project_dir,
                           capture_output=True, env=env, timeout=timeout)
 
@@ -165,6 +167,28 @@ def test_a_compose_project_comes_up_serves_and_goes_down_leaving_nothing(daemon,
         # busybox httpd -v logs each request: the fetcher's over the network, ours via the port
         assert "response:200" in logs, logs
 
+        # exec into a service; a forced recreate (compose renames the old container, reads the
+        # image's ContainerConfig, carries the volumes over) keeps what is in the volume.
+        # Compose 1.29 negotiates berthd's newest API, where images have no ContainerConfig any
+        # more (dockerd dropped it at 1.45), and its recreate then fails with KeyError:
+        # 'ContainerConfig' as it does against Docker 25 and later: its users pin an older API
+        _ok(_compose(daemon, tmp_path, project, "exec", "-T", "web", "sh", "-c",
+                     "echo kept > /srv/kept.txt"))
+        _ok(_compose(daemon, tmp_path, project, "up", "-d", "--force-recreate", "-t", "1",
+                     api_version="1.44"))
+        recreated = _project_objects(daemon, project)
+        assert len(recreated["containers"]) == 2 and \
+            not set(recreated["containers"]) & seen["ids"], recreated
+        seen["ids"] |= set(recreated["containers"])
+        for cid in recreated["containers"]:
+            c = daemon.api("GET", f"/containers/{cid}/json").json()
+            seen["addresses"].add(c["NetworkSettings"]["Networks"][f"{project}_backend"]
+                                  ["IPAddress"])
+        seen["veths"] |= _bridge_ports(bridge)
+        out = _ok(_compose(daemon, tmp_path, project, "port", "web", "80")).strip()
+        port = out.rpartition(":")[2]
+        assert _fetch(int(port), "/kept.txt") == b"kept\n"
+
         down = _compose(daemon, tmp_path, project, "down", "-v", "-t", "5")
         _ok(down)
         assert _project_objects(daemon, project) == {"containers": [], "networks": [],
@@ -187,3 +211,14 @@ def test_a_compose_project_comes_up_serves_and_goes_down_leaving_nothing(daemon,
         if _project_objects(daemon, project) != {"containers": [], "networks": [],
                                                  "volumes": []}:
             _compose(daemon, tmp_path, project, "down", "-v", "-t", "1")
+
+
+def test_image_inspect_has_the_build_fields_before_api_1_45(daemon):
+    # what compose 1.29 reads to recreate a container (ContainerConfig.Volumes), as dockerd
+    # shows it before API 1.45: the image JSON's build container and its config, else Go's
+    # zero config; from 1.45 on they are gone
+    old = daemon.api("GET", "/v1.44/images/busybox/json").json()
+    assert old["Container"] == "" and old["ContainerConfig"]["Volumes"] is None, old
+    assert list(old)[list(old).index("Created") + 1:][:2] == ["Container", "ContainerConfig"]
+    new = daemon.api("GET", "/v1.45/images/busybox/json").json()
+    assert "Container" not in new and "ContainerConfig" not in new, new
