@@ -1,11 +1,13 @@
 """The images berth ships: seeded into the store on first start, with no network.
 
 `busybox` is the host's static busybox with a symlink per applet; `hello-world` is berth's own
-static program (hello/hello.c). Both are real images: layer tar blobs, an OCI config and manifest,
-so they look like pulled ones to inspect, `images` and a later registry client.
+static program (hello/hello.c). Both are ordinary images of the store: layer tar blobs unpacked
+through layers.unpack_into, an OCI config and manifest; they can be saved, pushed, tagged and
+removed like any other, and are made only once per data root.
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -22,6 +24,7 @@ log = logging.getLogger("berthd.images")
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BUSYBOX_REF = "busybox:latest"
 HELLO_REF = "hello-world:latest"
+SEEDED_KEY = "builtin_images_seeded"      # the built-in refs this data root was given once
 
 
 def _image_config(created_ns: int, diff_id: str, config: dict, created_by: str) -> dict:
@@ -96,11 +99,18 @@ def seed_hello(images: ImageStore, tmp_dir: Path) -> None:
 
 
 def seed(images: ImageStore, tmp_dir: Path) -> None:
-    """Add whichever built-in images the store lacks; a failure is logged, not fatal."""
+    """Add the built-in images at the first start of a data root; a failure is logged, not
+    fatal, and tried again at the next start. Once seeded they are ordinary images: one that
+    is removed (rmi, prune) stays removed, as with any other, and is not made again."""
+    seeded = set(json.loads(images.store.get_meta(SEEDED_KEY) or "[]"))
     for ref, fn in ((HELLO_REF, seed_hello), (BUSYBOX_REF, seed_busybox)):
-        if images.has_tag(ref):
+        if ref in seeded:
             continue
-        try:
-            fn(images, tmp_dir)
-        except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
-            log.error("cannot seed the built-in image %s: %s", ref, e)
+        if not images.has_tag(ref):
+            try:
+                fn(images, tmp_dir)
+            except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+                log.error("cannot seed the built-in image %s: %s", ref, e)
+                continue
+        seeded.add(ref)
+        images.store.set_meta(SEEDED_KEY, json.dumps(sorted(seeded)))

@@ -106,8 +106,7 @@ class ImageStore:
     def layer_digests(self, image: Image) -> list[str]:
         """The image's layer blob digests, from its manifest (a pulled layer's blob digest is
         that of its compressed form, not its diff ID)."""
-        manifest = json.loads(self.blob_path(self.images[image.id].record["Manifest"])
-                              .read_bytes())
+        manifest = json.loads(self.blob_path(image.record["Manifest"]).read_bytes())
         return [d["digest"] for d in manifest["layers"]]
 
     # layers
@@ -239,9 +238,11 @@ class ImageStore:
         self.tags.pop(full_ref, None)
 
     def delete(self, image: Image) -> None:
-        """The image's record, tags and the layers no other image shares. Blobs stay: they
-        are content-addressed and cheap, and a re-seed or re-import finds them."""
+        """The image's record and tags, and what no other image uses: its unpacked layers
+        and its blobs (manifest, config, layers). A container keeps its image (the API never
+        deletes an image a container uses), so its layers stay with it."""
         with self._lock:
+            own = self.blobs_of(image)
             self.store.delete_image(image.id)
             del self.images[image.id]
             for ref in [r for r, (iid, _) in self.tags.items() if iid == image.id]:
@@ -251,6 +252,18 @@ class ImageStore:
             for chain in layers.chain_ids(image.diff_ids):
                 if chain not in in_use:
                     shutil.rmtree(self.layer_dir(chain).parent, ignore_errors=True)
+            kept = {d for other in self.images.values() for d in self.blobs_of(other)}
+            for digest in own - kept:
+                self.blob_path(digest).unlink(missing_ok=True)
+
+    def blobs_of(self, image: Image) -> set[str]:
+        """The digests of the blobs an image is made of: manifest, config, layers."""
+        out = {image.id, image.record["Manifest"]}
+        try:
+            out.update(self.layer_digests(image))
+        except (OSError, ValueError, KeyError):
+            pass        # a manifest already gone: the layers are named by no blob of ours
+        return out
 
     def has_tag(self, ref: str) -> bool:
         return str(reference.parse(ref)) in self.tags
