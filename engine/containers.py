@@ -341,8 +341,7 @@ class Containers:
         if mode.startswith("container:"):
             other = self.get(mode.partition(":")[2])
             if not other.running or other.restarting:
-                raise Conflict(f"cannot join network namespace of a non running container: "
-                               f"container {other.id} is {other.status()}")
+                raise Conflict(f"cannot join network of a non running container: {other.id}")
             box = self.networks.sandbox(other.id)
             if box:
                 return box["Netns"]

@@ -279,7 +279,7 @@ def test_network_none_has_only_lo_and_container_mode_shares_the_stack(net):
     assert "shared" in shared
     _ok(_run(net, "stop", "-t", "1", cid))
     p = _run(net, "run", "--rm", "--network", f"container:host-{TAG}", "busybox", "true")
-    assert p.returncode != 0 and b"cannot join network namespace of a non running " \
+    assert p.returncode != 0 and b"cannot join network of a non running " \
         b"container" in p.stderr, p
 
 
