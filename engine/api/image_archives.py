@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from .. import body_types as bt
 from .. import disk_usage, rootfs, timefmt
 from ..errors import EngineError, InvalidParameter, NotImplementedYet
 from ..images import archive_load, archive_save, importer, reference
@@ -25,6 +26,8 @@ from .http import JSON, json_response, query_bool, read_json
 
 log = logging.getLogger("berthd.images")
 TAR = "application/x-tar"
+# POST /commit's optional body: a container.Config whose set fields override the container's
+COMMIT_CONFIG = bt.Struct("container.Config", bt.CONFIG_FIELDS)
 CHUNK = 1 << 20
 
 
@@ -112,10 +115,17 @@ async def _stream_from_thread(resp: web.StreamResponse, fn: Callable[[io.Buffere
 # save -------------------------------------------------------------------------------------------
 
 async def save(request: web.Request) -> web.StreamResponse:
-    """GET /images/get?names=A&names=B and GET /images/{name}/get (docker save)."""
+    """GET /images/get?names=A&names=B (docker save of several images)."""
+    return await _save(request, request.query.getall("names", []))
+
+
+async def save_one(request: web.Request) -> web.StreamResponse:
+    """GET /images/{name}/get (docker save of one image)."""
+    return await _save(request, [request.match_info["name"]])
+
+
+async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
     daemon = _daemon(request)
-    names = ([request.match_info["name"]] if "name" in request.match_info
-             else request.query.getall("names", []))
     if not names:
         raise InvalidParameter("no image names were given to save")
     chosen = archive_save.select(daemon.images, names)
@@ -223,10 +233,9 @@ async def commit(request: web.Request) -> web.Response:
     q = request.query
     c = daemon.containers.get(q.get("container", ""))
     tags = _tags(q.get("repo", ""), q.get("tag", ""))
-    body = await read_json(request)
+    body = bt.check(await read_json(request), COMMIT_CONFIG)
     run_config = dict(c.config)
-    if isinstance(body, dict):
-        run_config.update({k: v for k, v in body.items() if v not in (None, "", [], {})})
+    run_config.update({k: v for k, v in body.items() if v not in (None, "", [], {}, False)})
     image = daemon.images.resolve(c.record["Image"])
     pause = query_bool(request, "pause") if "pause" in q else True
     paused_here = False
@@ -291,6 +300,6 @@ ROUTES = [
     ("GET", "/images/get", save),
     ("POST", "/images/load", load),
     ("POST", "/commit", commit),
-    ("GET", "/images/{name:.+}/get", save),
+    ("GET", "/images/{name:.+}/get", save_one),
     ("GET", "/images/{name:.+}/history", history),
 ]

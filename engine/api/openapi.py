@@ -23,7 +23,7 @@ import sys
 
 from .. import body_types as bt
 from ..version import API_VERSION, VERSION
-from . import networks, volumes
+from . import image_archives, networks, volumes
 
 # -- request bodies, from body_types ------------------------------------------------------
 
@@ -40,6 +40,7 @@ HANDLER_BODY_SCHEMAS: dict[str, bt.Struct] = {
     "NetworkCreateRequest": networks.CREATE_REQUEST,
     "NetworkConnectRequest": networks.CONNECT_REQUEST,
     "NetworkDisconnectRequest": networks.DISCONNECT_REQUEST,
+    "CommitConfig": image_archives.COMMIT_CONFIG,
 }
 NAMED_STRUCTS: dict[str, bt.Struct] = {
     "HostConfig": bt.HOST_CONFIG,
@@ -151,7 +152,13 @@ QUERY: dict[tuple[str, str], Q] = {
                               "shared-size": (BOOL, False), "digests": (BOOL, False)},
     ("POST", "/images/create"): {"fromImage": (STR, False), "fromSrc": (STR, False),
                                  "repo": (STR, False), "tag": (STR, False),
-                                 "message": (STR, False), "platform": (STR, False)},
+                                 "message": (STR, False), "platform": (STR, False),
+                                 "changes": (STR, False)},
+    ("GET", "/images/get"): {"names": (STR, True)},
+    ("POST", "/images/load"): {"quiet": (BOOL, False)},
+    ("POST", "/commit"): {"container": (STR, True), "repo": (STR, False), "tag": (STR, False),
+                          "comment": (STR, False), "author": (STR, False),
+                          "pause": (BOOL, False), "changes": (STR, False)},
     ("POST", "/images/{name}/tag"): {"repo": (STR, False), "tag": (STR, False)},
     ("DELETE", "/images/{name}"): {"force": (BOOL, False), "noprune": (BOOL, False)},
     ("GET", "/containers/{name}/archive"): {"path": (STR, True)},
@@ -181,6 +188,8 @@ BODIES: dict[tuple[str, str], str] = {
     ("POST", "/networks/create"): "NetworkCreateRequest",
     ("POST", "/networks/{id}/connect"): "NetworkConnectRequest",
     ("POST", "/networks/{id}/disconnect"): "NetworkDisconnectRequest",
+    ("POST", "/images/load"): "application/x-tar",
+    ("POST", "/commit"): "CommitConfig",
 }
 
 # -- responses ----------------------------------------------------------------------------
@@ -231,6 +240,11 @@ RESPONSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/images/{name}/json"): (200, 400, 404, 409, 500),
     ("POST", "/images/{name}/tag"): (201, 400, 404, 409, 500),
     ("DELETE", "/images/{name}"): (200, 400, 404, 409, 500),
+    ("GET", "/images/get"): (200, 400, 404, 500),
+    ("GET", "/images/{name}/get"): (200, 400, 404, 500),
+    ("POST", "/images/load"): (200, 400, 500),
+    ("GET", "/images/{name}/history"): (200, 404, 500),
+    ("POST", "/commit"): (201, 400, 404, 409, 500),
     ("GET", "/containers/{name}/archive"): (200, 400, 404, 500),
     ("HEAD", "/containers/{name}/archive"): (200, 400, 404, 500),
     ("PUT", "/containers/{name}/archive"): (200, 400, 403, 404, 409, 500),
@@ -284,6 +298,11 @@ SUMMARIES = {
     ("GET", "/images/{name}/json"): "Inspect an image",
     ("POST", "/images/{name}/tag"): "Tag an image",
     ("DELETE", "/images/{name}"): "Remove an image",
+    ("GET", "/images/get"): "Export images (docker save)",
+    ("GET", "/images/{name}/get"): "Export an image (docker save)",
+    ("POST", "/images/load"): "Import images from a docker save archive",
+    ("GET", "/images/{name}/history"): "An image's history",
+    ("POST", "/commit"): "Create an image from a container's changes",
     ("GET", "/containers/{name}/archive"): "A tar of a path in a container",
     ("HEAD", "/containers/{name}/archive"): "Stat a path in a container",
     ("PUT", "/containers/{name}/archive"): "Extract a tar into a container",
