@@ -71,7 +71,7 @@ def _compose(daemon, project_dir: Path, project: str, *args: str, timeout: float
         env.pop(name, None)
     if api_version:
         env["COMPOSE_API_VERSION"] = api_version
-    return subprocess.run([COMPOSE, "--no-ansi", "-p", project, *args], cwd=project_dir,
+    return subprocess.run([COMPOSE, "--ansi", "never", "-p", project, *args], cwd=project_dir,
                           capture_output=True, env=env, timeout=timeout)
 
 
