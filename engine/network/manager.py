@@ -19,9 +19,11 @@ import os
 import socket
 from pathlib import Path
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from .. import timefmt
 from ..config import DEFAULT_DATA_ROOT
-from ..errors import Conflict, EngineError, InvalidParameter, NotFound
+from ..errors import Conflict, EngineError, Internal, InvalidParameter, NotFound
 from . import bridge, firewall, ipam, netlink, netns, ports, resolver
 from .errors import Forbidden
 
@@ -288,9 +290,13 @@ class Networks:
         async with self.lock:
             if cid in self.sandboxes:      # a start that failed before its detach
                 await asyncio.to_thread(self._detach_sync, cid)
-            path = await asyncio.to_thread(self._attach_sync, cid, name, mode,
-                                           endpoints_config, exposed, port_bindings,
-                                           publish_all)
+            try:
+                path = await asyncio.to_thread(self._attach_sync, cid, name, mode,
+                                               endpoints_config, exposed, port_bindings,
+                                               publish_all)
+            except (NetlinkError, firewall.FirewallError, OSError) as e:
+                raise Internal(f"cannot set up the network of container {cid[:12]} "
+                               f"({mode}): {e}") from None
         for nid in self.sandboxes[cid]["Networks"]:
             self._event("connect", self.networks.get(nid), cid)
         return path
@@ -346,9 +352,16 @@ class Networks:
             if net["Id"] in box["Networks"]:
                 raise Forbidden(f"endpoint with name {name.lstrip('/')} already exists in "
                                 f"network {net['Name']}")
+
             def run() -> None:
                 try:
                     self._connect_sync(cid, name, box, net, ep_config, [])
+                except (NetlinkError, firewall.FirewallError, OSError) as e:
+                    ep = box["Networks"].pop(net["Id"], None)
+                    if ep:
+                        self._disconnect_ep(net["Id"], ep)
+                    raise Internal(f"cannot connect container {cid[:12]} to network "
+                                   f"{net['Name']}: {e}") from None
                 except BaseException:
                     ep = box["Networks"].pop(net["Id"], None)
                     if ep:
