@@ -31,6 +31,8 @@ VERBS = {
     "exec": "execs", "inspect": "inspect", "top": "inspect", "stats": "inspect",
     "events": "events", "images": "images", "version": "system", "info": "system",
     "system": "system", "tls": "tls",
+    "save": "image_files", "load": "image_files", "import": "image_files",
+    "commit": "image_files", "history": "image_files",
 }
 
 

@@ -111,7 +111,8 @@ class Archive:
             return self.tar.extractfile(member), member.size
         raise ArchiveError(f"{wanted} in the archive is a loop of links")
 
-    def read(self, name: str, limit: int = MAX_JSON) -> bytes:
+    def read(self, name: str, limit: int | None = None) -> bytes:
+        limit = MAX_JSON if limit is None else limit
         data, size = self.open(name)
         if size > limit:
             raise ArchiveError(f"{name} in the archive is {size} bytes, over the limit of {limit}")
