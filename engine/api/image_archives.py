@@ -243,11 +243,13 @@ async def commit(request: web.Request) -> web.Response:
         await daemon.containers.pause(c)
         paused_here = True
     try:
-        new = await asyncio.to_thread(
-            image_commit.commit, daemon.images, image,
-            rootfs.upper_dir(daemon.cfg.data_root, c.id), _tmp(daemon), container_id=c.id,
-            container_config=run_config, changes=q.getall("changes", []),
-            comment=q.get("comment", ""), author=q.get("author", ""), tags=tags)
+        async with c.lock:      # not removed while its layer is read
+            new = await asyncio.to_thread(
+                image_commit.commit, daemon.images, image,
+                rootfs.upper_dir(daemon.cfg.data_root, c.id), _tmp(daemon),
+                container_id=c.id, container_config=run_config,
+                changes=q.getall("changes", []), comment=q.get("comment", ""),
+                author=q.get("author", ""), tags=tags)
     finally:
         if paused_here:
             await daemon.containers.unpause(c)

@@ -23,6 +23,7 @@ MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
 MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
 STAGING_PREFIX = ".unpacking-"
+WORK_PREFIXES = ("load-", "import-", "commit-")     # engine/images' work dirs in <root>/tmp
 
 
 class Image:
@@ -157,10 +158,18 @@ class ImageStore:
         return size
 
     def _sweep_staging(self) -> None:
-        """Staging dirs a killed berthd left mid-unpack: never used, removed at start."""
+        """Staging dirs a killed berthd left mid-unpack, and the work dirs of a load, import
+        or commit it was making: never used, removed at start."""
         for entry in self.layers_dir.iterdir():
             if entry.name.startswith(STAGING_PREFIX):
                 shutil.rmtree(entry, ignore_errors=True)
+        tmp = self.data_root / "tmp"
+        for entry in (tmp.iterdir() if tmp.is_dir() else ()):
+            if entry.name.startswith(WORK_PREFIXES):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
     # images
     def add_image(self, config: dict, layer_digests: list[str], tags: list[str],

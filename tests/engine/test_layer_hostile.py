@@ -234,9 +234,18 @@ def test_whiteouts_become_overlay_whiteouts(images, tmp_path):
 
 
 def test_a_killed_unpack_leaves_nothing(images, tmp_path):
-    """A berthd killed mid-unpack leaves only its staging dir, which the next start removes;
-    the layer's own dir appears only by the final rename."""
+    """A berthd killed mid-unpack leaves only its staging dir, and mid-load/import/commit its
+    work dir, which the next start removes; the layer's own dir appears only by the final
+    rename."""
     left = images.layers_dir / f"{STAGING_PREFIX}{'a' * 64}.123.456"
     (left / "diff/etc").mkdir(parents=True)
+    work = [tmp_path / "tmp/load-x1/layer0", tmp_path / "tmp/commit-x2/layer.tar",
+            tmp_path / "tmp/import-x3"]
+    for path in work:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"partial")
+    kept = tmp_path / "tmp/other"
+    kept.write_bytes(b"not ours")
     ImageStore(tmp_path, images.store)
     assert not left.exists()
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == ["other"]
