@@ -77,12 +77,19 @@ def inspect_view(daemon, image: Image) -> dict:
         "Architecture": cfg.get("architecture", ""),
         "Os": cfg.get("os", "linux"),
         "Size": image.size,
-        "GraphDriver": {"Name": "overlayfs", "Data": {
-            "LowerDir": ":".join(lower[1:]) if len(lower) > 1 else "",
-            "UpperDir": lower[0] if lower else "", "WorkDir": ""}},
+        "GraphDriver": {"Name": "overlayfs", "Data": _graph_driver_data(lower)},
         "RootFS": {"Type": "layers", "Layers": list(image.diff_ids)},
         "Metadata": {"LastTagTime": timefmt.rfc3339nano(daemon.images.last_tag_time(image))},
     }
+
+
+def _graph_driver_data(lower: list[str]) -> dict:
+    """overlay2's keys for what berth has: the top layer's dir as UpperDir and the ones below
+    as LowerDir (top first); image layers have no work or merged dir here, so none is named."""
+    data = {"UpperDir": lower[0]} if lower else {}
+    if len(lower) > 1:
+        data["LowerDir"] = ":".join(lower[1:])
+    return data
 
 
 def _reference_match(daemon, image: Image, patterns: list[str]) -> bool:
