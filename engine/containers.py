@@ -34,7 +34,7 @@ from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound,
 from .network.errors import Forbidden
 from .events import EventLog
 from .images.store import ImageStore
-from .network import endpoints as network_endpoints
+from .network import endpoints as network_endpoints, links as network_links
 from .network.manager import Networks
 from .store import Store
 from .supervisor_link import SupervisorLink
@@ -141,6 +141,7 @@ class Containers:
                                            warnings)
         host_config.check_networking(body.get("NetworkingConfig"), hc["NetworkMode"])
         self._check_network_mode(hc["NetworkMode"])
+        self._check_links(hc)
         image_ref = config["Image"]
         image = self.images.resolve(image_ref)
         host_config.check_platform(image_ref, platform, image.config)
@@ -198,11 +199,50 @@ class Containers:
         return c, warnings
 
     def _check_network_mode(self, mode: str) -> None:
-        """The network or container a mode names exists (dockerd's 404s)."""
-        if mode.startswith("container:"):
-            self.get(mode.partition(":")[2])
-        elif mode not in ("host", "none"):
-            self.networks.find(mode)
+        """The network or container a mode names exists, in dockerd's words. Not a 404: the
+        docker CLI takes a 404 from create for a missing image and would try to pull it."""
+        try:
+            if mode.startswith("container:"):
+                self.get(mode.partition(":")[2])
+            elif mode not in ("host", "none"):
+                self.networks.find(mode)
+        except NotFound as e:
+            raise InvalidParameter(e.message) from None
+
+    def _check_links(self, hc: dict) -> None:
+        """--link's containers exist (dockerd's words); they must run at each start."""
+        for link in hc.get("Links") or []:
+            name, _ = network_links.parse(link)
+            try:
+                self.get(name)
+            except NotFound:
+                raise InvalidParameter(f"could not get container for {name}") from None
+
+    def _legacy_links(self, c: Container) -> tuple[list[str], str]:
+        """On the default bridge: each linked container's environment variables and its
+        /etc/hosts line (dockerd's legacy links). On a user network links are DNS aliases."""
+        if (c.host_config.get("NetworkMode") or "bridge") != "bridge":
+            return [], ""
+        env, hosts = [], ""
+        for link in c.host_config.get("Links") or []:
+            name, alias = network_links.parse(link)
+            try:
+                target = self.get(name)
+            except NotFound:
+                raise NotFound(f"could not get container for {name}") from None
+            if not target.running or target.restarting:
+                raise Conflict(f"Cannot link to a non running container: {target.name} AS "
+                               f"{c.name}/{alias}")
+            box = self.networks.sandbox(target.id) or {}
+            bridge_id = self.networks.find("bridge")["Id"]
+            ep = (box.get("Networks") or {}).get(bridge_id)
+            if ep is None:
+                raise Conflict(f"Cannot link to {target.name}, as it does not belong to the "
+                               f"default network")
+            env += network_links.env(alias, c.name, target.name, ep["IPAddress"],
+                                     target.config.get("ExposedPorts"), target.config.get("Env"))
+            hosts += network_links.hosts_line(alias, target.name, ep["IPAddress"])
+        return env, hosts
 
     # start
     async def start(self, c: Container) -> None:
@@ -253,9 +293,11 @@ class Containers:
         lower = self.images.lower_dirs(image)
         rootfs.prepare(self.cfg.data_root, c.id)
         try:
+            link_env, link_hosts = self._legacy_links(c)
             ns_path = await self._attach_network(c)
             etc_files.write(c, self.container_dir(c.id), self.networks.first_address(c.id),
-                            self.networks.host_gateway(), self.networks.uses_dns(c.id))
+                            self.networks.host_gateway(), self.networks.uses_dns(c.id),
+                            link_hosts)
             volume_mounts = await self._mount_volumes(c, lower)
             # as dockerd at every start: the parent may be the container's own, or made again
             cpu_rt.init_parent(c.host_config.get("CgroupParent") or self.cfg.cgroup_parent,
@@ -268,6 +310,9 @@ class Containers:
                 init_binary=host_config.init_binary(c.host_config, self.cfg),
                 volume_mounts=volume_mounts, daemon_root=self.cfg.data_root)
             _join_netns(spec, ns_path)
+            # the links' variables come first; the container's own of the same name win
+            own = {e.partition("=")[0] for e in spec["process"]["env"]}
+            spec["process"]["env"][:0] = [e for e in link_env if e.partition("=")[0] not in own]
             cwd = spec["process"]["cwd"].lstrip("/")
             if not any((Path(d) / cwd).is_dir() for d in lower):
                 # as dockerd, create a missing WorkingDir (in the writable layer)

@@ -98,15 +98,17 @@ def resolv_conf(host_text: str, hc: dict, embedded_dns: bool = False) -> str:
 
 
 def write(c: Container, cdir: Path, address: str | None = None,
-          host_gateway: str | None = None, embedded_dns: bool = False) -> None:
+          host_gateway: str | None = None, embedded_dns: bool = False,
+          links: str = "") -> None:
     """address: the container's on its first network (its own names are listed against it);
     host_gateway: what --add-host host-gateway stands for; embedded_dns: it is on a user
-    network, whose names the embedded server at 127.0.0.11 resolves."""
+    network, whose names the embedded server at 127.0.0.11 resolves; links: the lines of its
+    legacy links (on the default bridge), after the --add-host ones, as dockerd orders them."""
     mode = c.host_config["NetworkMode"]
     host_mode = mode == "host"
     hc = c.host_config
     (cdir / "hostname").write_text(c.config["Hostname"] + "\n")
-    extra = extra_hosts(hc.get("ExtraHosts"), host_gateway)
+    extra = extra_hosts(hc.get("ExtraHosts"), host_gateway) + links
     if host_mode:
         (cdir / "hosts").write_text(Path("/etc/hosts").read_text() + extra)
     elif mode == "none":

@@ -105,9 +105,3 @@ def check_mode(hc: dict, config: dict, warnings: list[str]) -> None:
         if any(hc.get("PortBindings") or {}) or hc.get("PublishAllPorts"):
             warnings.append("Published ports are discarded when using host network mode")
             hc["PortBindings"], hc["PublishAllPorts"] = {}, False
-    if hc.get("Links") and mode in ("bridge", "default"):
-        raise InvalidParameter(
-            "berth cannot apply --link yet (HostConfig.Links): legacy links on the default "
-            "bridge (their environment variables and /etc/hosts entries) are not given; on a "
-            "user-defined network (docker network create) a link's alias resolves through "
-            "its DNS")

@@ -532,3 +532,23 @@ def test_a_compose_project_with_a_network_and_a_published_port(net, tmp_path):
         down = compose("down", "-v")
     _ok(down)
     assert f"{project}_back" not in _ok(_run(net, "network", "ls"))
+
+
+def test_legacy_links_on_the_default_bridge(net):
+    """--link name:alias as dockerd gives it: the alias and the name in /etc/hosts, the
+    variables that describe the linked container; refused while it does not run."""
+    cid = _ok(_run(net, "run", "-d", "--name", f"db-{TAG}", "--expose", "5432", "-e",
+                   "PGDATA=/data", "busybox", "sleep", "60")).strip()
+    ip = _ok(_run(net, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", cid)).strip()
+    out = _ok(_run(net, "run", "--rm", "--name", f"app-{TAG}", "--link", f"db-{TAG}:db",
+                   "busybox", "sh", "-c", "cat /etc/hosts; env; ping -c1 -W5 db >/dev/null "
+                   "&& echo ping-ok"))
+    lines = out.splitlines()
+    assert f"{ip}\tdb db-{TAG}" in lines and "ping-ok" in lines
+    for var in (f"DB_NAME=/app-{TAG}/db", f"DB_PORT=tcp://{ip}:5432",
+                f"DB_PORT_5432_TCP_ADDR={ip}", "DB_PORT_5432_TCP_PORT=5432",
+                "DB_ENV_PGDATA=/data"):
+        assert var in lines, (var, out)
+    _ok(_run(net, "stop", "-t", "1", cid))
+    p = _run(net, "run", "--rm", "--link", f"db-{TAG}:db", "busybox", "true")
+    assert p.returncode != 0 and b"Cannot link to a non running container" in p.stderr, p

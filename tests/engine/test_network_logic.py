@@ -13,7 +13,7 @@ import pytest
 
 from engine import etc_files
 from engine.errors import Conflict, InvalidParameter
-from engine.network import dnsmsg, endpoints, firewall, ipam, ports, resolver
+from engine.network import dnsmsg, endpoints, firewall, ipam, links, ports, resolver
 from engine.network.errors import Forbidden
 
 Net = ipaddress.IPv4Network
@@ -204,10 +204,22 @@ def test_network_mode_conflicts_with_dockerds_words():
             ({"NetworkMode": "container:x"}, {"ExposedPorts": {"80/tcp": {}}}, "port exposing"),
             ({"NetworkMode": "container:x"}, {"Hostname": "h"}, "hostname and the network"),
             ({"NetworkMode": "container:"}, {}, "invalid container format"),
-            ({"NetworkMode": "host", "Links": ["a:b"]}, {}, "host type networking can't"),
-            ({"NetworkMode": "bridge", "Links": ["a:b"]}, {}, "berth cannot apply --link")):
+            ({"NetworkMode": "host", "Links": ["a:b"]}, {}, "host type networking can't")):
         with pytest.raises(InvalidParameter, match=message):
             endpoints.check_mode(hc, config, [])
+
+
+def test_legacy_link_variables_and_hosts_line_as_dockerd_gives_them():
+    assert links.parse("/db:my-db") == ("db", "my-db") and links.parse("db") == ("db", "db")
+    assert links.env("my-db", "/app", "/db", "172.17.0.5", {"5432/tcp": {}, "53/udp": {}},
+                     ["PATH=/bin", "HOME=/root", "PGDATA=/data"]) == [
+        "MY_DB_NAME=/app/my-db", "MY_DB_PORT=tcp://172.17.0.5:5432",
+        "MY_DB_PORT_5432_TCP=tcp://172.17.0.5:5432", "MY_DB_PORT_5432_TCP_ADDR=172.17.0.5",
+        "MY_DB_PORT_5432_TCP_PORT=5432", "MY_DB_PORT_5432_TCP_PROTO=tcp",
+        "MY_DB_PORT_53_UDP=udp://172.17.0.5:53", "MY_DB_PORT_53_UDP_ADDR=172.17.0.5",
+        "MY_DB_PORT_53_UDP_PORT=53", "MY_DB_PORT_53_UDP_PROTO=udp", "MY_DB_ENV_PGDATA=/data"]
+    assert links.hosts_line("my-db", "/db", "172.17.0.5") == "172.17.0.5\tmy-db db\n"
+    assert links.hosts_line("db", "/db", "172.17.0.5") == "172.17.0.5\tdb\n"
 
 
 # /etc files
