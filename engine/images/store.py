@@ -118,7 +118,8 @@ class ImageStore:
         """The image's unpacked layers as overlay lowerdirs: the top layer first."""
         return [str(self.layer_dir(c)) for c in reversed(layers.chain_ids(image.diff_ids))]
 
-    def _unpack_layers(self, layer_digests: list[str], diff_ids: list[str]) -> tuple[int, list[str]]:
+    def _unpack_layers(self, layer_digests: list[str],
+                       diff_ids: list[str]) -> tuple[int, list[str]]:
         """Unpack the layers the store lacks; returns (bytes of file data, chain IDs made now).
         On a refusal the layers made by this call are removed again, so nothing half-made
         stays (a layer is staged and renamed into place only when complete)."""

@@ -250,3 +250,64 @@ def test_import_refuses_a_url_and_bad_changes(daemon):
     assert p.returncode != 0 and b"berth does not download import sources" in p.stderr, p
     p = daemon.docker("import", "-c", "RUN true", "-", input=b"")
     assert p.returncode != 0 and b"run is not a valid change command" in p.stderr, p
+
+
+def _big_archive(path: Path, files: int = 4000, size: int = 12_000) -> None:
+    """A legacy-layout archive of one image whose layer takes a while to unpack."""
+    import hashlib
+    import os
+    layer = io.BytesIO()
+    with tarfile.open(fileobj=layer, mode="w") as tar:
+        for i in range(files):
+            info = tarfile.TarInfo(f"data/{i // 100}/{i}")
+            info.size = size
+            tar.addfile(info, io.BytesIO(os.urandom(size)))
+    raw = layer.getvalue()
+    config = json.dumps({"architecture": "amd64", "os": "linux", "config": {"Cmd": ["sh"]},
+                         "rootfs": {"type": "layers",
+                                    "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}
+                         }).encode()
+    manifest = json.dumps([{"Config": "config.json", "RepoTags": ["rb-killed:1"],
+                            "Layers": ["l/layer.tar"]}]).encode()
+    with tarfile.open(path, "w") as tar:
+        for name, data in (("config.json", config), ("l/layer.tar", raw),
+                           ("manifest.json", manifest)):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def test_a_berthd_killed_mid_load_leaves_nothing_half_made(tmp_path):
+    """SIGKILL while a layer is being unpacked: after a restart there is no image, no staging
+    or work dir, and the same load then completes."""
+    import time
+    from tests.helpers.engine_daemon import DOCKER, BerthDaemon
+    archive = tmp_path / "big.tar"
+    _big_archive(archive)
+    d = BerthDaemon()
+    try:
+        d.start()
+        layers_dir = d.data_root / "overlay" / "layers"
+        with open(archive, "rb") as body:
+            loader = subprocess.Popen([DOCKER, "load"], stdin=body, env=d.env(),
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while not any(p.name.startswith(".unpacking-") for p in layers_dir.iterdir()):
+                assert time.monotonic() < deadline and loader.poll() is None, \
+                    loader.communicate()
+                time.sleep(0.005)
+            d.kill()
+        finally:
+            loader.wait(30)
+        d.start()
+        assert not [p.name for p in layers_dir.iterdir() if p.name.startswith(".")]
+        assert not [p.name for p in (d.data_root / "tmp").iterdir()
+                    if p.name.startswith(("load-", "import-", "commit-"))]
+        assert d.api("GET", "/images/rb-killed:1/json").status == 404
+        p = d.docker("load", "-i", str(archive))
+        assert p.returncode == 0 and p.stdout == b"Loaded image: rb-killed:1\n", p
+        upper = d.api("GET", "/images/rb-killed:1/json").json()["GraphDriver"]["Data"]["UpperDir"]
+        assert len(list(Path(upper, "data").iterdir())) == 40
+    finally:
+        d.cleanup()
