@@ -134,9 +134,10 @@ class Client:
             async with call as resp:
                 body = await resp.read()
                 if resp.status in (401, 403):
-                    raise RegistryError(_registry_words(body) or
-                                        "unauthorized: incorrect username or password", 401,
-                                        "UNAUTHORIZED")
+                    words = _registry_words(body) or "incorrect username or password"
+                    if not words.startswith("unauthorized"):
+                        words = "unauthorized: " + words
+                    raise RegistryError(words, 401, "UNAUTHORIZED")
                 if resp.status != 200:
                     raise RegistryError(f"token server {realm} answered {resp.status}", 500)
                 try:
@@ -367,11 +368,14 @@ class Client:
     def error(self, status: int, body: bytes, what: str = "") -> RegistryError:
         words = _registry_words(body)
         name = f"{self.host}/{self.repository}"
-        if status == 401 or (status == 404 and "NAME_UNKNOWN" in body.decode(errors="replace")):
+        denied = status in (401, 403) or (status == 404 and b"NAME_UNKNOWN" in body)
+        if denied and "push" not in self.actions:
+            # dockerd's words, and its status: a not-found error (so the CLI does not prompt)
             words = words or "authentication required"
             return RegistryError(f"pull access denied for {name}, repository does not exist or "
-                                 f"may require 'docker login': {words}", 404 if status == 404
-                                 else 401, "DENIED")
+                                 f"may require 'docker login': {words}", 404, "DENIED")
+        if status == 401:
+            return RegistryError(words or "unauthorized: authentication required", 401)
         if status == 403:
             return RegistryError(f"denied: {words or 'requested access to the resource is denied'}",
                                  403)

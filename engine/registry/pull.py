@@ -59,10 +59,10 @@ async def _pull(images: ImageStore, client: Client, ref: reference.Reference,
     """One reference. Nothing is said before the manifest is had, so that a missing image is
     the API's error status rather than a stream's last line (as dockerd)."""
     want = asked or platforms.host()
-    shown_repo = reference.familiar(ref.repository)
     data, ctype, digest = await client.get_manifest(ref.digest or ref.tag)
     kind, doc = media.parse_manifest(data, ctype)
-    await emit(progress.status(f"Pulling from {shown_repo}", ref.digest or ref.tag))
+    # dockerd names the repository by its path in the registry: "Pulling from library/busybox"
+    await emit(progress.status(f"Pulling from {ref.path}", ref.digest or ref.tag))
     repo_digest = f"{ref.repository}@{digest}"
     if kind in media.INDEXES:
         entry = platforms.choose(doc["manifests"], want)

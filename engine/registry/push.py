@@ -69,7 +69,7 @@ async def _push_layer(images: ImageStore, client: Client, desc: dict, sid: str,
         for source in mount_from:
             location = await client.mount_blob(digest, source)
             if location is None:
-                await emit(progress.status(f"Mounted from {reference.familiar(source)}", sid))
+                await emit(progress.status(f"Mounted from {source}", sid))
                 return
         size = path.stat().st_size
         last = [0.0]
