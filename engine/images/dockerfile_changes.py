@@ -2,21 +2,95 @@
 an image's run config (the `config` of the OCI image config, in docker's field names).
 
 dockerd allows CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, ONBUILD, STOPSIGNAL, USER, VOLUME, WORKDIR
-and HEALTHCHECK here; anything else is "<instruction> is not a valid change command". berth
-applies all of those but HEALTHCHECK, which it refuses with its own message rather than
-half-parse its flags. `$VAR` substitution from the image's environment is not done: a value
-with `$` is refused, not stored unexpanded.
+and HEALTHCHECK here; anything else is "<instruction> is not a valid change command". As in a
+Dockerfile, ENV, LABEL, EXPOSE, VOLUME, WORKDIR, USER and STOPSIGNAL expand `$VAR`, `${VAR}`,
+`${VAR:-word}` and `${VAR:+word}` from the environment as it stands (the config's Env with the
+earlier ENV changes), not inside single quotes, a backslash-dollar being a literal `$`; CMD,
+ENTRYPOINT, HEALTHCHECK and ONBUILD keep theirs for the shell.
 """
 from __future__ import annotations
 
 import json
 import posixpath
+import re
 import shlex
 
+from .. import timefmt
 from ..errors import InvalidParameter
 
 VALID = {"cmd", "entrypoint", "env", "expose", "healthcheck", "label", "onbuild", "stopsignal",
          "user", "volume", "workdir"}
+EXPANDED = {"env", "label", "expose", "volume", "workdir", "user", "stopsignal"}
+_VAR = re.compile(r"\$(?:\{(\w+)(?::([-+])([^}]*))?\}|(\w+))")
+LITERAL_DOLLAR = "\x00dollar\x00"       # a `\$` while the words are split; `$` after
+HEALTH_FLAGS = {"--interval": "Interval", "--timeout": "Timeout",
+                "--start-period": "StartPeriod", "--start-interval": "StartInterval"}
+
+
+def expand(text: str, env: list[str]) -> str:
+    """Dockerfile variable expansion of text from env (KEY=VALUE strings)."""
+    values = dict(e.split("=", 1) if "=" in e else (e, "") for e in env)
+
+    def sub(m: re.Match) -> str:
+        name = m.group(1) or m.group(4)
+        value = values.get(name)
+        if m.group(2) == "-":
+            return value if value else m.group(3)
+        if m.group(2) == "+":
+            return m.group(3) if value else ""
+        return value or ""
+    out, quoted = [], False
+    for piece in re.split(r"(\\\$|')", text):
+        if piece == "'":
+            quoted = not quoted
+            out.append(piece)
+        elif piece == "\\$":
+            out.append(LITERAL_DOLLAR)
+        else:
+            out.append(piece if quoted else _VAR.sub(sub, piece))
+    return "".join(out)
+
+
+def _healthcheck(args: str) -> dict:
+    """HEALTHCHECK NONE, or [--interval=D] [--timeout=D] [--start-period=D]
+    [--start-interval=D] [--retries=N] CMD command (exec or shell form)."""
+    words = args.split(None, 1)
+    if words and words[0].upper() == "NONE":
+        if len(words) > 1:
+            raise InvalidParameter("HEALTHCHECK NONE takes no arguments")
+        return {"Test": ["NONE"]}
+    check: dict = {}
+    rest = args
+    while rest.startswith("--"):
+        flag, _, rest = rest.partition(" ")
+        rest = rest.lstrip()
+        name, eq, value = flag.partition("=")
+        if not eq:
+            raise InvalidParameter(f"HEALTHCHECK flag {flag} needs a value (--name=value)")
+        if name == "--retries":
+            if not value.isdigit():
+                raise InvalidParameter(f"invalid retries value {value!r}")
+            check["Retries"] = int(value)
+        elif name in HEALTH_FLAGS:
+            ns = timefmt.parse_go_duration(value)
+            if ns is None:
+                raise InvalidParameter(f"time: invalid duration {value!r}")
+            if 0 < ns < 1_000_000 or ns < 0:
+                raise InvalidParameter(f"{HEALTH_FLAGS[name]} {value!r} cannot be less than "
+                                       f"1ms")
+            check[HEALTH_FLAGS[name]] = ns
+        else:
+            raise InvalidParameter(f"Unknown flag: {name[2:]}")
+    kind, _, command = rest.partition(" ")
+    if kind.upper() != "CMD":
+        raise InvalidParameter(f'Unknown type "{kind.upper()}" in HEALTHCHECK (try CMD)')
+    command = command.strip()
+    if not command:
+        raise InvalidParameter("Missing command after HEALTHCHECK CMD")
+    form = _json_or_shell(command)
+    check["Test"] = ["CMD-SHELL", command] if form[:2] == ["/bin/sh", "-c"] and \
+        not command.startswith("[") else ["CMD", *form]
+    return check
 
 
 def _lines(changes: list[str]) -> list[str]:
@@ -99,14 +173,13 @@ def apply(config: dict, changes: list[str]) -> dict:
         parsed.append((keyword.lower(), args.strip()))
     cmd_set = False
     for keyword, args in parsed:
-        if "$" in args and keyword not in ("cmd", "entrypoint", "onbuild"):
-            raise InvalidParameter(f"{keyword.upper()} {args}: berth does not expand variables "
-                                   f"in -c changes")
-        if keyword == "healthcheck":
-            raise InvalidParameter("HEALTHCHECK in -c changes is not supported by berth yet")
         if not args and keyword not in ("cmd", "entrypoint"):
             raise InvalidParameter(f"{keyword.upper()} requires at least one argument")
-        if keyword == "cmd":
+        if keyword in EXPANDED:
+            args = expand(args, out.get("Env") or [])
+        if keyword == "healthcheck":
+            out["Healthcheck"] = _healthcheck(args)
+        elif keyword == "cmd":
             out["Cmd"], cmd_set = _json_or_shell(args), True
         elif keyword == "entrypoint":
             out["Entrypoint"] = _json_or_shell(args) if args else None
@@ -144,4 +217,15 @@ def apply(config: dict, changes: list[str]) -> dict:
             if trigger in ("FROM", "MAINTAINER"):
                 raise InvalidParameter(f"{trigger} isn't allowed as an ONBUILD trigger")
             out["OnBuild"] = [*(out.get("OnBuild") or []), args]
-    return out
+    return _literal_dollars(out)
+
+
+def _literal_dollars(value):
+    """A backslash-dollar, kept out of expansion and word splitting, becomes `$` here."""
+    if isinstance(value, str):
+        return value.replace(LITERAL_DOLLAR, "$")
+    if isinstance(value, list):
+        return [_literal_dollars(v) for v in value]
+    if isinstance(value, dict):
+        return {_literal_dollars(k): _literal_dollars(v) for k, v in value.items()}
+    return value

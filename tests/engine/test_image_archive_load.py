@@ -177,6 +177,26 @@ def test_changes_as_dockerd_applies_them():
                             ("FROM x", "from is not a valid change command"),
                             ("ONBUILD ONBUILD RUN x", "Chaining ONBUILD"),
                             ("EXPOSE 99999", "invalid range"),
-                            ("ENV A=$B", "does not expand variables")):
+                            ("HEALTHCHECK --interval=1us CMD true", "cannot be less than 1ms"),
+                            ("HEALTHCHECK RUN true", 'Unknown type "RUN" in HEALTHCHECK'),
+                            ("HEALTHCHECK NONE x", "takes no arguments")):
         with pytest.raises(InvalidParameter, match=message):
             dockerfile_changes.apply(base, [change])
+
+
+def test_changes_expand_variables_as_a_dockerfile():
+    out = dockerfile_changes.apply({"Env": ["A=1", "P=/x"]}, [
+        "ENV B=$A C=${A}2 D=${NO:-def} E=${A:+alt} F='$A' G=\\$A", "WORKDIR $P/sub",
+        "LABEL l=\"$A b\"", "CMD echo $A"])
+    assert out["Env"][2:] == ["B=1", "C=12", "D=def", "E=alt", "F=$A", "G=$A"]
+    assert out["WorkingDir"] == "/x/sub" and out["Labels"] == {"l": "1 b"}
+    assert out["Cmd"] == ["/bin/sh", "-c", "echo $A"]          # the shell's to expand
+
+
+def test_healthcheck_change():
+    out = dockerfile_changes.apply({}, ["HEALTHCHECK --interval=5s --retries=3 CMD wget -q x"])
+    assert out["Healthcheck"] == {"Interval": 5_000_000_000, "Retries": 3,
+                                  "Test": ["CMD-SHELL", "wget -q x"]}
+    assert dockerfile_changes.apply({}, ['HEALTHCHECK CMD ["true"]'])["Healthcheck"] == \
+        {"Test": ["CMD", "true"]}
+    assert dockerfile_changes.apply({}, ["HEALTHCHECK NONE"])["Healthcheck"] == {"Test": ["NONE"]}
