@@ -112,6 +112,24 @@ def test_umoci_reads_the_oci_layout(daemon, names, tmp_path):
     assert (bundle / "rootfs/bin/sh").is_symlink()
 
 
+def test_skopeo_reads_both_layouts(daemon, names, tmp_path):
+    if not shutil.which("skopeo"):
+        pytest.skip("skopeo is not installed")
+    name = names()
+    ok(daemon.docker("tag", "busybox", f"{name}:sk"))
+    archive = tmp_path / "sk.tar"
+    archive.write_bytes(_body_of(daemon, f"/images/{name}:sk/get"))
+    with tarfile.open(archive) as tar:
+        manifest_digest = json.load(tar.extractfile("index.json"))["manifests"][0]["digest"]
+    layers = json.loads(ok(daemon.docker("inspect", f"{name}:sk")))[0]["RootFS"]["Layers"]
+    oci = json.loads(subprocess.run(["skopeo", "inspect", f"oci-archive:{archive}:sk"],
+                                    capture_output=True, check=True).stdout)
+    assert oci["Digest"] == manifest_digest and oci["Layers"] == layers
+    legacy = json.loads(subprocess.run(["skopeo", "inspect", f"docker-archive:{archive}"],
+                                       capture_output=True, check=True).stdout)
+    assert legacy["Layers"] == layers
+
+
 def test_oci_only_archive_loads(daemon, names, tmp_path):
     """An archive with index.json and blobs alone (as skopeo's or umoci's oci archives)."""
     name = names()
