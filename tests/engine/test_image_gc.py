@@ -103,3 +103,34 @@ def test_prune_removes_the_dangling_image_of_a_tag_move(daemon):
     finally:
         daemon.api("DELETE", "/images/gc-moved:x")
     assert not (blobs / second[7:]).exists()
+
+
+def test_prune_all_with_label_and_until_filters(daemon):
+    """prune -a with label= removes the unused labelled image only; until= keeps newer ones;
+    an image a container uses stays."""
+    def imported(name, label):
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tar:
+            info = tarfile.TarInfo(name)
+            info.size = len(name)
+            tar.addfile(info, io.BytesIO(name.encode()))
+        p = daemon.docker("import", "-c", f"LABEL which={label}", "-", f"{name}:x",
+                          input=buf.getvalue())
+        assert p.returncode == 0, p.stderr
+        return p.stdout.decode().strip()
+    a, b, used = imported("gc-a", "a"), imported("gc-b", "b"), imported("gc-used", "a")
+    cid = daemon.api("POST", "/containers/create", {"Image": "gc-used:x", "Cmd": ["x"]}).json()
+    try:
+        old = urllib.parse.quote(json.dumps({"dangling": ["false"], "until": ["1h"],
+                                             "label": ["which=a"]}))
+        r = daemon.api("POST", f"/images/prune?filters={old}").json()
+        assert r["ImagesDeleted"] is None                   # all made just now
+        f = urllib.parse.quote(json.dumps({"dangling": ["false"], "label": ["which=a"]}))
+        r = daemon.api("POST", f"/images/prune?filters={f}").json()
+        assert r["ImagesDeleted"] == [{"Untagged": "gc-a:x"}, {"Deleted": a}]
+        assert daemon.api("GET", f"/images/{b}/json").status == 200
+        assert daemon.api("GET", f"/images/{used}/json").status == 200
+    finally:
+        daemon.api("DELETE", f"/containers/{cid['Id']}?force=1")
+        for ref in ("gc-a:x", "gc-b:x", "gc-used:x"):
+            daemon.api("DELETE", f"/images/{ref}")
