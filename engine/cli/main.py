@@ -31,6 +31,7 @@ VERBS = {
     "exec": "execs", "inspect": "inspect", "top": "inspect", "stats": "inspect",
     "events": "events", "images": "images", "version": "system", "info": "system",
     "system": "system", "tls": "tls",
+    "pull": "registry", "push": "registry", "login": "registry", "logout": "registry",
     "save": "image_files", "load": "image_files", "import": "image_files",
     "commit": "image_files", "history": "image_files",
 }
