@@ -6,91 +6,18 @@ no blob, no layer. The fake registry is a small aiohttp app on 127.0.0.1 in the 
 from __future__ import annotations
 
 import asyncio
-import gzip
-import hashlib
 import json
 import os
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from engine.images import reference
 from engine.images.store import ImageStore
 from engine.registry import auth, media, pull, transport
 from engine.registry.client import DigestMismatch, RegistryError
 from engine.store import Store
-from tests.helpers.registry import layer_tar
-
-
-def _digest(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-class FakeRegistry:
-    """Serves one image under t/img:v1; the test breaks what it wants through the attributes."""
-
-    def __init__(self, layer_plain: bytes):
-        self.layer = gzip.compress(layer_plain, 1, mtime=0)
-        cfg = {"architecture": "amd64", "os": "linux", "config": {},
-               "rootfs": {"type": "layers", "diff_ids": [_digest(layer_plain)]}}
-        self.config = json.dumps(cfg).encode()
-        self.manifest_doc = {
-            "schemaVersion": 2, "mediaType": media.OCI_MANIFEST,
-            "config": {"mediaType": media.OCI_CONFIG, "digest": _digest(self.config),
-                       "size": len(self.config)},
-            "layers": [{"mediaType": media.OCI_LAYER_GZIP, "digest": _digest(self.layer),
-                        "size": len(self.layer)}]}
-        self.manifest_type = media.OCI_MANIFEST
-        self.manifest_extra = b""
-        self.blob_override: bytes | None = None   # served instead of the layer
-        self.cut_after: int | None = None          # close the connection after N bytes
-        self.cuts_left = 0
-        self.hang = False
-        self.ranges: list[str] = []
-
-    @property
-    def manifest(self) -> bytes:
-        return json.dumps(self.manifest_doc).encode() + self.manifest_extra
-
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
-        if path == "/v2/":
-            return web.json_response({})
-        if "/manifests/" in path:
-            return web.Response(body=self.manifest, headers={"Content-Type": self.manifest_type})
-        digest = path.rsplit("/", 1)[1]
-        if digest == _digest(self.config):
-            return web.Response(body=self.config)
-        data = self.blob_override if self.blob_override is not None else self.layer
-        start = 0
-        if "Range" in request.headers:
-            self.ranges.append(request.headers["Range"])
-            start = int(request.headers["Range"].split("=")[1].split("-")[0])
-        resp = web.StreamResponse(status=206 if start else 200,
-                                  headers={"Content-Length": str(len(data) - start)})
-        await resp.prepare(request)
-        if self.hang:
-            await asyncio.sleep(3)
-        body = data[start:]
-        if self.cut_after is not None and self.cuts_left > 0:
-            self.cuts_left -= 1
-            await resp.write(body[:self.cut_after])
-            request.transport.close()
-            return resp
-        await resp.write(body)
-        return resp
-
-
-async def _serve(fake: FakeRegistry):
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", fake.handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]
-    return runner, port
+from tests.helpers.registry import FakeRegistry, sha256_digest, layer_tar, serve_fake as _serve
 
 
 @pytest.fixture
@@ -207,9 +134,9 @@ def test_an_oversized_manifest_is_refused(images):
 def test_a_diff_id_that_does_not_match_the_layer_leaves_nothing(images):
     fake = FakeRegistry(LAYER)
     cfg = json.loads(fake.config)
-    cfg["rootfs"]["diff_ids"] = [_digest(b"something else")]
+    cfg["rootfs"]["diff_ids"] = [sha256_digest(b"something else")]
     fake.config = json.dumps(cfg).encode()
-    fake.manifest_doc["config"].update(digest=_digest(fake.config), size=len(fake.config))
+    fake.manifest_doc["config"].update(digest=sha256_digest(fake.config), size=len(fake.config))
     with pytest.raises(Exception, match="diff ID mismatch"):
         _pull(images, fake)
     assert not images.images and not os.listdir(images.layers_dir)

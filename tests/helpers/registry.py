@@ -22,6 +22,9 @@ import urllib.request
 import warnings
 from pathlib import Path
 
+from aiohttp import web
+
+from engine.registry import media
 from tests.helpers.netns import free_loopback_port
 
 REGISTRY_BIN = "/usr/bin/docker-registry"
@@ -206,6 +209,112 @@ class Registry:
     def skopeo(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
         return subprocess.run([SKOPEO, "--insecure-policy", *args], capture_output=True,
                               timeout=timeout, text=True)
+
+
+# a fake registry for hostile cases
+
+
+def sha256_digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class FakeRegistry:
+    """A registry faked with aiohttp for hostile cases: serves one image (any name, any tag);
+    the test breaks what it wants through the attributes. slow: seconds between 64 KiB pieces
+    of the layer."""
+
+    def __init__(self, layer_plain: bytes):
+        self.layer = gzip.compress(layer_plain, 1, mtime=0)
+        cfg = {"architecture": "amd64", "os": "linux", "config": {},
+               "rootfs": {"type": "layers", "diff_ids": [sha256_digest(layer_plain)]}}
+        self.config = json.dumps(cfg).encode()
+        self.manifest_doc = {
+            "schemaVersion": 2, "mediaType": media.OCI_MANIFEST,
+            "config": {"mediaType": media.OCI_CONFIG, "digest": sha256_digest(self.config),
+                       "size": len(self.config)},
+            "layers": [{"mediaType": media.OCI_LAYER_GZIP, "digest": sha256_digest(self.layer),
+                        "size": len(self.layer)}]}
+        self.manifest_type = media.OCI_MANIFEST
+        self.manifest_extra = b""
+        self.blob_override: bytes | None = None   # served instead of the layer
+        self.cut_after: int | None = None          # close the connection after N bytes
+        self.cuts_left = 0
+        self.hang = False
+        self.slow = 0.0
+        self.ranges: list[str] = []
+
+    @property
+    def manifest(self) -> bytes:
+        return json.dumps(self.manifest_doc).encode() + self.manifest_extra
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path == "/v2/":
+            return web.json_response({})
+        if "/manifests/" in path:
+            return web.Response(body=self.manifest, headers={"Content-Type": self.manifest_type})
+        digest = path.rsplit("/", 1)[1]
+        if digest == sha256_digest(self.config):
+            return web.Response(body=self.config)
+        data = self.blob_override if self.blob_override is not None else self.layer
+        start = 0
+        if "Range" in request.headers:
+            self.ranges.append(request.headers["Range"])
+            start = int(request.headers["Range"].split("=")[1].split("-")[0])
+        resp = web.StreamResponse(status=206 if start else 200,
+                                  headers={"Content-Length": str(len(data) - start)})
+        await resp.prepare(request)
+        if self.hang:
+            await asyncio.sleep(3)
+        body = data[start:]
+        if self.cut_after is not None and self.cuts_left > 0:
+            self.cuts_left -= 1
+            await resp.write(body[:self.cut_after])
+            request.transport.close()
+            return resp
+        if self.slow:
+            for i in range(0, len(body), 65536):
+                await resp.write(body[i:i + 65536])
+                await asyncio.sleep(self.slow)
+            return resp
+        await resp.write(body)
+        return resp
+
+
+async def serve_fake(fake: "FakeRegistry", port: int = 0):
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", fake.handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", port)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    return runner, port
+
+
+
+class FakeRegistryThread:
+    """A FakeRegistry served from its own thread (for tests that drive berthd)."""
+
+    def __init__(self, fake: FakeRegistry):
+        self.fake = fake
+        self.loop = asyncio.new_event_loop()
+        self.port = free_loopback_port()
+        ready = threading.Event()
+
+        def run():
+            asyncio.set_event_loop(self.loop)
+            self.runner, _ = self.loop.run_until_complete(serve_fake(fake, self.port))
+            ready.set()
+            self.loop.run_forever()
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        ready.wait(10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
 
 
 # hand-made images: OCI layouts for skopeo to copy
