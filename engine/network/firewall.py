@@ -38,8 +38,19 @@ class FirewallError(Exception):
     pass
 
 
+MISSING = ("{tool} is not installed: berth's bridge networks need it for their NAT and "
+           "forwarding rules (apt-get install iptables); --network none and host work without")
+
+
+def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=30, **kwargs)
+    except FileNotFoundError:
+        raise FirewallError(MISSING.format(tool=argv[0])) from None
+
+
 def _iptables(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    r = subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, timeout=30)
+    r = _run(["iptables", "-w", *args])
     if check and r.returncode != 0:
         raise FirewallError(f"iptables {' '.join(args)}: {r.stderr.strip()}")
     return r
@@ -84,8 +95,7 @@ def _restore(rules: list[Rule], op: str) -> None:
             text += f"*{table}\n" + "\n".join(lines) + "\nCOMMIT\n"
     if not text:
         return
-    r = subprocess.run(["iptables-restore", "-w", "--noflush"], input=text, capture_output=True,
-                       text=True, timeout=30)
+    r = _run(["iptables-restore", "-w", "--noflush"], input=text)
     if r.returncode != 0:
         raise FirewallError(f"iptables-restore: {r.stderr.strip()}")
 

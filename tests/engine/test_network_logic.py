@@ -270,3 +270,10 @@ def test_rules_name_only_berths_chains_and_internal_networks_drop_first():
     assert dnat.line("-A") == ("-A BERTH -d 127.0.0.1/32 -p tcp -m tcp --dport 8080 -j DNAT "
                                "--to-destination 10.9.0.2:80")
     assert fwd.chain == "BERTH-FORWARD"
+
+
+def test_a_missing_iptables_is_named_with_what_to_install(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(firewall.FirewallError,
+                       match=r"iptables is not installed: .*\(apt-get install iptables\)"):
+        firewall.ensure_chains()
