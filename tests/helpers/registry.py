@@ -223,8 +223,15 @@ class FakeRegistry:
     the test breaks what it wants through the attributes. slow: seconds between 64 KiB pieces
     of the layer."""
 
-    def __init__(self, layer_plain: bytes):
-        self.layer = gzip.compress(layer_plain, 1, mtime=0)
+    def __init__(self, layer_plain: bytes, compression: str = "gzip"):
+        if compression == "gzip":
+            self.layer, layer_type = gzip.compress(layer_plain, 1, mtime=0), media.OCI_LAYER_GZIP
+        elif compression == "zstd":
+            import zstandard
+            self.layer = zstandard.ZstdCompressor().compress(layer_plain)
+            layer_type = media.OCI_LAYER_ZSTD
+        else:
+            self.layer, layer_type = layer_plain, media.OCI_LAYER
         cfg = {"architecture": "amd64", "os": "linux", "config": {},
                "rootfs": {"type": "layers", "diff_ids": [sha256_digest(layer_plain)]}}
         self.config = json.dumps(cfg).encode()
@@ -232,7 +239,7 @@ class FakeRegistry:
             "schemaVersion": 2, "mediaType": media.OCI_MANIFEST,
             "config": {"mediaType": media.OCI_CONFIG, "digest": sha256_digest(self.config),
                        "size": len(self.config)},
-            "layers": [{"mediaType": media.OCI_LAYER_GZIP, "digest": sha256_digest(self.layer),
+            "layers": [{"mediaType": layer_type, "digest": sha256_digest(self.layer),
                         "size": len(self.layer)}]}
         self.manifest_type = media.OCI_MANIFEST
         self.manifest_extra = b""
