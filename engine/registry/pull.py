@@ -142,10 +142,10 @@ async def _pull(images: ImageStore, client: Client, ref: reference.Reference,
 async def _download(images: ImageStore, client: Client, desc: dict, sem: asyncio.Semaphore,
                     emit: Emit) -> None:
     digest, size, sid = desc["digest"], int(desc.get("size", 0)), short(desc["digest"])
-    if image_store.has_blob(images, digest):
-        await emit(progress.status("Download complete", sid))
-        return
-    async with sem:
+    async with sem, _blob_lock(images, digest):
+        if image_store.has_blob(images, digest):      # in the store, or another pull's now
+            await emit(progress.status("Download complete", sid))
+            return
         last = [0.0]
 
         async def tick(current: int, total: int) -> None:
@@ -165,11 +165,25 @@ async def _fetch_small_blob(images: ImageStore, client: Client, desc: dict) -> b
     digest = desc["digest"]
     if image_store.has_blob(images, digest):
         return images.blob_path(digest).read_bytes()
-    partial = image_store.ingest_path(images, digest)
-    await client.fetch_blob(digest, int(desc.get("size", 0)), partial)
-    data = partial.read_bytes()
-    partial.unlink()
+    async with _blob_lock(images, digest):
+        partial = image_store.ingest_path(images, digest)
+        await client.fetch_blob(digest, int(desc.get("size", 0)), partial)
+        data = partial.read_bytes()
+        partial.unlink()
     return data
+
+
+_BLOB_LOCKS: dict[str, asyncio.Lock] = {}
+
+
+def _blob_lock(images: ImageStore, digest: str) -> asyncio.Lock:
+    """One download of a blob at a time (two pulls of one image share its ingest file): the
+    second waits and then finds the blob in the store."""
+    key = f"{images.data_root}:{digest}"
+    lock = _BLOB_LOCKS.get(key)
+    if lock is None:
+        lock = _BLOB_LOCKS[key] = asyncio.Lock()
+    return lock
 
 
 def _zstd_available() -> bool:

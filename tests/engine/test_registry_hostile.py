@@ -140,3 +140,29 @@ def test_a_diff_id_that_does_not_match_the_layer_leaves_nothing(images):
     with pytest.raises(Exception, match="diff ID mismatch"):
         _pull(images, fake)
     assert not images.images and not os.listdir(images.layers_dir)
+
+
+def test_two_pulls_of_one_image_at_once_share_the_download(images):
+    fake = FakeRegistry(LAYER)
+    fake.slow = 0.01
+    said: list[list[dict]] = [[], []]
+
+    async def run():
+        runner, port = await _serve(fake)
+        try:
+            ref = reference.parse(f"127.0.0.1:{port}/t/img:v1")
+
+            def emitter(i):
+                async def emit(m):
+                    said[i].append(m)
+                return emit
+            return await asyncio.gather(*(pull.pull(images, transport.RegistryConfig(), ref,
+                                                    auth.Credentials(), emitter(i))
+                                          for i in (0, 1)))
+        finally:
+            await runner.cleanup()
+    finals = asyncio.run(run())
+    assert all(f.startswith("Status: Downloaded newer image") for f in finals)
+    assert len(images.images) == 1 and not fake.ranges
+    downloads = [sum(1 for m in s if m.get("status") == "Verifying Checksum") for s in said]
+    assert sorted(downloads) == [0, 1]     # one fetched the layer, the other found it
