@@ -149,20 +149,20 @@ async def load(request: web.Request) -> web.StreamResponse:
     tmp = _tmp(daemon)
     spooled = await _spool(request, tmp, "load-")
     said: list[str] = []
+    loaded: list[Image] = []
     try:
         error = None
         try:
-            await asyncio.to_thread(archive_load.load, daemon.images, spooled, tmp, said.append)
+            await asyncio.to_thread(archive_load.load, daemon.images, spooled, tmp,
+                                    said.append, loaded)
         except EngineError as e:
             if not said:
                 raise
             error = e
     finally:
         spooled.unlink(missing_ok=True)
-    for line in said:
-        if line.startswith("Loaded image"):
-            name = line.split(": ", 1)[1]
-            daemon.events.log("image", "load", name, {"name": name})
+    for image in loaded:
+        daemon.events.log("image", "load", image.id, {"name": image.id})
     resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
     await resp.prepare(request)
     for line in said:

@@ -243,12 +243,16 @@ def _annotated_name(annotations: dict) -> str | None:
     return None
 
 
-def load(images: ImageStore, archive: Path, tmp_dir: Path, say: Callable[[str], None]) -> None:
-    """Load every image of the archive, saying what dockerd says for each."""
+def load(images: ImageStore, archive: Path, tmp_dir: Path, say: Callable[[str], None],
+         loaded: list[Image] | None = None) -> list[Image]:
+    """Load every image of the archive, saying what dockerd says for each; the images, also
+    appended to loaded as each is stored (so that a caller knows them after a later error)."""
     arc = Archive(archive)
+    loaded = [] if loaded is None else loaded
     try:
         for cand in candidates(arc):
             image = _store(images, arc, cand, tmp_dir)
+            loaded.append(image)
             for ref in cand.refs:
                 old = images.tags.get(ref)
                 if old and old[0] != image.id:
@@ -260,6 +264,7 @@ def load(images: ImageStore, archive: Path, tmp_dir: Path, say: Callable[[str], 
                 say(f"Loaded image ID: {image.id}")
     finally:
         arc.close()
+    return loaded
 
 
 def _store(images: ImageStore, arc: Archive, cand: Candidate, tmp_dir: Path) -> Image:

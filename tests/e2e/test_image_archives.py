@@ -9,6 +9,8 @@ import json
 import shutil
 import subprocess
 import tarfile
+import time
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -298,7 +300,6 @@ def _big_archive(path: Path, files: int = 4000, size: int = 12_000) -> None:
 def test_a_berthd_killed_mid_load_leaves_nothing_half_made(tmp_path):
     """SIGKILL while a layer is being unpacked: after a restart there is no image, no staging
     or work dir, and the same load then completes."""
-    import time
     from tests.helpers.engine_daemon import DOCKER, BerthDaemon
     archive = tmp_path / "big.tar"
     _big_archive(archive)
@@ -329,3 +330,33 @@ def test_a_berthd_killed_mid_load_leaves_nothing_half_made(tmp_path):
         assert len(list(Path(upper, "data").iterdir())) == 40
     finally:
         d.cleanup()
+
+
+def test_load_says_what_it_loaded_before_an_error(daemon, names):
+    """Two images, the second refused: the first stays loaded, said in the stream with the
+    error after it (as dockerd), and a load event names it."""
+    good, bad = names(), names()
+    ok(daemon.docker("tag", "busybox", f"{good}:1"))
+    src = tarfile.open(fileobj=io.BytesIO(_body_of(daemon, f"/images/{good}:1/get")))
+    ok(daemon.docker("rmi", f"{good}:1"))
+    manifest = json.load(src.extractfile("manifest.json"))
+    manifest.append({**manifest[0], "RepoTags": [f"{bad}:1"], "Layers": []})
+    raw = json.dumps(manifest).encode()
+    buf = io.BytesIO()
+    with src, tarfile.open(fileobj=buf, mode="w") as out:
+        for member in src.getmembers():
+            data = src.extractfile(member) if member.isfile() else None
+            if member.name == "manifest.json":
+                member.size, data = len(raw), io.BytesIO(raw)
+            out.addfile(member, data)
+    since = int(time.time())
+    p = daemon.docker("load", input=buf.getvalue())
+    assert p.returncode != 0, p
+    assert p.stdout.decode() == f"Loaded image: {good}:1\n"
+    assert b"invalid manifest, layers length mismatch: expected 1, got 0" in p.stderr
+    image_id = daemon.api("GET", f"/images/{good}:1/json").json()["Id"]
+    assert daemon.api("GET", f"/images/{bad}:1/json").status == 404
+    f = urllib.parse.quote(json.dumps({"type": ["image"], "event": ["load"]}))
+    events = daemon.api("GET", f"/events?since={since}&until={int(time.time()) + 1}"
+                               f"&filters={f}").body.splitlines()
+    assert [json.loads(e)["Actor"]["ID"] for e in events] == [image_id]
