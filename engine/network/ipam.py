@@ -61,9 +61,12 @@ def default_gateway(subnet: Net) -> str:
 
 
 def allocate(subnet: Net, ip_range: Net | None, gateway: str, used: Iterable[str],
-             want: str | None = None) -> str:
+             want: str | None = None, last: str | None = None) -> str:
     """An address of the subnet for an endpoint: `want` when it is free and in the subnet
-    (dockerd's errors otherwise), else the lowest free one in ip_range (or the subnet)."""
+    (dockerd's errors otherwise), else the first free one in ip_range (or the subnet) after
+    `last`, the one handed out before, wrapping round: as dockerd's IPAM, an address (and the
+    MAC made from it) is not given again at once, while the veth of the container that had it
+    may still be going away."""
     used = set(used) | {gateway}
     if want:
         addr = parse_address(want, "IPv4 address")
@@ -77,7 +80,14 @@ def allocate(subnet: Net, ip_range: Net | None, gateway: str, used: Iterable[str
             raise Conflict(f"Address already in use: {want}")
         return str(addr)
     pool = ip_range or subnet
-    for addr in pool.hosts():
+    hosts = list(pool.hosts())
+    start = 0
+    if last:
+        try:
+            start = hosts.index(ipaddress.IPv4Address(last)) + 1
+        except ValueError:
+            start = 0
+    for addr in hosts[start:] + hosts[:start]:
         if str(addr) not in used and addr in subnet and addr != subnet.broadcast_address:
             return str(addr)
     raise Conflict(f"no available IPv4 addresses on this network's address pools: {pool}")

@@ -30,6 +30,7 @@ from .errors import Forbidden
 log = logging.getLogger("berthd.network")
 
 PREDEFINED = ("bridge", "host", "none")
+REAP_AFTER = 2.0        # seconds a left veth may take to go with its namespace
 
 
 def bridge_name(data_root: Path) -> str:
@@ -54,6 +55,8 @@ class Networks:
         self.active: set[str] = set()        # IDs of networks whose bridge is up
         self.sockets: dict[str, list[socket.socket]] = {}    # container ID: its host ports
         self.dns: dict[str, resolver.Server] = {}     # container ID: its embedded DNS server
+        self.dying: set[str] = set()        # veths left to go with their namespaces
+        self.reaping: set[asyncio.Task] = set()
         state = {}
         if self.path.exists():
             state = json.loads(self.path.read_text())
@@ -402,8 +405,11 @@ class Networks:
                                    "connecting to networks with user configured subnets")
         subnet = ipaddress.IPv4Network(net["Subnet"])
         ip_range = ipaddress.IPv4Network(net["IPRange"]) if net.get("IPRange") else None
-        address = ipam.allocate(subnet, ip_range, net["Gateway"], net["Used"], want or None)
+        address = ipam.allocate(subnet, ip_range, net["Gateway"], net["Used"], want or None,
+                                net.get("Last"))
         net["Used"].append(address)
+        if not want:
+            net["Last"] = address
         veth = netlink.veth_name()
         ifname = f"eth{len(box['Networks'])}"
         ep = {"EndpointID": _new_id(), "IPAddress": address, "IPPrefixLen": subnet.prefixlen,
@@ -497,21 +503,44 @@ class Networks:
             return
         nets = list((self.sandboxes.get(cid) or {}).get("Networks", {}))
         async with self.lock:
-            await asyncio.to_thread(self._detach_sync, cid)
+            veths = await asyncio.to_thread(self._detach_sync, cid, True)
         for nid in nets:
             self._event("disconnect", self.networks.get(nid), cid)
+        if veths:
+            self.dying.update(veths)
+            task = asyncio.get_running_loop().create_task(self._reap_later(veths))
+            self.reaping.add(task)
+            task.add_done_callback(self.reaping.discard)
 
-    def _detach_sync(self, cid: str) -> None:
+    async def _reap_later(self, veths: list[str]) -> None:
+        """A veth whose namespace went is deleted by the kernel with it, a few ms later and
+        off the container's exit (deleting it here costs 15-30 ms of RCU waits). One still
+        there after REAP_AFTER (something else held the namespace) is deleted then."""
+        await asyncio.sleep(REAP_AFTER)
+        await asyncio.to_thread(self._reap, veths)
+
+    def _reap(self, veths: list[str]) -> None:
+        for veth in veths:
+            self.dying.discard(veth)
+            try:
+                if netlink.link_exists(veth):
+                    netlink.delete_link(veth)
+            except (OSError, NetlinkError) as e:
+                log.error("deleting veth %s: %s", veth, e)
+
+    def _detach_sync(self, cid: str, leave_veths: bool = False) -> list[str]:
+        """The sandbox's kernel objects go; with leave_veths the veths are only taken off
+        their bridges, for the kernel to delete with the namespace (their names returned)."""
         box = self.sandboxes.pop(cid, None)
         for s in self.sockets.pop(cid, []):
             s.close()
         if box is None:
-            return
+            return []
         errors = []
         for nid, ep in box["Networks"].items():
             try:
-                self._disconnect_ep(nid, ep)
-            except (OSError, firewall.FirewallError) as e:
+                self._disconnect_ep(nid, ep, leave_veths)
+            except (OSError, NetlinkError, firewall.FirewallError) as e:
                 errors.append(str(e))
         try:
             netns.remove(box["NetnsName"])
@@ -520,10 +549,14 @@ class Networks:
         self._save()
         if errors:
             log.error("cleaning up the network of %s: %s", cid[:12], "; ".join(errors))
+        return [ep["Veth"] for ep in box["Networks"].values()] if leave_veths else []
 
-    def _disconnect_ep(self, nid: str, ep: dict) -> None:
+    def _disconnect_ep(self, nid: str, ep: dict, leave_veth: bool = False) -> None:
         firewall.delete_all(self._rules(ep))
-        netlink.delete_link(ep["Veth"])
+        if leave_veth:
+            netlink.release_link(ep["Veth"])
+        else:
+            netlink.delete_link(ep["Veth"])
         net = self.networks.get(nid)
         if net is None:
             return
@@ -599,6 +632,9 @@ class Networks:
         berth's chains with the last rule."""
         for cid in list(self.dns):
             self._stop_dns(cid)
+        for task in list(self.reaping):
+            task.cancel()
+        await asyncio.to_thread(self._reap, list(self.dying))
         async with self.lock:
             for held in self.sockets.values():
                 for s in held:

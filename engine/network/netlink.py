@@ -93,6 +93,21 @@ def delete_link(name: str) -> None:
 
 
 @_off_loop
+def release_link(name: str) -> None:
+    """Off its bridge and down (3 ms, where a delete waits 15-30 ms for RCU): a veth whose
+    namespace is going, for the kernel to delete with it, that must meanwhile carry no frame
+    into the bridge."""
+    with _host() as ipr:
+        try:
+            found = ipr.link_lookup(ifname=name)
+            if found:
+                ipr.link("set", index=found[0], master=0, state="down")
+        except NetlinkError as e:
+            if e.code not in ENOENT_CODES:
+                raise
+
+
+@_off_loop
 def add_veth(host_name: str, ns_path: Path, bridge: str, address: str, prefixlen: int,
              gateway: str | None, mac: str, ifname: str = "eth0") -> None:
     """A veth pair: `host_name` on the host, enslaved to the bridge and up; its peer made

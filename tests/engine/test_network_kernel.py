@@ -104,3 +104,25 @@ def test_a_bridge_up_and_down_leaves_no_rule_or_chain_of_its_own():
     assert net["Bridge"] not in text and not netlink.link_exists(net["Bridge"])
     if not others:      # another berthd's rules keep berth's chains; else they are gone
         assert "BERTH" not in text
+
+
+def test_a_released_veth_goes_with_its_namespace(fresh_netns_dir):
+    """What detach relies on: off the bridge, then the namespace unmounted, the kernel deletes
+    the pair by itself, soon."""
+    import time
+    br, veth = f"btr{os.getpid() % 100000}", f"vethr{os.getpid() % 10000}"
+    path = netns.create("berth-test")
+    try:
+        netlink.ensure_bridge(br, "10.251.9.1", 24)
+        netlink.add_veth(veth, path, br, "10.251.9.2", 24, None, netlink.random_mac("10.251.9.2"))
+        netlink.release_link(veth)
+        assert not Path(f"/sys/class/net/{veth}/master").exists()
+        netns.remove("berth-test")
+        deadline = time.monotonic() + 5
+        while netlink.link_exists(veth) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert not netlink.link_exists(veth)
+    finally:
+        netlink.delete_link(veth)
+        netlink.delete_link(br)
+        netns.remove("berth-test")

@@ -35,6 +35,10 @@ def test_addresses_are_handed_out_lowest_first_in_the_range_and_never_twice():
     assert ipam.allocate(subnet, Net("10.1.0.128/25"), "10.1.0.1", []) == "10.1.0.129"
     assert ipam.allocate(subnet, None, "10.1.0.2", []) == "10.1.0.1"    # a user's gateway
     assert ipam.allocate(subnet, None, "10.1.0.1", [], "10.1.0.9") == "10.1.0.9"
+    # after the last one handed out, wrapping round (an address is not reused at once)
+    assert ipam.allocate(subnet, None, "10.1.0.1", [], last="10.1.0.5") == "10.1.0.6"
+    assert ipam.allocate(subnet, None, "10.1.0.1", ["10.1.0.2"], last="10.1.0.254") == \
+        "10.1.0.3"
     with pytest.raises(Conflict, match="Address already in use: 10.1.0.9"):
         ipam.allocate(subnet, None, "10.1.0.1", ["10.1.0.9"], "10.1.0.9")
     with pytest.raises(InvalidParameter, match="no configured subnet contains IP address"):
