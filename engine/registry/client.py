@@ -113,21 +113,21 @@ class Client:
         realm = ch.params.get("realm")
         if not realm:
             raise RegistryError("the registry asked for a bearer token without naming a realm")
-        query = {}
+        query: list[tuple[str, str]] = []
         if ch.params.get("service"):
-            query["service"] = ch.params["service"]
-        if scope:
-            query["scope"] = scope
+            query.append(("service", ch.params["service"]))
+        # one scope parameter per scope, as docker asks (a mount needs two repositories)
+        query += [("scope", one) for one in (scope or "").split(" ") if one]
         headers = {}
         if self.creds.identity_token:
             # docker's refresh-token grant: a POST of the form to the realm
-            form = {"grant_type": "refresh_token", "refresh_token": self.creds.identity_token,
-                    "client_id": "berth", **query}
+            form = [("grant_type", "refresh_token"),
+                    ("refresh_token", self.creds.identity_token), ("client_id", "berth"), *query]
             call = self._session.post(realm, data=form, ssl=self._realm_ssl(realm))
         else:
             if not self.creds.anonymous:
                 headers["Authorization"] = self.creds.basic_header()
-                query["account"] = self.creds.username
+                query.append(("account", self.creds.username))
             call = self._session.get(realm, params=query, headers=headers,
                                      ssl=self._realm_ssl(realm))
         try:

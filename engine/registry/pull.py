@@ -47,11 +47,16 @@ async def pull_all_tags(images: ImageStore, config: RegistryConfig, ref: referen
         tags = sorted(await client.tags())
         if not tags:
             raise RegistryError(f"no tags in {reference.familiar(ref.repository)}", 404)
+        finals = []
         for tag in tags:
-            await _pull(images, client, reference.Reference(ref.domain, ref.path, tag),
-                        platform, emit)
+            finals.append(await _pull(images, client,
+                                      reference.Reference(ref.domain, ref.path, tag),
+                                      platform, emit))
     shown = reference.familiar(ref.repository)
-    return f"Downloaded newer images for {shown}"
+    # dockerd's closing line names the repository: newer if any tag brought something
+    if all(f.startswith("Status: Image is up to date") for f in finals):
+        return f"Status: Image is up to date for {shown}"
+    return f"Status: Downloaded newer image for {shown}"
 
 
 async def _pull(images: ImageStore, client: Client, ref: reference.Reference,

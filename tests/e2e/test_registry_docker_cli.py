@@ -83,6 +83,9 @@ def test_pull_all_tags(daemon, bb_image):
     try:
         p = daemon.docker("pull", "--all-tags", bb_image)
         assert p.returncode == 0, p.stderr
+        out = p.stdout.decode()
+        assert "v1: Pulling from t/bb" in out and "v2: Pulling from t/bb" in out, out
+        assert f"Status: Downloaded newer image for {bb_image}\n" in out, out
         tags = daemon.docker("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.decode()
         assert f"{bb_image}:v1" in tags and f"{bb_image}:v2" in tags
     finally:
@@ -181,6 +184,11 @@ def test_login_push_pull_logout_with_credentials(daemon, mode):
         assert p.returncode == 0 and b"1: digest: sha256:" in p.stdout, p.stdout + p.stderr
         r = reg.skopeo("inspect", *reg.skopeo_tls_args(), f"docker://{ref}")
         assert r.returncode == 0, r.stderr
+        # a mount from the other repository needs a token for both (two scopes)
+        daemon.docker("tag", "busybox", f"{reg.host}/auth/other:1")
+        p = daemon.docker("push", f"{reg.host}/auth/other:1")
+        assert b"Mounted from auth/box" in p.stdout, p.stdout + p.stderr
+        daemon.docker("rmi", f"{reg.host}/auth/other:1")
         daemon.docker("rmi", ref)
         p = daemon.docker("pull", ref)
         assert p.returncode == 0 and b"Downloaded newer image" in p.stdout, p.stderr
