@@ -129,6 +129,7 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
     if not names:
         raise InvalidParameter("no image names were given to save")
     chosen = archive_save.select(daemon.images, names)
+    archive_save.check_blobs(daemon.images, chosen)
     resp = web.StreamResponse(status=200, headers={"Content-Type": TAR})
     await resp.prepare(request)
     await _stream_from_thread(resp, lambda out: archive_save.write(daemon.images, chosen, out),

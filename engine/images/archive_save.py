@@ -56,6 +56,14 @@ def select(images: ImageStore, names: Iterable[str]) -> list[tuple[Image, list[s
     return list(chosen.values())
 
 
+def check_blobs(images: ImageStore, chosen: list[tuple[Image, list[str]]]) -> None:
+    """NotFound for an image whose blobs the store lacks, before anything is streamed."""
+    for image, _ in chosen:
+        for digest in sorted(images.blobs_of(image)):
+            if not images.blob_path(digest).is_file():
+                raise NotFound(f"cannot save {image.id}: its blob {digest} is not in the store")
+
+
 def _names_tag_or_id(name: str) -> bool:
     """True unless name is a bare repository (no tag, no digest, not an ID)."""
     if reference.id_prefix(name) is not None or name.startswith("sha256:"):

@@ -200,3 +200,14 @@ def test_healthcheck_change():
     assert dockerfile_changes.apply({}, ['HEALTHCHECK CMD ["true"]'])["Healthcheck"] == \
         {"Test": ["CMD", "true"]}
     assert dockerfile_changes.apply({}, ["HEALTHCHECK NONE"])["Healthcheck"] == {"Test": ["NONE"]}
+
+
+def test_save_of_an_image_missing_a_blob_is_refused_before_streaming(images, tmp_path):
+    from engine.errors import NotFound
+    from engine.images import archive_save
+    archive_load.load(images, _archive(tmp_path, _oci()), tmp_path / "tmp", lambda _: None)
+    chosen = archive_save.select(images, ["oci-test:1"])
+    archive_save.check_blobs(images, chosen)
+    images.blob_path(DIFF).unlink()
+    with pytest.raises(NotFound, match=f"its blob {DIFF} is not in the store"):
+        archive_save.check_blobs(images, chosen)
