@@ -145,6 +145,10 @@ def entry_name(raw: str) -> str:
     return "/".join(parts)
 
 
+def _norm(raw: str) -> str:
+    return "/".join(p for p in raw.split("/") if p not in ("", "."))
+
+
 def _parent(root: Path, name: str, raw: str, *, create: bool) -> Path:
     """The directory that holds name under root, made as needed; a parent that is a symlink
     or not a directory is refused, so nothing is ever written through a link."""
@@ -221,6 +225,9 @@ def _create(tar: tarfile.TarFile, member: tarfile.TarInfo, root: Path, name: str
             allow_devices: bool) -> int:
     raw = member.name
     path = _parent(root, name, raw, create=True) / os.path.basename(name)
+    if member.islnk() and member.linkname.strip("/") and \
+            _norm(member.linkname) == name:
+        return 0                # a hard link to itself: the file is already there
     _clear(path, member)
     if member.isdir():
         if not path.is_dir():

@@ -249,3 +249,9 @@ def test_a_killed_unpack_leaves_nothing(images, tmp_path):
     ImageStore(tmp_path, images.store)
     assert not left.exists()
     assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == ["other"]
+
+
+def test_hardlink_to_itself_keeps_the_file(images, tmp_path):
+    blob = _tar([_info("f", data=b"data"), _info("f", tarfile.LNKTYPE, link="f")])
+    lower = Path(images.lower_dirs(_load(images, tmp_path, blob))[0])
+    assert (lower / "f").read_bytes() == b"data"
