@@ -33,12 +33,13 @@ def _copy_in(reg: Registry, layout: OCILayout, dest: str, *extra: str) -> None:
 
 @pytest.fixture(scope="module")
 def bb_image(plain):
-    """t/bb:v1 and :v2 (a busybox layer and a file layer), copied in by skopeo."""
+    """t/bb:v1 (OCI manifest) and :v2 (Docker v2 schema 2, gzip layers), a busybox layer and
+    a file layer, copied in by skopeo."""
     layout = OCILayout(plain.root / "oci-bb")
     layout.write_index([layout.image([busybox_layer(), layer_tar({"etc/motd": b"from skopeo\n"})],
                                      cmd=("/bin/cat", "/etc/motd"))])
     _copy_in(plain, layout, "t/bb:v1")
-    _copy_in(plain, layout, "t/bb:v2")
+    _copy_in(plain, layout, "t/bb:v2", "--format", "v2s2")
     return f"{plain.host}/t/bb"
 
 
@@ -127,11 +128,15 @@ def test_docker_push_then_skopeo_reads_it_and_a_second_push_finds_the_layers(dae
         _rmi(daemon, ref, f"{plain.host}/pushed/other:1")
 
 
-def test_pull_and_push_are_image_events(daemon, bb_image):
+def test_pull_and_push_are_image_events(daemon, plain, bb_image):
     import time
+    r = plain.skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{bb_image}:v2")
+    assert json.loads(r.stdout)["mediaType"] == \
+        "application/vnd.docker.distribution.manifest.v2+json"
     since = time.time()
     try:
         assert daemon.docker("pull", f"{bb_image}:v2").returncode == 0
+        assert daemon.docker("run", "--rm", f"{bb_image}:v2").stdout == b"from skopeo\n"
         events = daemon.docker("events", "--since", f"{since:.3f}", "--until",
                                f"{time.time():.3f}", "--filter", "type=image",
                                "--format", "{{.Action}} {{.Actor.ID}}").stdout.decode()
