@@ -9,8 +9,9 @@ through directory descriptors opened O_NOFOLLOW, and entries are read through
 The files berthd binds over the image's (/etc/hostname, /etc/hosts, /etc/resolv.conf) are mount
 points in the upperdir, never the container's content (dockerd keeps them in its init layer):
 they are left out. A directory that overlayfs marked as redirected or a metacopy-only file has
-its data in a lower layer; berth's overlays are mounted without redirect_dir and metacopy, and
-one found anyway is refused rather than committed incomplete.
+its data in a lower layer; berth mounts its overlays with the kernel's defaults for
+redirect_dir and metacopy (off unless the overlay module is set otherwise), and one found anyway
+is refused rather than committed incomplete.
 """
 from __future__ import annotations
 
