@@ -27,12 +27,10 @@ FILE_KEYS: dict[str, tuple[str, type]] = {
     "insecure-tcp": ("insecure_tcp", bool), "supervisor": ("supervisor", str),
     "cpu-rt-period": ("cpu_rt_period", int), "cpu-rt-runtime": ("cpu_rt_runtime", int),
     "bip": ("bip", str), "insecure-registries": ("insecure_registries", list),
+    "registry-mirrors": ("registry_mirrors", list),
 }
 # dockerd keys berth knows and cannot apply yet: refused by name rather than called unknown
-NOT_YET = {
-    "registry-mirrors": "berth's registry client does not use mirrors yet: pulls from docker.io "
-                        "go to docker.io",
-}
+NOT_YET: dict[str, str] = {}
 
 
 class OptionsError(ValueError):
@@ -68,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
                    metavar="HOST[:PORT]|CIDR", help="a registry spoken to without TLS "
                    "verification (and over plain HTTP if it has no TLS); repeatable. "
                    "127.0.0.0/8 is always insecure, as with dockerd")
+    p.add_argument("--registry-mirror", action="append", dest="registry_mirrors",
+                   metavar="URL", help="a mirror asked first for pulls from docker.io "
+                   "(http:// or https://); repeatable")
     p.add_argument("--pidfile", help="where to write berthd's pid (default <exec-root>/berthd.pid)")
     p.add_argument("--init", action="store_const", const=True,
                    help="run an init inside containers that forwards signals and reaps processes")
@@ -175,6 +176,14 @@ def _insecure_registries(entries: list[str]) -> list[str]:
         raise OptionsError(str(e)) from None
 
 
+def _registry_mirrors(entries: list[str]) -> list[str]:
+    from .registry.transport import check_mirror
+    try:
+        return [check_mirror(e) for e in entries]
+    except ValueError as e:
+        raise OptionsError(str(e)) from None
+
+
 def parse(argv: list[str] | None = None) -> DaemonConfig:
     """The configuration, or SystemExit with berthd's usage error."""
     p = _parser()
@@ -231,6 +240,7 @@ def _config(flags: argparse.Namespace) -> DaemonConfig:
     # (DaemonConfig fields of their own are requested of engine/config.py's owner)
     cfg.bip = _bip(o.get("bip"))
     cfg.insecure_registries = _insecure_registries(o.get("insecure_registries") or [])
+    cfg.registry_mirrors = _registry_mirrors(o.get("registry_mirrors") or [])
     cfg.cpu_rt_period = o.get("cpu_rt_period") or 0
     cfg.cpu_rt_runtime = o.get("cpu_rt_runtime") or 0
     refusal = cpu_rt.check_options(cfg.cpu_rt_period, cfg.cpu_rt_runtime, cfg.cgroup_v2)

@@ -225,7 +225,8 @@ async def inspect(request: web.Request) -> web.Response:
 
 
 def _registry_config(daemon) -> RegistryConfig:
-    return RegistryConfig(insecure=list(getattr(daemon.cfg, "insecure_registries", None) or []))
+    return RegistryConfig(insecure=list(getattr(daemon.cfg, "insecure_registries", None) or []),
+                          mirrors=list(getattr(daemon.cfg, "registry_mirrors", None) or []))
 
 
 class _RegistryFailure(EngineError):

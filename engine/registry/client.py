@@ -46,7 +46,8 @@ class DigestMismatch(RegistryError):
 class Client:
     def __init__(self, config: RegistryConfig, host: str, repository: str,
                  creds: auth.Credentials | None = None, *, actions: str = "pull",
-                 connect_timeout: float = 30, read_timeout: float = 60):
+                 connect_timeout: float = 30, read_timeout: float = 60,
+                 endpoint: Endpoint | None = None):
         self.config = config
         self.host = host
         self.repository = repository            # path inside the registry: library/busybox
@@ -56,6 +57,7 @@ class Client:
                                              sock_connect=connect_timeout,
                                              sock_read=read_timeout)
         self._session: aiohttp.ClientSession | None = None
+        self._pinned = endpoint                 # a mirror: this endpoint and no other
         self._endpoint: Endpoint | None = None
         self._challenge: auth.Challenge | None = None
         self._tokens: dict[str, auth.Token] = {}
@@ -72,7 +74,7 @@ class Client:
     async def _settle_endpoint(self) -> Endpoint:
         if self._endpoint:
             return self._endpoint
-        candidates = self.config.endpoints(self.host)
+        candidates = [self._pinned] if self._pinned else self.config.endpoints(self.host)
         last: Exception | None = None
         for ep in candidates:
             try:

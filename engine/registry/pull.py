@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,7 @@ from .auth import Credentials
 from .client import Client, RegistryError
 from .transport import RegistryConfig
 
+log = logging.getLogger("berthd.registry")
 Emit = Callable[[dict], Awaitable[None]]
 MAX_CONCURRENT_DOWNLOADS = 3          # dockerd's default --max-concurrent-downloads
 PROGRESS_EVERY_S = 0.1
@@ -35,6 +37,21 @@ async def pull(images: ImageStore, config: RegistryConfig, ref: reference.Refere
                creds: Credentials, emit: Emit, *, platform: platforms.Platform | None = None,
                read_timeout: float = 60) -> str:
     """Pull ref (a tag or a digest) into the store; returns the final status line."""
+    for mirror in config.mirror_endpoints(ref.domain):
+        said = False
+
+        async def noted(msg: dict) -> None:
+            nonlocal said
+            said = True
+            await emit(msg)
+        try:
+            async with Client(config, ref.domain, ref.path, creds, read_timeout=read_timeout,
+                              endpoint=mirror) as client:
+                return await _pull(images, client, ref, platform, noted)
+        except (RegistryError, media.ManifestError) as e:
+            if said:        # it had begun: its error is the pull's
+                raise
+            log.info("mirror %s could not serve %s (%s): trying the next", mirror.url, ref, e)
     async with Client(config, ref.domain, ref.path, creds, read_timeout=read_timeout) as client:
         return await _pull(images, client, ref, platform, emit)
 

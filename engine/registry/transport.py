@@ -4,13 +4,14 @@ As dockerd: a registry is spoken to over HTTPS, verified against the system's CA
 files of its directory under /etc/docker/certs.d/<host[:port]>/ (*.crt), with the client pair
 *.cert/*.key found there; berth's own /etc/berth/certs.d/ is read the same way, first. A registry
 in 127.0.0.0/8 (or ::1) or named by `insecure-registries` is insecure: HTTPS is tried without
-verification and plain HTTP after it.
+verification and plain HTTP after it. `registry-mirrors` are asked first for pulls from docker.io.
 """
 from __future__ import annotations
 
 import ipaddress
 import os
 import ssl
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class RegistryConfig:
     """berthd's registry settings: insecure registries (host[:port] or CIDR)."""
 
     insecure: list[str] = field(default_factory=list)
+    mirrors: list[str] = field(default_factory=list)     # URLs, for pulls from docker.io
     certs_dirs: tuple[Path, ...] = CERTS_DIRS
 
     def is_insecure(self, host: str) -> bool:
@@ -60,6 +62,21 @@ class RegistryConfig:
         if self.is_insecure(host):
             return [Endpoint(host, f"https://{real}", False), Endpoint(host, f"http://{real}", None)]
         return [Endpoint(host, f"https://{real}", self.ssl_context(host))]
+
+    def mirror_endpoints(self, host: str) -> list[Endpoint]:
+        """The mirrors to ask first for a pull from host: docker.io's only, as dockerd."""
+        if host != DOCKER_HUB:
+            return []
+        out = []
+        for url in self.mirrors:
+            parts = urllib.parse.urlsplit(url)
+            base = f"{parts.scheme}://{parts.netloc}"
+            if parts.scheme == "http":
+                out.append(Endpoint(host, base, None))
+            else:
+                out.append(Endpoint(host, base, False if self.is_insecure(parts.netloc)
+                                    else self.ssl_context(parts.netloc)))
+        return out
 
     def ssl_context(self, host: str) -> ssl.SSLContext:
         ctx = ssl.create_default_context()
@@ -95,6 +112,17 @@ def check_insecure_entry(entry: str) -> str:
     if not entry or "/" in entry and not _is_cidr(entry):
         raise ValueError(f"invalid insecure registry {entry!r}: give host[:port] or a CIDR")
     return entry
+
+
+def check_mirror(url: str) -> str:
+    """A `registry-mirrors` entry as dockerd accepts it: an http(s) URL without a path."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"invalid mirror: unsupported scheme or missing host in {url!r}: "
+                         "give http://HOST[:PORT] or https://HOST[:PORT]")
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise ValueError(f"invalid mirror: path, query or fragment in {url!r}")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _is_cidr(text: str) -> bool:

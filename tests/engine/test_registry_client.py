@@ -192,3 +192,16 @@ def _write(tmp_path, data: dict) -> str:
     path = tmp_path / "daemon.json"
     path.write_text(json.dumps(data))
     return str(path)
+
+
+def test_registry_mirrors_as_dockerd_reads_them(tmp_path, capsys):
+    from engine import daemon_options
+    cfg = daemon_options.parse(["--data-root", str(tmp_path / "d"), "--config-file",
+                                _write(tmp_path, {"registry-mirrors": ["https://m.example/"]})])
+    assert cfg.registry_mirrors == ["https://m.example"]
+    rc = transport.RegistryConfig(mirrors=cfg.registry_mirrors)
+    assert [e.url for e in rc.mirror_endpoints("docker.io")] == ["https://m.example"]
+    assert rc.mirror_endpoints("127.0.0.1:5000") == []      # mirrors serve docker.io only
+    for bad in ("ftp://m", "https://m/path", "m.example"):
+        with pytest.raises(ValueError, match="invalid mirror"):
+            transport.check_mirror(bad)
