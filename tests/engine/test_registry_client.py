@@ -205,3 +205,32 @@ def test_registry_mirrors_as_dockerd_reads_them(tmp_path, capsys):
     for bad in ("ftp://m", "https://m/path", "m.example"):
         with pytest.raises(ValueError, match="invalid mirror"):
             transport.check_mirror(bad)
+
+
+@pytest.mark.skipif(not HAS_REGISTRY, reason="Debian's docker-registry is not installed")
+def test_a_client_certificate_from_certs_d_is_presented(images, tmp_path):
+    """certs.d/<host>/client.cert + client.key, as docker reads them, for a registry that
+    requires a client certificate."""
+    import shutil
+    reg = Registry("tls", client_certs=True).start()
+    try:
+        ref = reference.parse(f"{reg.host}/cc/img:1")
+        cfg = transport.RegistryConfig(certs_dirs=(tmp_path / "certs.d",))
+        cfg.is_insecure = lambda host: False
+        d = tmp_path / "certs.d" / reg.host
+        d.mkdir(parents=True)
+        shutil.copy(reg.ca_pem, d / "ca.crt")
+        creds = auth.Credentials("berthtest", "s3cret-pass")
+        with pytest.raises(RegistryError, match=r"Get \"https://127.0.0.1:\d+/v2/\": "):
+            # no client certificate: the TLS handshake fails
+            asyncio.run(pull.pull(images, cfg, ref, creds, _ignore))
+        shutil.copy(reg.root / "client" / "cert.pem", d / "client.cert")
+        (d / "client.key").write_bytes((reg.root / "client" / "key.pem").read_bytes())
+        # with it, the registry answers: the image is not there (its words, not a TLS error)
+        with pytest.raises(RegistryError, match="not found|manifest unknown|pull access denied"):
+            asyncio.run(pull.pull(images, cfg, ref, creds, _ignore))
+        (d / "client.key").unlink()
+        with pytest.raises(ValueError, match="missing key client.key"):
+            cfg.ssl_context(reg.host)
+    finally:
+        reg.stop()

@@ -128,7 +128,9 @@ class TokenServer:
 class Registry:
     """docker-registry serve in a temp dir. mode: 'plain', 'tls' (CA + htpasswd) or 'token'."""
 
-    def __init__(self, mode: str = "plain"):
+    def __init__(self, mode: str = "plain", client_certs: bool = False):
+        """client_certs (tls only): the registry requires a client certificate signed by its
+        CA; client/cert.pem and client/key.pem under root are one."""
         self.mode = mode
         self.root = Path(tempfile.mkdtemp(prefix="bt-reg-", dir="/tmp"))
         self.port = free_loopback_port()
@@ -148,6 +150,10 @@ class Registry:
             self.ca_pem = self.root / "ca" / "ca.pem"
             cfg["http"]["tls"] = {"certificate": str(self.root / "server" / "cert.pem"),
                                   "key": str(self.root / "server" / "key.pem")}
+            if client_certs:
+                tlscerts.make_leaf(self.root / "client", self.root / "ca", "client",
+                                   client=True)
+                cfg["http"]["tls"]["clientcas"] = [str(self.ca_pem)]
             (self.root / "htpasswd").write_text(htpasswd_line(USER, PASSWORD) + "\n")
             cfg["auth"] = {"htpasswd": {"realm": "berth-test", "path": str(self.root / "htpasswd")}}
         elif mode == "token":
