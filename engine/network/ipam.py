@@ -80,14 +80,16 @@ def allocate(subnet: Net, ip_range: Net | None, gateway: str, used: Iterable[str
             raise Conflict(f"Address already in use: {want}")
         return str(addr)
     pool = ip_range or subnet
-    hosts = list(pool.hosts())
-    start = 0
-    if last:
-        try:
-            start = hosts.index(ipaddress.IPv4Address(last)) + 1
-        except ValueError:
-            start = 0
-    for addr in hosts[start:] + hosts[:start]:
+    # integers, not pool.hosts(): a /16 has 65534 addresses, and a start waits on this
+    first, end = int(pool.network_address) + 1, int(pool.broadcast_address) - 1
+    if pool.prefixlen >= 31:
+        first, end = int(pool.network_address), int(pool.broadcast_address)
+    start = first
+    if last and first <= int(ipaddress.IPv4Address(last)) < end:
+        start = int(ipaddress.IPv4Address(last)) + 1
+    size = end - first + 1
+    for i in range(size):
+        addr = ipaddress.IPv4Address(first + (start - first + i) % size)
         if str(addr) not in used and addr in subnet and addr != subnet.broadcast_address:
             return str(addr)
     raise Conflict(f"no available IPv4 addresses on this network's address pools: {pool}")
