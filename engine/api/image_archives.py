@@ -18,10 +18,11 @@ from aiohttp import web
 
 from .. import body_types as bt
 from .. import disk_usage, rootfs, timefmt
-from ..errors import EngineError, InvalidParameter, NotImplementedYet
+from ..errors import EngineError, InvalidParameter, NotFound, NotImplementedYet
 from ..images import archive_load, archive_save, importer, reference
 from ..images import commit as image_commit
 from ..images.store import Image
+from ..registry import platforms
 from .http import JSON, json_response, query_bool, read_json
 
 log = logging.getLogger("berthd.images")
@@ -129,6 +130,14 @@ async def _save(request: web.Request, names: list[str]) -> web.StreamResponse:
     if not names:
         raise InvalidParameter("no image names were given to save")
     chosen = archive_save.select(daemon.images, names)
+    want = _platform(request)
+    for image, _ in chosen:
+        got = platforms.normalize(image.config.get("os", "linux"),
+                                  image.config.get("architecture", ""),
+                                  image.config.get("variant", ""))
+        if want and (got.os, got.architecture) != (want.os, want.architecture):
+            raise NotFound(f"image {image.id} is {got}, it does not provide the platform "
+                           f"{want}")
     archive_save.check_blobs(daemon.images, chosen)
     resp = web.StreamResponse(status=200, headers={"Content-Type": TAR})
     await resp.prepare(request)
@@ -148,6 +157,9 @@ async def load(request: web.Request) -> web.StreamResponse:
     image was loaded comes in the stream, one before is the HTTP error."""
     daemon = _daemon(request)
     tmp = _tmp(daemon)
+    want = _platform(request)
+    if want and want.os != "linux":
+        raise InvalidParameter(f"cannot load images for the platform {want}")
     spooled = await _spool(request, tmp, "load-")
     said: list[str] = []
     loaded: list[Image] = []
@@ -155,7 +167,7 @@ async def load(request: web.Request) -> web.StreamResponse:
         error = None
         try:
             await asyncio.to_thread(archive_load.load, daemon.images, spooled, tmp,
-                                    said.append, loaded)
+                                    said.append, loaded, want.architecture if want else None)
         except EngineError as e:
             if not said:
                 raise
@@ -206,6 +218,24 @@ async def import_image(request: web.Request) -> web.StreamResponse:
     await resp.write(json.dumps({"status": image.id}).encode() + b"\r\n")
     await resp.write_eof()
     return resp
+
+
+def _platform(request: web.Request) -> platforms.Platform | None:
+    """save's and load's platform (API 1.48): a JSON OCI platform, or os/arch[/variant]."""
+    text = request.query.get("platform", "")
+    if not text:
+        return None
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise InvalidParameter(f"invalid platform {text!r}") from None
+        if not isinstance(value, dict):
+            raise InvalidParameter(f"invalid platform {text!r}")
+        return platforms.normalize(str(value.get("os") or "linux"),
+                                   str(value.get("architecture") or ""),
+                                   str(value.get("variant") or ""))
+    return platforms.parse(text)
 
 
 def _tags(repo: str, tag: str) -> list[str]:

@@ -137,13 +137,13 @@ class Archive:
                                f"(it is sha256:{sha.hexdigest()})")
 
 
-def candidates(arc: Archive) -> list[Candidate]:
+def candidates(arc: Archive, arch: str = HOST_ARCH) -> list[Candidate]:
     """The images in the archive: from manifest.json if it has one (as docker's own loader),
-    else from the OCI index.json."""
+    else from the OCI index.json (an index in it resolved to linux/arch)."""
     if arc.has("manifest.json"):
         return _legacy(arc)
     if arc.has("index.json"):
-        return _oci(arc)
+        return _oci(arc, arch)
     raise ArchiveError("the archive has neither manifest.json nor index.json: it is not an "
                        "image archive from docker save or an OCI image layout")
 
@@ -186,11 +186,11 @@ def _checked_json(arc: Archive, descriptor: dict, what: str) -> tuple[bytes, dic
         raise ArchiveError(f"{what} {descriptor['digest']} is not valid JSON: {e}") from None
 
 
-def _oci(arc: Archive) -> list[Candidate]:
+def _oci(arc: Archive, arch: str) -> list[Candidate]:
     index = arc.read_json("index.json")
     by_manifest: dict[str, Candidate] = {}
     for desc in (index.get("manifests") if isinstance(index, dict) else None) or []:
-        desc = _platform_manifest(arc, desc)
+        desc = _platform_manifest(arc, desc, arch)
         _, manifest = _checked_json(arc, desc, "manifest")
         media = manifest.get("mediaType") or desc.get("mediaType") or MANIFEST_TYPES[0]
         if media not in MANIFEST_TYPES:
@@ -212,18 +212,18 @@ def _oci(arc: Archive) -> list[Candidate]:
     return list(by_manifest.values())
 
 
-def _platform_manifest(arc: Archive, desc: dict) -> dict:
-    """A manifest descriptor; an index in the index resolves to the host's platform."""
+def _platform_manifest(arc: Archive, desc: dict, arch: str) -> dict:
+    """A manifest descriptor; an index in the index resolves to linux/arch."""
     for _ in range(4):
         if desc.get("mediaType") not in INDEX_TYPES:
             return desc
         _, nested = _checked_json(arc, desc, "index")
         host = [d for d in nested.get("manifests") or []
                 if (d.get("platform") or {}).get("os") == "linux"
-                and (d.get("platform") or {}).get("architecture") == HOST_ARCH]
+                and (d.get("platform") or {}).get("architecture") == arch]
         if not host:
             raise ArchiveError(f"index {desc['digest']} in the archive has no image for "
-                               f"linux/{HOST_ARCH}")
+                               f"linux/{arch}")
         desc = {**host[0], "annotations": desc.get("annotations") or {}}
     raise ArchiveError("the archive's indexes nest too deep")
 
@@ -244,14 +244,15 @@ def _annotated_name(annotations: dict) -> str | None:
 
 
 def load(images: ImageStore, archive: Path, tmp_dir: Path, say: Callable[[str], None],
-         loaded: list[Image] | None = None) -> list[Image]:
+         loaded: list[Image] | None = None, arch: str | None = None) -> list[Image]:
     """Load every image of the archive, saying what dockerd says for each; the images, also
-    appended to loaded as each is stored (so that a caller knows them after a later error)."""
+    appended to loaded as each is stored (so that a caller knows them after a later error).
+    With arch (load --platform), every image must be for linux/arch."""
     arc = Archive(archive)
     loaded = [] if loaded is None else loaded
     try:
-        for cand in candidates(arc):
-            image = _store(images, arc, cand, tmp_dir)
+        for cand in candidates(arc, arch or HOST_ARCH):
+            image = _store(images, arc, cand, tmp_dir, arch)
             loaded.append(image)
             for ref in cand.refs:
                 old = images.tags.get(ref)
@@ -267,7 +268,8 @@ def load(images: ImageStore, archive: Path, tmp_dir: Path, say: Callable[[str], 
     return loaded
 
 
-def _store(images: ImageStore, arc: Archive, cand: Candidate, tmp_dir: Path) -> Image:
+def _store(images: ImageStore, arc: Archive, cand: Candidate, tmp_dir: Path,
+           arch: str | None) -> Image:
     try:
         config = json.loads(cand.config)
     except ValueError as e:
@@ -282,6 +284,9 @@ def _store(images: ImageStore, arc: Archive, cand: Candidate, tmp_dir: Path) -> 
     if config.get("os", "linux") != "linux":
         raise ArchiveError(f"image operating system {config.get('os')!r} cannot be used on "
                            f"this platform")
+    if arch and config.get("architecture") != arch:
+        raise ArchiveError(f"the archive's image is linux/{config.get('architecture')}, not "
+                           f"the linux/{arch} asked for")
     image_id = "sha256:" + hashlib.sha256(cand.config).hexdigest()
     if image_id in images.images:
         return images.images[image_id]

@@ -360,3 +360,24 @@ def test_load_says_what_it_loaded_before_an_error(daemon, names):
     events = daemon.api("GET", f"/events?since={since}&until={int(time.time()) + 1}"
                                f"&filters={f}").body.splitlines()
     assert [json.loads(e)["Actor"]["ID"] for e in events] == [image_id]
+
+
+def test_save_and_load_platform(daemon, tmp_path):
+    """save/load --platform (API 1.48): the host's platform is the image's; another is
+    refused, not ignored."""
+    info = daemon.api("GET", "/images/busybox/json").json()
+    host = {"os": "linux", "architecture": info["Architecture"]}
+    other = {"os": "linux", "architecture": "s390x" if info["Architecture"] != "s390x"
+             else "arm64"}
+    q = urllib.parse.quote(json.dumps(host))
+    r = daemon.api("GET", f"/images/busybox/get?platform={q}")
+    assert r.status == 200 and len(r.body) > 1024
+    q = urllib.parse.quote(json.dumps(other))
+    r = daemon.api("GET", f"/images/get?names=busybox&platform={q}")
+    assert r.status == 404 and "does not provide the platform linux/" in r.json()["message"]
+    p = daemon.docker("load", "--platform", f"linux/{other['architecture']}",
+                      input=daemon.api("GET", "/images/busybox/get").body)
+    if b"unknown flag" in p.stderr:
+        pytest.skip("this docker CLI has no load --platform")
+    assert p.returncode != 0 and f"not the linux/{other['architecture']} asked for".encode() \
+        in p.stderr, p
