@@ -259,12 +259,20 @@ class _Stream:
     def __init__(self, request: web.Request):
         self.request = request
         self.resp: web.StreamResponse | None = None
+        self.gone = False
 
     async def emit(self, msg: dict) -> None:
+        if self.gone:
+            return
         if self.resp is None:
             self.resp = web.StreamResponse(status=200, headers={"Content-Type": JSON})
             await self.resp.prepare(self.request)
-        await self.resp.write(progress.encode(msg))
+        try:
+            await self.resp.write(progress.encode(msg))
+        except (ConnectionResetError, ConnectionError):
+            # the client went away (Ctrl-C): the transfer goes on, so that what was fetched
+            # is kept whole and a later pull finds it
+            self.gone = True
 
     async def fail(self, e: Exception) -> web.StreamResponse:
         err = _failure(e)
@@ -276,8 +284,31 @@ class _Stream:
     async def close(self) -> web.StreamResponse:
         if self.resp is None:
             await self.emit({"status": ""})
-        await self.resp.write_eof()
+        if not self.gone:
+            try:
+                await self.resp.write_eof()
+            except ConnectionError:
+                pass
         return self.resp
+
+
+_TRANSFERS: set[asyncio.Task] = set()
+
+
+async def _outliving_the_client(work):
+    """Run a pull as its own task: a client that goes away (the handler is cancelled) does not
+    cancel it, so what it fetched is stored whole for the next pull (its messages then go
+    nowhere)."""
+    task = asyncio.ensure_future(work)
+    _TRANSFERS.add(task)
+    task.add_done_callback(_transfer_done)
+    return await asyncio.shield(task)
+
+
+def _transfer_done(task: asyncio.Task) -> None:
+    _TRANSFERS.discard(task)
+    if not task.cancelled() and task.exception() is not None:
+        pass    # retrieved: its client, if still there, was told; nobody else is waiting
 
 
 def _pull_reference(name: str, tag: str) -> tuple[reference.Reference, bool]:
@@ -306,13 +337,14 @@ async def create(request: web.Request) -> web.StreamResponse:
     want = platforms.parse(plat) if plat else None
     creds = auth.from_header(request.headers.get("X-Registry-Auth"))
     stream = _Stream(request)
+    if all_tags:
+        work = registry_pull.pull_all_tags(daemon.images, _registry_config(daemon), ref, creds,
+                                           stream.emit, platform=want)
+    else:
+        work = registry_pull.pull(daemon.images, _registry_config(daemon), ref, creds,
+                                  stream.emit, platform=want)
     try:
-        if all_tags:
-            final = await registry_pull.pull_all_tags(daemon.images, _registry_config(daemon),
-                                                      ref, creds, stream.emit, platform=want)
-        else:
-            final = await registry_pull.pull(daemon.images, _registry_config(daemon), ref,
-                                             creds, stream.emit, platform=want)
+        final = await _outliving_the_client(work)
     except _REGISTRY_ERRORS as e:
         return await stream.fail(e)
     await stream.emit({"status": final})

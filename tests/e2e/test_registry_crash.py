@@ -65,3 +65,33 @@ def _quiet(fn, *args, **kw):
         fn(*args, **kw)
     except (OSError, http.client.HTTPException):      # berthd was killed under it
         pass
+
+
+def test_a_client_that_goes_away_mid_pull_leaves_the_pull_to_finish(daemon):
+    """docker pull interrupted (Ctrl-C): berthd finishes the transfer, so what it fetched is
+    kept whole, and the image is there for the next pull to find up to date."""
+    import socket
+    fake = FakeRegistry(layer_tar({"bin/data": os.urandom(512 << 10)}))
+    fake.slow = 0.05
+    server = FakeRegistryThread(fake)
+    ref = f"127.0.0.1:{server.port}/gone/img"
+    try:
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(str(daemon.sock))
+        s.sendall(f"POST /images/create?fromImage={ref}&tag=v1 HTTP/1.1\r\nHost: x\r\n"
+                  f"Content-Length: 0\r\n\r\n".encode())
+        got = b""
+        while b"Downloading" not in got:
+            chunk = s.recv(65536)
+            assert chunk, got
+            got += chunk
+        s.close()
+        deadline = time.monotonic() + 30
+        while daemon.api("GET", f"/images/{ref}:v1/json").status != 200:
+            assert time.monotonic() < deadline, "the pull did not finish"
+            time.sleep(0.2)
+        r = daemon.api("POST", f"/images/create?fromImage={ref}&tag=v1")
+        assert b"Image is up to date" in r.body, r.body
+    finally:
+        daemon.api("DELETE", f"/images/{ref}:v1")
+        server.stop()
