@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
-import json
 from pathlib import Path
 
 from aiohttp import web
 
 from .. import disk_usage, timefmt
-from ..errors import Conflict, EngineError, InvalidParameter, NotFound, NotImplementedYet
+from ..errors import Conflict, EngineError, InvalidParameter, NotFound
 from ..images import reference
 from ..images import store as image_store
 from ..images.store import Image

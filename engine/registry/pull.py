@@ -209,11 +209,8 @@ def _blob_lock(images: ImageStore, digest: str) -> asyncio.Lock:
 
 
 def _zstd_available() -> bool:
-    try:
-        import zstandard  # noqa: F401  (optional: only zstd layers need it)
-        return True
-    except ImportError:
-        return False
+    import importlib.util
+    return importlib.util.find_spec("zstandard") is not None   # optional: zstd layers only
 
 
 def _by_repo_digest(images: ImageStore, repo_digest: str):

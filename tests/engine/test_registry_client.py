@@ -234,3 +234,21 @@ def test_a_client_certificate_from_certs_d_is_presented(images, tmp_path):
             cfg.ssl_context(reg.host)
     finally:
         reg.stop()
+
+
+def test_a_single_platform_image_of_another_platform_than_asked_is_refused(images):
+    fake = FakeRegistry(layer_tar({"x": b"amd64"}))        # its config says linux/amd64
+
+    async def run(platform):
+        runner, port = await serve_fake(fake)
+        try:
+            ref = reference.parse(f"127.0.0.1:{port}/p/img:1")
+            return await pull.pull(images, transport.RegistryConfig(), ref, auth.Credentials(),
+                                   _ignore, platform=platform)
+        finally:
+            await runner.cleanup()
+    with pytest.raises(InvalidParameter, match="does not match the specified platform: "
+                                               "wanted linux/arm64, actual: linux/amd64"):
+        asyncio.run(run(platforms.parse("linux/arm64")))
+    assert not images.images
+    assert asyncio.run(run(platforms.parse("linux/amd64"))).startswith("Status: Downloaded")
