@@ -343,6 +343,25 @@ def ingest_path(images: ImageStore, digest: str) -> Path:
     return d / (digest.split(":", 1)[1] + ".partial")
 
 
+INGEST_MAX_AGE_S = 24 * 3600
+
+
+def sweep_ingest(images: ImageStore, max_age: float = INGEST_MAX_AGE_S) -> None:
+    """Partial downloads nobody resumed for max_age (by mtime: one being written is fresh) are
+    removed; younger ones are kept for the next pull of their blob to resume."""
+    import time
+    d = images.data_root / "content" / "ingest"
+    if not d.is_dir():
+        return
+    now = time.time()
+    for entry in d.iterdir():
+        try:
+            if now - entry.stat().st_mtime > max_age:
+                entry.unlink()
+        except OSError:
+            continue
+
+
 def has_blob(images: ImageStore, digest: str) -> bool:
     return images.blob_path(digest).is_file()
 

@@ -37,6 +37,7 @@ async def pull(images: ImageStore, config: RegistryConfig, ref: reference.Refere
                creds: Credentials, emit: Emit, *, platform: platforms.Platform | None = None,
                read_timeout: float = 60) -> str:
     """Pull ref (a tag or a digest) into the store; returns the final status line."""
+    await asyncio.to_thread(image_store.sweep_ingest, images)
     for mirror in config.mirror_endpoints(ref.domain):
         said = False
 
@@ -93,8 +94,10 @@ async def _pull(images: ImageStore, client: Client, ref: reference.Reference,
         if kind not in media.MANIFESTS:
             raise media.ManifestError(f"index entry {entry['digest']} is not an image manifest")
     shown = reference.familiar(str(ref))
-    tags = [str(ref)] if ref.tag else []
-    local = images.find(str(ref)) if ref.tag else _by_repo_digest(images, repo_digest)
+    # name:tag@digest is pulled by its digest, as dockerd, and tagged by nothing
+    tags = [str(ref)] if ref.tag and not ref.digest else []
+    local = images.find(str(ref)) if ref.tag and not ref.digest else \
+        _by_repo_digest(images, repo_digest)
     if local is not None and repo_digest in image_store.repo_digests(local) and \
             _same_platform(local.config, want) and all(
             image_store.has_layer(images, c) for c in layer_ids.chain_ids(local.diff_ids)):

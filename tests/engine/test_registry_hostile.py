@@ -165,3 +165,14 @@ def test_two_pulls_of_one_image_at_once_share_the_download(images):
     assert len(images.images) == 1 and not fake.ranges
     downloads = [sum(1 for m in s if m.get("status") == "Verifying Checksum") for s in said]
     assert sorted(downloads) == [0, 1]     # one fetched the layer, the other found it
+
+
+def test_partial_downloads_left_for_a_day_are_swept_and_younger_ones_kept(images):
+    from engine.images import store as image_store
+    old = image_store.ingest_path(images, "sha256:" + "a" * 64)
+    young = image_store.ingest_path(images, "sha256:" + "b" * 64)
+    old.write_bytes(b"x")
+    young.write_bytes(b"y")
+    os.utime(old, (0, 0))
+    _pull(images, FakeRegistry(LAYER))
+    assert not old.exists() and young.exists()
