@@ -449,11 +449,17 @@ async def delete(request: web.Request) -> web.Response:
         untag = [str(reference.parse(name))]
     out = []
     for ref in untag:
-        daemon.images.untag(ref)
+        if "@" in ref:      # a digest reference: the image's record of that pull or push
+            image_store.remove_repo_digest(daemon.images, image, ref)
+        else:
+            daemon.images.untag(ref)
         shown = reference.familiar(ref)
         out.append({"Untagged": shown})
         daemon.events.log("image", "untag", image.id, {"name": shown})
     if not daemon.images.repo_tags(image) and not users:
+        # the digest references go with the image, each said as dockerd says it
+        for ref in image_store.repo_digests(image):
+            out.append({"Untagged": reference.familiar(ref)})
         daemon.images.delete(image)
         out.append({"Deleted": image.id})
         daemon.events.log("image", "delete", image.id, {"name": image.id})

@@ -417,6 +417,12 @@ def repo_digests(image: Image) -> list[str]:
     return list(image.record.get("RepoDigests", []))
 
 
+def remove_repo_digest(images: ImageStore, image: Image, repo_digest: str) -> None:
+    with images._lock:
+        image.record["RepoDigests"] = [d for d in repo_digests(image) if d != repo_digest]
+        images.store.put_image(image.id, image.created, image.record)
+
+
 def add_repo_digest(images: ImageStore, image: Image, repo_digest: str) -> None:
     with images._lock:
         repo = repo_digest.split("@", 1)[0]

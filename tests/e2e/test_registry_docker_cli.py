@@ -62,6 +62,10 @@ def test_skopeo_copy_then_docker_pull_runs_and_a_second_pull_is_up_to_date(daemo
         assert f"Status: Image is up to date for {ref}" in p.stdout.decode(), p.stdout
         digests = json.loads(daemon.docker("inspect", ref).stdout)[0]["RepoDigests"]
         assert len(digests) == 1 and digests[0].startswith(f"{bb_image}@sha256:")
+        p = daemon.docker("rmi", ref)      # the last name: the digest reference goes too
+        lines = p.stdout.decode().splitlines()
+        assert lines[:2] == [f"Untagged: {ref}", f"Untagged: {digests[0]}"], lines
+        assert lines[2].startswith("Deleted: sha256:")
     finally:
         _rmi(daemon, ref)
 
@@ -75,6 +79,9 @@ def test_pull_by_digest_records_the_repo_digest(daemon, plain, bb_image):
         assert f"Status: Downloaded newer image for {bb_image}@{digest}" in p.stdout.decode()
         view = json.loads(daemon.docker("inspect", f"{bb_image}@{digest}").stdout)[0]
         assert f"{bb_image}@{digest}" in view["RepoDigests"] and view["RepoTags"] == []
+        p = daemon.docker("rmi", f"{bb_image}@{digest}")
+        assert p.stdout.decode().splitlines() == [f"Untagged: {bb_image}@{digest}",
+                                                  f"Deleted: {view['Id']}"], p.stdout
     finally:
         _rmi(daemon, f"{bb_image}@{digest}")
 
