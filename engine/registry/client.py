@@ -170,7 +170,7 @@ class Client:
             hdrs.update(await self._auth_header(scope))
             resp = await self._session.request(method, url, headers=hdrs, data=data,
                                                params=params, ssl=ep.ssl)
-            if resp.status == 401 and attempt == 0 and not callable(data):
+            if resp.status == 401 and attempt == 0 and isinstance(data, (bytes, type(None))):
                 await resp.read()
                 resp.release()
                 fresh = auth.parse_challenge(resp.headers.get("WWW-Authenticate"))
@@ -325,36 +325,32 @@ class Client:
         return self._location(resp)
 
     async def upload_blob(self, digest: str, path: Path, size: int, location: str | None = None,
-                          progress: Progress | None = None, chunk: int = 8 << 20) -> None:
-        """Upload a blob: one PUT when it is at most chunk bytes, else PATCHes of chunk bytes
-        (Content-Range) and a closing PUT."""
+                          progress: Progress | None = None, chunk: int = 64 << 20) -> None:
+        """Upload a blob: one streamed PUT when it is at most chunk bytes, else streamed
+        PATCHes of chunk bytes (Content-Range) and a closing PUT. The file is read as it is
+        sent, never whole into memory."""
         scope = self.scope(actions="pull,push")
         location = location or await self.start_upload()
+        octets = {"Content-Type": "application/octet-stream"}
         if size <= chunk:
-            data = path.read_bytes()
-            resp, body = await self.request("PUT", _with_query(location, digest=digest),
-                                            headers={"Content-Type": "application/octet-stream"},
-                                            data=data, scope=scope)
+            resp, body = await self.request(
+                "PUT", _with_query(location, digest=digest), scope=scope,
+                headers={**octets, "Content-Length": str(size)},
+                data=_file_piece(path, 0, size, size, progress))
             if resp.status != 201:
                 raise self.error(resp.status, body, what=digest)
-            if progress:
-                await progress(size, size)
             return
         sent = 0
-        with open(path, "rb") as f:
-            while sent < size:
-                data = f.read(chunk)
-                resp, body = await self.request(
-                    "PATCH", location, data=data, scope=scope,
-                    headers={"Content-Type": "application/octet-stream",
-                             "Content-Range": f"{sent}-{sent + len(data) - 1}",
-                             "Content-Length": str(len(data))})
-                if resp.status != 202:
-                    raise self.error(resp.status, body, what=digest)
-                location = self._location(resp)
-                sent += len(data)
-                if progress:
-                    await progress(sent, size)
+        while sent < size:
+            n = min(chunk, size - sent)
+            resp, body = await self.request(
+                "PATCH", location, scope=scope, data=_file_piece(path, sent, n, size, progress),
+                headers={**octets, "Content-Range": f"{sent}-{sent + n - 1}",
+                         "Content-Length": str(n)})
+            if resp.status != 202:
+                raise self.error(resp.status, body, what=digest)
+            location = self._location(resp)
+            sent += n
         resp, body = await self.request("PUT", _with_query(location, digest=digest), scope=scope,
                                         headers={"Content-Length": "0"})
         if resp.status != 201:
@@ -404,6 +400,23 @@ def _registry_words(body: bytes) -> str:
         msg = e.get("message") or ""
         parts.append(f"{code}: {msg}" if code else msg)
     return "; ".join(parts)
+
+
+async def _file_piece(path: Path, start: int, length: int, total: int,
+                      progress: Progress | None):
+    """length bytes of path from start, read as they are sent; progress in the whole blob."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        left, done = length, start
+        while left > 0:
+            piece = f.read(min(CHUNK, left))
+            if not piece:
+                raise RegistryError(f"{path.name} ended after {done} of {total} bytes", 500)
+            yield piece
+            left -= len(piece)
+            done += len(piece)
+            if progress:
+                await progress(done, total)
 
 
 def _with_query(url: str, **params: str) -> str:

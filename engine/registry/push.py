@@ -20,7 +20,7 @@ MAX_CONCURRENT_UPLOADS = 5            # dockerd's default --max-concurrent-uploa
 
 
 async def push(images: ImageStore, config: RegistryConfig, ref: reference.Reference,
-               image: Image, creds: Credentials, emit: Emit, *, chunk: int = 8 << 20) -> dict:
+               image: Image, creds: Credentials, emit: Emit, *, chunk: int = 64 << 20) -> dict:
     """Push image as ref (which has a tag); returns the aux {Tag, Digest, Size}."""
     manifest_bytes = images.blob_path(image.record["Manifest"]).read_bytes()
     manifest = json.loads(manifest_bytes)
