@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+# a shell loop that tries a command until it works (a server in another container may not
+# listen yet), 50 times 0.1 s
+RETRY = "for i in $(seq 50); do {} && break; sleep 0.1; done"
 CLIS = [c for c in ("/usr/bin/docker", "/usr/local/bin/docker") if os.path.exists(c)]
 TAG = os.getpid() % 10000
 # the "outside": a namespace joined to the host by a veth pair, addresses of RFC 2544's range
@@ -135,7 +138,9 @@ def test_two_containers_on_a_user_network_reach_each_other_by_name_and_alias(net
              "sleep 60", cli=cli))
     out = _ok(_run(net, "run", "--rm", "--network", name, "busybox", "sh", "-c",
                    f"cat /etc/resolv.conf; ping -c1 -W5 web-{TAG} >/dev/null && echo ping-ok; "
-                   "wget -qO- http://www/index.html; echo via-nc | nc www 7000", cli=cli))
+                   # the servers may not listen yet: a few tries
+                   f"{RETRY.format('wget -qO- http://www/index.html')}; "
+                   f"{RETRY.format('echo via-nc | nc www 7000')}", cli=cli))
     assert "nameserver 127.0.0.11" in out and "options ndots:0" in out
     assert "ping-ok" in out and "hello" in out
     _wait_for(lambda: _ok(_run(net, "exec", f"web-{TAG}", "cat", "/tmp/got")) == "via-nc\n")
@@ -155,9 +160,12 @@ def test_a_published_port_is_reached_from_the_hosts_loopback(net, cli):
     host_port = int(port.strip().rsplit(":", 1)[1])
 
     def fetch() -> bytes:
-        with socket.create_connection(("127.0.0.1", host_port), timeout=5) as s:
-            s.sendall(b"GET /i.html HTTP/1.0\r\n\r\n")
-            return s.makefile("rb").read()
+        try:
+            with socket.create_connection(("127.0.0.1", host_port), timeout=5) as s:
+                s.sendall(b"GET /i.html HTTP/1.0\r\n\r\n")
+                return s.makefile("rb").read()
+        except OSError:         # httpd not listening yet
+            return b""
     _wait_for(lambda: b"served" in fetch())
     ports = json.loads(_ok(_run(net, "inspect", "-f", "{{json .NetworkSettings.Ports}}", cid)))
     assert ports["80/tcp"] == [{"HostIp": "127.0.0.1", "HostPort": str(host_port)}]
@@ -180,8 +188,7 @@ def test_a_container_reaches_a_neighbours_port_published_on_the_host(net):
                    "echo neighbour > /tmp/i.html; httpd -f -p 80 -h /tmp")).strip()
     port = _ok(_run(net, "port", cid, "80")).strip().rsplit(":", 1)[1]
     out = _ok(_run(net, "run", "--rm", "busybox", "sh", "-c",
-                   f"for i in 1 2 3 4 5; do wget -qO- http://{gateway}:{port}/i.html "
-                   f"&& break; sleep 0.3; done"))
+                   RETRY.format(f"wget -qO- http://{gateway}:{port}/i.html")))
     assert "neighbour" in out
 
 
@@ -274,7 +281,8 @@ def test_network_none_has_only_lo_and_container_mode_shares_the_stack(net):
                    "echo shared > /tmp/i.html; httpd -f -p 8080 -h /tmp")).strip()
     own = _ok(_run(net, "exec", cid, "ip", "-4", "-o", "addr", "show", "eth0"))
     shared = _ok(_run(net, "run", "--rm", "--network", f"container:host-{TAG}", "busybox", "sh",
-                      "-c", "ip -4 -o addr show eth0; wget -qO- http://127.0.0.1:8080/i.html"))
+                      "-c", "ip -4 -o addr show eth0; "
+                      + RETRY.format("wget -qO- http://127.0.0.1:8080/i.html")))
     assert shared.splitlines()[0].split()[3] == own.split()[3]
     assert "shared" in shared
     _ok(_run(net, "stop", "-t", "1", cid))
