@@ -417,6 +417,27 @@ def repo_digests(image: Image) -> list[str]:
     return list(image.record.get("RepoDigests", []))
 
 
+def forget_unused(images: ImageStore, chains: list[str], blobs: list[str],
+                  keep: set[str] = frozenset()) -> None:
+    """Remove unpacked layers and blobs a failed pull added, unless an image (or keep: what
+    pulls still running need) uses them, so that the store is as it was."""
+    used = set(keep)
+    for image in list(images.images.values()):
+        used.update(layers.chain_ids(image.diff_ids))
+        try:
+            used.update(images.layer_digests(image))
+        except (OSError, ValueError, KeyError):
+            continue
+        used.add(image.record.get("Manifest", ""))
+        used.add(image.id)
+    for chain in chains:
+        if chain not in used:
+            shutil.rmtree(images.layer_dir(chain).parent, ignore_errors=True)
+    for digest in blobs:
+        if digest not in used:
+            images.blob_path(digest).unlink(missing_ok=True)
+
+
 def remove_repo_digest(images: ImageStore, image: Image, repo_digest: str) -> None:
     with images._lock:
         image.record["RepoDigests"] = [d for d in repo_digests(image) if d != repo_digest]

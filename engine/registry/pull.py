@@ -8,6 +8,7 @@ is always asked.
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import time
@@ -135,7 +136,12 @@ async def _pull(images: ImageStore, client: Client, ref: reference.Reference,
     sem = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
     for desc, _ in todo[MAX_CONCURRENT_DOWNLOADS:]:
         await emit(progress.status("Waiting", short(desc["digest"])))
-    downloads = {desc["digest"]: asyncio.ensure_future(_download(images, client, desc, sem, emit))
+    fetched: list[str] = []           # blobs and layers this pull adds: removed on failure
+    made: list[str] = []
+    needs = {*chains, *(d["digest"] for d in layer_descs)}
+    _IN_USE.update(needs)
+    downloads = {desc["digest"]: asyncio.ensure_future(_download(images, client, desc, sem, emit,
+                                                                 fetched))
                  for desc, _ in todo}
     try:
         # extraction in layer order, each as soon as its download is done
@@ -147,25 +153,32 @@ async def _pull(images: ImageStore, client: Client, ref: reference.Reference,
             sid = short(desc["digest"])
             await emit(progress.bar("Extracting", sid, 0, desc.get("size", 0)))
             try:
+                existed = image_store.has_layer(images, chain)
                 await asyncio.to_thread(image_store.unpack_blob_layer, images, desc["digest"],
                                         diff_id, chain)
+                if not existed:
+                    made.append(chain)
             except (LayerError, ValueError, OSError, EOFError) as e:
                 raise InvalidParameter(f"failed to register layer {desc['digest']}: {e}") \
                     from None
             await emit(progress.bar("Extracting", sid, desc.get("size", 0),
                                     desc.get("size", 0)))
             await emit(progress.status("Pull complete", sid))
-    finally:
+        image_store.add_pulled_image(images, data, config_bytes, repo_digest, tags)
+    except BaseException:
         for task in downloads.values():
             task.cancel()
         await asyncio.gather(*downloads.values(), return_exceptions=True)
-    image_store.add_pulled_image(images, data, config_bytes, repo_digest, tags)
+        _IN_USE.subtract(needs)
+        image_store.forget_unused(images, made, fetched, keep=+_IN_USE)
+        raise
+    _IN_USE.subtract(needs)
     await emit(progress.status(f"Digest: {digest}"))
     return f"Status: Downloaded newer image for {shown}"
 
 
 async def _download(images: ImageStore, client: Client, desc: dict, sem: asyncio.Semaphore,
-                    emit: Emit) -> None:
+                    emit: Emit, fetched: list[str]) -> None:
     digest, size, sid = desc["digest"], int(desc.get("size", 0)), short(desc["digest"])
     async with sem, _blob_lock(images, digest):
         if image_store.has_blob(images, digest):      # in the store, or another pull's now
@@ -183,6 +196,7 @@ async def _download(images: ImageStore, client: Client, desc: dict, sem: asyncio
         await client.fetch_blob(digest, size, partial, tick)
         await emit(progress.status("Verifying Checksum", sid))
         image_store.commit_blob(images, partial, digest)
+        fetched.append(digest)
         await emit(progress.status("Download complete", sid))
 
 
@@ -199,6 +213,8 @@ async def _fetch_small_blob(images: ImageStore, client: Client, desc: dict) -> b
 
 
 _BLOB_LOCKS: dict[str, asyncio.Lock] = {}
+# layers and blobs that running pulls need: a failed pull does not remove what another uses
+_IN_USE: collections.Counter = collections.Counter()
 
 
 def _blob_lock(images: ImageStore, digest: str) -> asyncio.Lock:

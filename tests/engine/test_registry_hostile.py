@@ -176,3 +176,15 @@ def test_partial_downloads_left_for_a_day_are_swept_and_younger_ones_kept(images
     os.utime(old, (0, 0))
     _pull(images, FakeRegistry(LAYER))
     assert not old.exists() and young.exists()
+
+
+def test_a_later_layer_that_fails_takes_back_what_the_pull_added(images):
+    """Layer 1 arrives, verifies and is unpacked; layer 2's digest does not match: the pull
+    fails and layer 1's blob and unpacked layer go again (no image uses them)."""
+    fake = FakeRegistry(LAYER)
+    second = layer_tar({"etc/second": b"2" * 1000})
+    fake.add_layer(second, corrupt=True)
+    before = _state(images)
+    with pytest.raises(DigestMismatch):
+        _pull(images, fake)
+    assert _state(images) == before

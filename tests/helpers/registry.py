@@ -255,6 +255,22 @@ class FakeRegistry:
         self.hang = False
         self.slow = 0.0
         self.ranges: list[str] = []
+        self.extra_layers: dict[str, bytes] = {}   # digest -> blob, added by add_layer
+
+    def add_layer(self, layer_plain: bytes, corrupt: bool = False) -> None:
+        """Another (gzip) layer on top; corrupt: one of its bytes is flipped when served."""
+        blob = gzip.compress(layer_plain, 1, mtime=0)
+        cfg = json.loads(self.config)
+        cfg["rootfs"]["diff_ids"].append(sha256_digest(layer_plain))
+        self.config = json.dumps(cfg).encode()
+        self.manifest_doc["config"].update(digest=sha256_digest(self.config),
+                                           size=len(self.config))
+        self.manifest_doc["layers"].append({"mediaType": media.OCI_LAYER_GZIP,
+                                            "digest": sha256_digest(blob), "size": len(blob)})
+        served = bytearray(blob)
+        if corrupt:
+            served[len(served) // 2] ^= 0xFF
+        self.extra_layers[sha256_digest(blob)] = bytes(served)
 
     @property
     def manifest(self) -> bytes:
@@ -269,6 +285,8 @@ class FakeRegistry:
         digest = path.rsplit("/", 1)[1]
         if digest == sha256_digest(self.config):
             return web.Response(body=self.config)
+        if digest in self.extra_layers:
+            return web.Response(body=self.extra_layers[digest])
         data = self.blob_override if self.blob_override is not None else self.layer
         start = 0
         if "Range" in request.headers:
