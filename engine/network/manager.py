@@ -259,8 +259,13 @@ class Networks:
 
     def endpoints(self, nid: str) -> dict[str, dict]:
         """container ID: its endpoint, for the containers attached to network nid."""
-        return {cid: box["Networks"][nid] for cid, box in self.sandboxes.items()
-                if nid in box.get("Networks", {})}
+        # snapshots (list): a worker thread may be adding or removing a sandbox meanwhile
+        out = {}
+        for cid, box in list(self.sandboxes.items()):
+            ep = dict(box.get("Networks", {})).get(nid)
+            if ep is not None:
+                out[cid] = ep
+        return out
 
     async def remove(self, ref: str) -> None:
         async with self.lock:
@@ -448,7 +453,7 @@ class Networks:
     # the embedded DNS server
     def _user_networks(self, cid: str) -> list[str]:
         box = self.sandboxes.get(cid) or {}
-        return [nid for nid in box.get("Networks", {})
+        return [nid for nid in list(box.get("Networks", {}))
                 if not (self.networks.get(nid) or {}).get("Predefined")]
 
     def uses_dns(self, cid: str) -> bool:
@@ -469,7 +474,8 @@ class Networks:
                          *(a.lower() for a in ep.get("Aliases") or [])}
                 if name in names and ep["IPAddress"] not in found:
                     found.append(ep["IPAddress"])
-            for link in box["Networks"][nid].get("Links") or []:
+            own = dict(box.get("Networks", {})).get(nid) or {}
+            for link in own.get("Links") or []:
                 target, _, alias = link.partition(":")
                 if (alias or target).lstrip("/").lower() != name:
                     continue
@@ -578,7 +584,7 @@ class Networks:
         if box is None:
             return None
         nets, order, all_ports = {}, [], []
-        for nid, ep in box["Networks"].items():
+        for nid, ep in list(box["Networks"].items()):
             net = self.networks.get(nid) or {}
             name = net.get("Name", nid)
             order.append(name)

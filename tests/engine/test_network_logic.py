@@ -85,9 +85,14 @@ def test_a_taken_port_is_refused_and_a_random_one_is_given():
         m = ports.Mapping("tcp", "127.0.0.1", 0, 80)
         with ports.reserve(m, "web", "172.17.0.2"):
             assert m.host_port not in (0, taken)
+        # a range: the first free port of it (taken + 1, unless another program has it)
         m = ports.Mapping("tcp", "127.0.0.1", 0, 80, (taken, taken + 1))
-        with ports.reserve(m, "web", "172.17.0.2"):
-            assert m.host_port == taken + 1
+        try:
+            with ports.reserve(m, "web", "172.17.0.2"):
+                assert m.host_port == taken + 1
+        except Conflict:
+            with pytest.raises(OSError):
+                socket.socket().bind(("127.0.0.1", taken + 1))
     finally:
         holder.close()
 
