@@ -173,7 +173,8 @@ class Containers:
             # the networks it joins (network connect adds, disconnect removes) and its
             # settings on each (aliases, a static address), as dockerd's EndpointsConfig
             "EndpointsConfig": network_endpoints.from_create(hc["NetworkMode"],
-                                                             body.get("NetworkingConfig")), "MountPoints": mount_points,
+                                                             body.get("NetworkingConfig")),
+            "MountPoints": mount_points,
         }
         cdir = self.container_dir(cid)
         try:
