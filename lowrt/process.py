@@ -26,7 +26,11 @@ def preload(proc: dict, spec: dict | None = None) -> None:
         import termios  # noqa: F401
 
         from lowrt import console  # noqa: F401
-    if spec is not None and spec.get("hooks"):
+    hooks = (spec or {}).get("hooks") or {}
+    if hooks.get("createContainer") or hooks.get("startContainer"):
+        # the only hooks run from the container's side (prestart, createRuntime, poststart and
+        # poststop run in lowrt): `subprocess` costs the init 5-13 ms here, and docker's
+        # configs carry a prestart or createRuntime hook (libnetwork's)
         import subprocess  # noqa: F401
     if spec is not None and (spec.get("linux") or {}).get("seccomp"):
         from lowrt.linux import seccomp  # noqa: F401

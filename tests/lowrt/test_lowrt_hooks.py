@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import subprocess
 import time
 
@@ -205,3 +206,22 @@ def test_hook_state_is_crun_s(rt, short_tmp, busybox_rootfs_template):
     assert {states["runc", k]["status"] for k in ("prestart", "createRuntime",
                                                   "createContainer")} <= {
         "creating", "created"}
+
+
+@pytest.mark.parametrize("kinds, wanted", [
+    (("prestart", "createRuntime", "poststart", "poststop"), False),
+    (("createContainer",), True),
+    (("startContainer",), True),
+])
+def test_the_init_imports_subprocess_only_for_hooks_it_runs(kinds, wanted):
+    """The init runs createContainer and startContainer hooks; lowrt runs the others. So only
+    those make the init import `subprocess` before it loses the host's files (5-13 ms of its
+    start otherwise: docker's configs carry libnetwork's prestart or createRuntime hook)."""
+    spec = {"process": {}, "hooks": {k: [{"path": "/bin/true"}] for k in kinds}}
+    code = ("import json, sys; from lowrt import process; "
+            f"process.preload({{}}, json.loads({json.dumps(json.dumps(spec))})); "
+            "print('subprocess' in sys.modules)")
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True,
+                         cwd=repo, timeout=30, check=True)
+    assert out.stdout.strip() == str(wanted)
