@@ -333,7 +333,8 @@ def _sha256_file(path: Path) -> str:
 # registry pulls (engine/registry/pull.py): blobs arrive in content/ingest/ as partial files
 # (kept across a crash, so that the next pull resumes them), move into the store once verified,
 # and an image is recorded only after all its layers are unpacked.
-_UNPACK_LOCK = threading.Lock()
+_UNPACK_LOCKS: dict[str, threading.Lock] = {}      # chain id -> lock: one unpack of a layer
+_UNPACK_LOCKS_LOCK = threading.Lock()
 
 
 def ingest_path(images: ImageStore, digest: str) -> Path:
@@ -380,7 +381,9 @@ def unpack_blob_layer(images: ImageStore, blob_digest: str, diff_id: str,
     """Unpack a stored layer blob (plain, gzip or zstd) as the layer chain_id, unless it is
     there already; its plain tar must hash to diff_id. Staged and renamed into place when
     whole (ImageStore._unpack_layer). Returns the bytes of file data."""
-    with _UNPACK_LOCK:
+    with _UNPACK_LOCKS_LOCK:
+        lock = _UNPACK_LOCKS.setdefault(f"{images.data_root}:{chain_id}", threading.Lock())
+    with lock:
         dest = images.layer_dir(chain_id)
         if dest.is_dir():
             return _dir_size(dest)

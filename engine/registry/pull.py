@@ -27,6 +27,7 @@ from .transport import RegistryConfig
 log = logging.getLogger("berthd.registry")
 Emit = Callable[[dict], Awaitable[None]]
 MAX_CONCURRENT_DOWNLOADS = 3          # dockerd's default --max-concurrent-downloads
+MAX_CONCURRENT_UNPACKS = 2
 PROGRESS_EVERY_S = 0.1
 
 
@@ -127,40 +128,45 @@ async def _pull(images: ImageStore, client: Client, ref: reference.Reference,
                 "zstd (the python zstandard module is not installed)")
     chains = layer_ids.chain_ids(diff_ids)
     todo = []
-    for desc, chain in zip(layer_descs, chains):
+    for desc, chain, diff_id in zip(layer_descs, chains, diff_ids):
         if image_store.has_layer(images, chain):
             await emit(progress.status("Already exists", short(desc["digest"])))
         else:
             await emit(progress.status("Pulling fs layer", short(desc["digest"])))
-            todo.append((desc, chain))
+            todo.append((desc, chain, diff_id))
     sem = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
-    for desc, _ in todo[MAX_CONCURRENT_DOWNLOADS:]:
+    for desc, _, _ in todo[MAX_CONCURRENT_DOWNLOADS:]:
         await emit(progress.status("Waiting", short(desc["digest"])))
-    fetched: list[str] = []           # blobs and layers this pull adds: removed on failure
-    made: list[str] = []
+    fetched: list[str] = []           # blobs this pull adds: removed on failure, with its layers
+    unpacks: list[asyncio.Future] = []
     needs = {*chains, *(d["digest"] for d in layer_descs)}
     _IN_USE.update(needs)
-    downloads = {desc["digest"]: asyncio.ensure_future(_download(images, client, desc, sem, emit,
-                                                                 fetched))
-                 for desc, _ in todo}
+    unpacking = asyncio.Semaphore(MAX_CONCURRENT_UNPACKS)
+
+    async def fetch_and_unpack(desc: dict, chain: str, diff_id: str) -> None:
+        """Each layer unpacks as soon as it is in, beside the others (each is its own
+        directory): the order matters only to the messages, said in layer order below."""
+        await _download(images, client, desc, sem, emit, fetched)
+        async with unpacking:
+            await emit(progress.bar("Extracting", short(desc["digest"]), 0,
+                                    desc.get("size", 0)))
+            # shielded: a thread cannot be stopped, so a failed pull waits for it (below)
+            unpacks.append(asyncio.ensure_future(asyncio.to_thread(
+                image_store.unpack_blob_layer, images, desc["digest"], diff_id, chain)))
+            try:
+                await asyncio.shield(unpacks[-1])
+            except (LayerError, ValueError, OSError, EOFError) as e:
+                raise InvalidParameter(f"failed to register layer {desc['digest']}: {e}") \
+                    from None
+
+    downloads = {desc["digest"]: asyncio.ensure_future(fetch_and_unpack(desc, chain, diff_id))
+                 for desc, chain, diff_id in todo}
     try:
-        # extraction in layer order, each as soon as its download is done
-        for (desc, chain), diff_id in zip(((d, c) for d, c in zip(layer_descs, chains)),
-                                          diff_ids):
+        for desc in layer_descs:
             if desc["digest"] not in downloads:
                 continue
             await downloads[desc["digest"]]
             sid = short(desc["digest"])
-            await emit(progress.bar("Extracting", sid, 0, desc.get("size", 0)))
-            try:
-                existed = image_store.has_layer(images, chain)
-                await asyncio.to_thread(image_store.unpack_blob_layer, images, desc["digest"],
-                                        diff_id, chain)
-                if not existed:
-                    made.append(chain)
-            except (LayerError, ValueError, OSError, EOFError) as e:
-                raise InvalidParameter(f"failed to register layer {desc['digest']}: {e}") \
-                    from None
             await emit(progress.bar("Extracting", sid, desc.get("size", 0),
                                     desc.get("size", 0)))
             await emit(progress.status("Pull complete", sid))
@@ -169,8 +175,10 @@ async def _pull(images: ImageStore, client: Client, ref: reference.Reference,
         for task in downloads.values():
             task.cancel()
         await asyncio.gather(*downloads.values(), return_exceptions=True)
+        await asyncio.gather(*unpacks, return_exceptions=True)
         _IN_USE.subtract(needs)
-        image_store.forget_unused(images, made, fetched, keep=+_IN_USE)
+        image_store.forget_unused(images, [chain for _, chain, _ in todo], fetched,
+                                  keep=set(+_IN_USE))
         raise
     _IN_USE.subtract(needs)
     await emit(progress.status(f"Digest: {digest}"))
