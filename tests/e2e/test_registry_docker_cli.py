@@ -219,3 +219,24 @@ def test_login_push_pull_logout_with_credentials(daemon, mode):
     finally:
         _rmi(daemon, ref)
         reg.stop()
+
+
+@pytest.mark.skipif(not os.path.exists("/usr/bin/docker"), reason="no docker 20.10 CLI")
+def test_the_docker_20_10_cli_pulls_and_pushes_too(daemon, plain, bb_image):
+    """The suite's CLI is docker 28 (/usr/local/bin/docker); Debian's 20.10 speaks an older
+    API version to berthd and must get the same."""
+    import subprocess
+
+    def old(*args):
+        return subprocess.run(["/usr/bin/docker", *args], capture_output=True,
+                              env=daemon.env(), timeout=60)
+    ref, pushed = f"{bb_image}:v1", f"{plain.host}/old/cli:1"
+    try:
+        p = old("pull", ref)
+        assert p.returncode == 0 and b"Status: Downloaded newer image" in p.stdout, p.stderr
+        assert old("tag", ref, pushed).returncode == 0
+        p = old("push", pushed)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.decode().strip().splitlines()[-1].startswith("1: digest: sha256:")
+    finally:
+        _rmi(daemon, ref, pushed)
