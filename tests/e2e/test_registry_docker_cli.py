@@ -240,3 +240,19 @@ def test_the_docker_20_10_cli_pulls_and_pushes_too(daemon, plain, bb_image):
         assert p.stdout.decode().strip().splitlines()[-1].startswith("1: digest: sha256:")
     finally:
         _rmi(daemon, ref, pushed)
+
+
+def test_push_all_tags(daemon, plain):
+    repo = f"{plain.host}/alltags/box"
+    for tag in ("a", "b"):
+        assert daemon.docker("tag", "busybox", f"{repo}:{tag}").returncode == 0
+    try:
+        p = daemon.docker("push", "--all-tags", repo)
+        out = p.stdout.decode()
+        assert p.returncode == 0, p.stderr
+        finals = [line.split(":")[0] for line in out.splitlines() if ": digest: sha256:" in line]
+        assert finals == ["a", "b"], out
+        r = plain.skopeo("list-tags", "--tls-verify=false", f"docker://{repo}")
+        assert sorted(json.loads(r.stdout)["Tags"]) == ["a", "b"], r.stderr
+    finally:
+        _rmi(daemon, f"{repo}:a", f"{repo}:b")
