@@ -63,7 +63,10 @@ class Client:
         self._tokens: dict[str, auth.Token] = {}
 
     async def __aenter__(self) -> "Client":
-        self._session = aiohttp.ClientSession(timeout=self.timeout, auto_decompress=False)
+        # trust_env: HTTP(S)_PROXY and NO_PROXY from berthd's environment, as dockerd's
+        # registry client honours them
+        self._session = aiohttp.ClientSession(timeout=self.timeout, auto_decompress=False,
+                                              trust_env=True)
         return self
 
     async def __aexit__(self, *exc) -> None:
@@ -154,7 +157,7 @@ class Client:
         if parts.scheme != "https":
             return None
         host = parts.netloc
-        return False if self.config.is_insecure(host) else self.config.ssl_context(host)
+        return self.config.ssl_context(host, verify=not self.config.is_insecure(host))
 
     async def request(self, method: str, path: str, *, scope: str | None = None,
                       headers: dict | None = None, data=None, params=None,

@@ -60,7 +60,8 @@ class RegistryConfig:
         """The endpoints to try, in order."""
         real = DOCKER_HUB_ENDPOINT if host == DOCKER_HUB else host
         if self.is_insecure(host):
-            return [Endpoint(host, f"https://{real}", False), Endpoint(host, f"http://{real}", None)]
+            return [Endpoint(host, f"https://{real}", self.ssl_context(host, verify=False)),
+                    Endpoint(host, f"http://{real}", None)]
         return [Endpoint(host, f"https://{real}", self.ssl_context(host))]
 
     def mirror_endpoints(self, host: str) -> list[Endpoint]:
@@ -74,12 +75,17 @@ class RegistryConfig:
             if parts.scheme == "http":
                 out.append(Endpoint(host, base, None))
             else:
-                out.append(Endpoint(host, base, False if self.is_insecure(parts.netloc)
-                                    else self.ssl_context(parts.netloc)))
+                out.append(Endpoint(host, base, self.ssl_context(
+                    parts.netloc, verify=not self.is_insecure(parts.netloc))))
         return out
 
-    def ssl_context(self, host: str) -> ssl.SSLContext:
+    def ssl_context(self, host: str, verify: bool = True) -> ssl.SSLContext:
+        """The system's CAs plus the host's certs.d CA files, and its client pair; verify
+        False (an insecure registry) checks nothing but still presents the client pair."""
         ctx = ssl.create_default_context()
+        if not verify:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
         for base in self.certs_dirs:
             d = base / host
             if not d.is_dir():

@@ -229,6 +229,10 @@ def test_a_client_certificate_from_certs_d_is_presented(images, tmp_path):
         # with it, the registry answers: the image is not there (its words, not a TLS error)
         with pytest.raises(RegistryError, match="not found|manifest unknown|pull access denied"):
             asyncio.run(pull.pull(images, cfg, ref, creds, _ignore))
+        # 127.0.0.1 as it is by default (insecure: nothing verified), the pair still presented
+        insecure = transport.RegistryConfig(certs_dirs=(tmp_path / "certs.d",))
+        with pytest.raises(RegistryError, match="not found|manifest unknown|pull access denied"):
+            asyncio.run(pull.pull(images, insecure, ref, creds, _ignore))
         (d / "client.key").unlink()
         with pytest.raises(ValueError, match="missing key client.key"):
             cfg.ssl_context(reg.host)
