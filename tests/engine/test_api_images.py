@@ -50,20 +50,15 @@ def test_docker_images(daemon):
     assert any(line.split()[:2] == ["hello-world", "latest"] for line in lines)
 
 
-def test_pull_of_a_local_image_is_up_to_date(daemon):
-    p = daemon.docker("pull", "busybox")
-    assert p.returncode == 0, p.stderr
-    assert p.stdout.startswith(b"Using default tag: latest\nlatest: Pulling from busybox\n"), p.stdout
-    assert b"Image is up to date for busybox:latest" in p.stdout
-
-
 def test_run_of_an_unknown_image_fails_cleanly(daemon):
     before = daemon.container_ids()
     p = daemon.docker("run", "--rm", "no-such-image")
     assert p.returncode == 125
     err = p.stderr.decode()
     assert "Unable to find image 'no-such-image:latest' locally" in err
-    assert "berth has no registry client yet" in err
+    # the pull was asked of docker.io, through the tests' dead proxy (engine_daemon.py): the
+    # tests never reach outside this machine
+    assert "registry-1.docker.io" in err and "127.0.0.1:9" in err, err
     assert daemon.container_ids() == before
 
 

@@ -47,8 +47,6 @@ def test_a_setting_given_both_ways_is_refused_naming_both(tmp_path, capsys):
     ({"hosts": "unix:///a"}, "hosts must be a list of strings"),
     ("{nope", "invalid JSON"),
     ([1], "the file must hold a JSON object"),
-    ({"insecure-registries": ["127.0.0.1:5000"]},
-     "insecure-registries cannot be applied: berth has no registry client yet"),
 ])
 def test_a_bad_file_is_refused_naming_what_is_wrong(tmp_path, capsys, data, says):
     path = config(tmp_path, data)

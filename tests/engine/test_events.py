@@ -151,17 +151,6 @@ def test_every_action_on_a_container_is_logged(daemon):
                                  "name": attrs["exec_die"]["name"]}
 
 
-def test_a_pull_is_an_image_event(daemon):
-    since = time.time()
-    r = daemon.api("POST", "/images/create?fromImage=busybox&tag=latest")
-    assert r.status == 200
-    f = urllib.parse.quote(json.dumps({"type": {"image": True}}))
-    r = daemon.api("GET", f"/events?since={since:.9f}&until={time.time():.9f}&filters={f}")
-    ev = json.loads(r.body.splitlines()[-1])
-    assert (ev["Action"], ev["Actor"]["ID"], ev["status"]) == ("pull", "busybox:latest", "pull")
-    assert ev["Actor"]["Attributes"] == {"name": "busybox:latest"}
-
-
 def test_event_history_and_queues_are_bounded_in_bytes():
     """Every container event carries the container's labels: 256 of them with a 4 MB label
     would keep 1 GB. The history forgets the oldest past its byte budget, as past its count,

@@ -23,6 +23,19 @@ VENV_BIN = Path(sys.executable).parent
 # The docker CLI on PATH: Debian's docker.io (20.10) on a fresh machine, often a newer one (28)
 # first on PATH elsewhere; the tests hold for both. BERTH_TEST_DOCKER picks another.
 DOCKER = os.environ.get("BERTH_TEST_DOCKER") or shutil.which("docker") or "docker"
+
+# No test may reach a registry outside this machine, yet a pull of a name that is on no test
+# registry happens (the docker CLI pulls when a create answers 404). berthd and dockerd send
+# registry traffic through these proxy variables, as Go's and aiohttp's clients do: to a port
+# on the loopback where nothing listens, so it fails at once and without a DNS lookup. Loopback
+# registries, the tests' own, are never proxied.
+OFFLINE_REGISTRY_ENV = {"HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
+                        "NO_PROXY": "127.0.0.1,localhost,::1"}
+
+
+def daemon_env() -> dict[str, str]:
+    """The environment a test daemon (berthd, Debian's dockerd) runs with."""
+    return {**os.environ, **OFFLINE_REGISTRY_ENV}
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
@@ -78,6 +91,7 @@ class BerthDaemon:
         with open(self.log, "ab") as out:
             self.proc = subprocess.Popen(self.argv(), stdout=out, stderr=out,
                                          stdin=subprocess.DEVNULL,
+                                         env=popen.pop("env", None) or daemon_env(),
                                          preexec_fn=popen.pop("preexec_fn", self._ignore),
                                          **popen)
         deadline = time.monotonic() + timeout

@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.helpers.engine_daemon import DOCKER
+from tests.helpers.engine_daemon import DOCKER, daemon_env
 from tests.helpers.full_v1_cgroups import (full_v1_cgroups,
                                             remove_cgroups_left_in_added_hierarchies)
 
@@ -137,7 +137,8 @@ class PrivateDockerd:
             ["dockerd", "--data-root", f"{self.dir}/data", "--exec-root", f"{self.dir}/exec",
              "-H", self.host, "--pidfile", f"{self.dir}/d.pid", "--iptables=false",
              "--ip-masq=false", "--bridge=none", "--add-runtime", f"lowrt={lowrt}"]),
-            stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=self.log.open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+            env=daemon_env())
         _wait_for(self.dir / "d.sock", self.proc, self.log)
         self.env = dict(os.environ, DOCKER_HOST=self.host)
 
