@@ -1,5 +1,7 @@
 """A pull: manifest (or index, then the platform's manifest), config, and layers downloaded
-in parallel, each verified as it streams in, then unpacked in order, the image recorded last.
+in parallel, each verified as it streams in and unpacked as soon as it is in (its own
+directory), the image recorded last, after every layer. A pull that fails takes back the blobs
+and layers it added (unless an image or another running pull uses them).
 
 Progress goes out as dockerd's messages through emit(). "Image is up to date" is said only when
 the registry's manifest digest for the reference is one this image was pulled as: the registry
@@ -27,7 +29,7 @@ from .transport import RegistryConfig
 log = logging.getLogger("berthd.registry")
 Emit = Callable[[dict], Awaitable[None]]
 MAX_CONCURRENT_DOWNLOADS = 3          # dockerd's default --max-concurrent-downloads
-MAX_CONCURRENT_UNPACKS = 2
+MAX_CONCURRENT_UNPACKS = 2            # beside the downloads: gzip and hashing release the GIL
 PROGRESS_EVERY_S = 0.1
 
 
@@ -127,21 +129,14 @@ async def _pull(images: ImageStore, client: Client, ref: reference.Reference,
                 f"layer {desc['digest']} is zstd-compressed and this berthd cannot decompress "
                 "zstd (the python zstandard module is not installed)")
     chains = layer_ids.chain_ids(diff_ids)
-    todo = []
-    for desc, chain, diff_id in zip(layer_descs, chains, diff_ids):
-        if image_store.has_layer(images, chain):
-            await emit(progress.status("Already exists", short(desc["digest"])))
-        else:
-            await emit(progress.status("Pulling fs layer", short(desc["digest"])))
-            todo.append((desc, chain, diff_id))
-    sem = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
-    for desc, _, _ in todo[MAX_CONCURRENT_DOWNLOADS:]:
-        await emit(progress.status("Waiting", short(desc["digest"])))
+    todo: list[tuple[dict, str, str]] = []
     fetched: list[str] = []           # blobs this pull adds: removed on failure, with its layers
     unpacks: list[asyncio.Future] = []
-    needs = {*chains, *(d["digest"] for d in layer_descs)}
-    _IN_USE.update(needs)
+    downloads: dict[str, asyncio.Future] = {}
+    sem = asyncio.Semaphore(MAX_CONCURRENT_DOWNLOADS)
     unpacking = asyncio.Semaphore(MAX_CONCURRENT_UNPACKS)
+    needs = {*chains, *(d["digest"] for d in layer_descs)}
+    _IN_USE.update(needs)             # from here on, a failing pull elsewhere leaves them be
 
     async def fetch_and_unpack(desc: dict, chain: str, diff_id: str) -> None:
         """Each layer unpacks as soon as it is in, beside the others (each is its own
@@ -159,9 +154,17 @@ async def _pull(images: ImageStore, client: Client, ref: reference.Reference,
                 raise InvalidParameter(f"failed to register layer {desc['digest']}: {e}") \
                     from None
 
-    downloads = {desc["digest"]: asyncio.ensure_future(fetch_and_unpack(desc, chain, diff_id))
-                 for desc, chain, diff_id in todo}
     try:
+        for desc, chain, diff_id in zip(layer_descs, chains, diff_ids):
+            if image_store.has_layer(images, chain):
+                await emit(progress.status("Already exists", short(desc["digest"])))
+            else:
+                await emit(progress.status("Pulling fs layer", short(desc["digest"])))
+                todo.append((desc, chain, diff_id))
+        for desc, _, _ in todo[MAX_CONCURRENT_DOWNLOADS:]:
+            await emit(progress.status("Waiting", short(desc["digest"])))
+        downloads.update((desc["digest"], asyncio.ensure_future(
+            fetch_and_unpack(desc, chain, diff_id))) for desc, chain, diff_id in todo)
         for desc in layer_descs:
             if desc["digest"] not in downloads:
                 continue
