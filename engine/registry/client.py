@@ -191,6 +191,21 @@ class Client:
         resp.release()
         return resp, body
 
+    async def check_credentials(self) -> None:
+        """docker login's check: a token from the realm with the credentials, or /v2/ with
+        Basic auth, as the registry's challenge asks; RegistryError (401) when refused."""
+        ep = await self._settle_endpoint()
+        ch = self._challenge
+        if ch is None:
+            return          # the registry asks for nothing
+        if ch.scheme == "bearer":
+            await self._fetch_token(None)
+            return
+        resp, _ = await self.request("GET", "", scope="")
+        if resp.status != 200:
+            raise RegistryError(f"login attempt to {ep.url}/v2/ failed with status: "
+                                f"{resp.status} {resp.reason}", 401, "UNAUTHORIZED")
+
     # manifests
     async def get_manifest(self, ref: str) -> tuple[bytes, str, str]:
         """(bytes, media type, digest) of a manifest or index, by tag or digest. The digest is

@@ -2,7 +2,6 @@
 for them (a token from its realm, or Basic)."""
 from __future__ import annotations
 
-from ..images import reference
 from .auth import Credentials
 from .client import Client, RegistryError
 from .transport import DOCKER_HUB, RegistryConfig
@@ -28,19 +27,5 @@ async def login(config: RegistryConfig, server: str, creds: Credentials) -> str:
     if creds.anonymous:
         raise RegistryError("username and password are required to log in", 400)
     async with Client(config, host, "", creds) as client:
-        await client._settle_endpoint()
-        ch = client._challenge
-        if ch is None:
-            return "Login Succeeded"
-        if ch.scheme == "bearer":
-            await client._fetch_token(None)
-            return "Login Succeeded"
-        resp, body = await client.request("GET", "", scope="")
-        if resp.status == 200:
-            return "Login Succeeded"
-        where = f"{client._endpoint.url}/v2/"
-        raise RegistryError(f"login attempt to {where} failed with status: {resp.status} "
-                            f"{resp.reason}", 401, "UNAUTHORIZED")
-
-
-__all__ = ["login", "registry_host", "reference"]
+        await client.check_credentials()
+    return "Login Succeeded"
