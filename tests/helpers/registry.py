@@ -33,8 +33,14 @@ USER, PASSWORD = "berthtest", "s3cret-pass"
 
 
 def htpasswd_line(user: str, password: str) -> str:
-    """A bcrypt htpasswd entry, as docker-registry's htpasswd auth reads it (glibc's crypt
-    does $2b$ on Debian; the crypt module is deprecated but present in 3.11)."""
+    """A bcrypt htpasswd entry, as docker-registry's htpasswd auth reads it: with the bcrypt
+    package where installed, else glibc's crypt ($2b$ on Debian; Python's crypt module is
+    deprecated but present up to 3.12)."""
+    try:
+        import bcrypt
+        return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(5)).decode()}"
+    except ImportError:
+        pass
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         import crypt
