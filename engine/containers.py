@@ -30,8 +30,8 @@ from . import (container as views, cpu_rt, etc_files, health, host_config, names
                restore, rootfs, spec as oci_spec, timefmt)
 from .config import DaemonConfig
 from .container import Container, PendingAttach
-from .errors import Conflict, EngineError, Internal, InvalidParameter, NotFound, NotModified
-from .network.errors import Forbidden
+from .errors import (Conflict, EngineError, Forbidden, Internal, InvalidParameter, NotFound,
+                     NotModified)
 from .events import EventLog
 from .images.store import ImageStore
 from .network import endpoints as network_endpoints, links as network_links

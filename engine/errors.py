@@ -16,6 +16,11 @@ class InvalidParameter(EngineError):
     status = 400
 
 
+class Forbidden(EngineError):
+    """dockerd's errdefs.Forbidden: a pre-defined network touched, a network in use removed."""
+    status = 403
+
+
 class NotFound(EngineError):
     status = 404
 

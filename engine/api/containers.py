@@ -290,7 +290,7 @@ class _ListFilter:
 def _networks(c) -> set[str]:
     """The networks a container is on, by the names dockerd gives them (host mode's too)."""
     mode = c.host_config.get("NetworkMode") or "bridge"
-    names = set(views.network_settings(mode)["Networks"])
+    names = set(views.network_settings(mode, c.record.get("Network"))["Networks"])
     if mode == "host":
         names.add("host")
     return names

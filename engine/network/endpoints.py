@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 
 from ..errors import InvalidParameter
-from .errors import Forbidden
+from ..errors import Forbidden
 
 PREDEFINED_MODES = ("bridge", "default", "host", "none")
 

@@ -26,7 +26,7 @@ from .. import timefmt
 from ..config import DEFAULT_DATA_ROOT
 from ..errors import Conflict, EngineError, Internal, InvalidParameter, NotFound
 from . import bridge, firewall, ipam, netlink, netns, ports, resolver
-from .errors import Forbidden
+from ..errors import Forbidden
 
 log = logging.getLogger("berthd.network")
 

@@ -65,11 +65,11 @@ def test_each_namespace_and_the_cgroup_are_the_containers_own(daemon):
     for name in NAMESPACES:
         assert seen[name] != host_ns(name), f"{name}: {seen[name]} is the host's"
     # uts: its own hostname; pid: it sees only its own few processes, the first being 1;
-    # net: only a loopback device
+    # net: its own, with the default bridge's eth0 beside lo
     assert re.search(r"^host [0-9a-f]{12}$", out, re.M)
     pids = [int(p) for p in re.search(r"^procs (.*)$", out, re.M).group(1).split()]
     assert pids[0] == 1 and len(pids) <= 6 and max(pids) < 100, pids
-    assert re.search(r"^links lo$", out, re.M)
+    assert re.search(r"^links eth0 lo$", out, re.M)
     cgroup_lines = [ln for ln in out.splitlines() if re.match(r"^\d+:", ln)]
     host_cgroups = open("/proc/self/cgroup").read()
     if cgroup_v2(daemon):

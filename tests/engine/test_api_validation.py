@@ -334,17 +334,18 @@ def test_docker_run_refusals_as_dockerd(daemon):
 
 
 def test_the_hostname_is_in_etc_hosts_as_dockerd_lists_it(daemon):
-    """dockerd lists the container's names against its address; berth's only address in the
-    default mode (no bridge yet) is the loopback. With --network none there is none, and
-    dockerd lists no name."""
+    """dockerd lists the container's names against its address on the default bridge. With
+    --network none there is none, and dockerd lists no name."""
     r = daemon.docker("run", "--rm", "-h", "h2", "busybox", "sh", "-c",
                       "cat /etc/hosts; hostname -i")
     lines = r.stdout.decode().splitlines()
     assert r.returncode == 0, r
-    assert "127.0.0.1\th2" in lines and lines[-1].strip() == "127.0.0.1"
+    ip = lines[-1].strip()
+    assert ip != "127.0.0.1" and f"{ip}\th2" in lines, lines
     r = daemon.docker("run", "--rm", "-h", "h2", "--domainname", "example.com", "busybox",
-                      "cat", "/etc/hosts")
-    assert "127.0.0.1\th2.example.com h2" in r.stdout.decode().splitlines(), r
+                      "sh", "-c", "cat /etc/hosts; hostname -i")
+    lines = r.stdout.decode().splitlines()
+    assert f"{lines[-1].strip()}\th2.example.com h2" in lines, r
     r = daemon.docker("run", "--rm", "--network", "none", "-h", "h2", "busybox",
                       "cat", "/etc/hosts")
     assert r.returncode == 0 and "h2" not in r.stdout.decode(), r

@@ -14,7 +14,7 @@ import pytest
 from engine import etc_files
 from engine.errors import Conflict, InvalidParameter
 from engine.network import dnsmsg, endpoints, firewall, ipam, links, ports, resolver
-from engine.network.errors import Forbidden
+from engine.errors import Forbidden
 
 Net = ipaddress.IPv4Network
 

@@ -199,6 +199,10 @@ class BerthDaemon:
             pass
         self.stop()
         self._reap_leftovers()
+        # a berthd killed, or stopped with containers running, leaves its bridge, veths,
+        # netns files and rules: its network state file names them
+        from engine.network.manager import sweep
+        sweep(self.data_root)
         shutil.rmtree(self.root, ignore_errors=True)
 
     def remove_cgroup_parent(self) -> None:
