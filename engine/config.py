@@ -43,6 +43,9 @@ class DaemonConfig:
     insecure_tcp: bool = False          # serve tcp:// without client certificates (loudly)
     cpu_rt_period: int = 0              # --cpu-rt-period, µs (engine/cpu_rt.py)
     cpu_rt_runtime: int = 0             # --cpu-rt-runtime, µs: the parent's real-time budget
+    bip: str | None = None              # --bip: the default bridge's address/prefix
+    insecure_registries: list[str] = field(default_factory=list)  # host[:port] or CIDR
+    registry_mirrors: list[str] = field(default_factory=list)     # URLs, for docker.io pulls
 
     def init_binary(self) -> str | None:
         """The static init that --init runs as pid 1: --init-path, else docker-init on PATH (as

@@ -50,6 +50,18 @@ def _os_release(key: str, default: str) -> str:
     return default
 
 
+def _registry_config(cfg) -> dict:
+    """dockerd's RegistryConfig: loopback and the --insecure-registry CIDRs; docker.io (with
+    the mirrors) and each insecure host:port as index configs."""
+    cidrs = ["127.0.0.0/8"] + [e for e in cfg.insecure_registries if "/" in e]
+    mirrors = [m.rstrip("/") + "/" for m in cfg.registry_mirrors]
+    indexes = {"docker.io": {"Name": "docker.io", "Mirrors": mirrors, "Secure": True,
+                             "Official": True}}
+    for host in (e for e in cfg.insecure_registries if "/" not in e):
+        indexes[host] = {"Name": host, "Mirrors": [], "Secure": False, "Official": False}
+    return {"IndexConfigs": indexes, "InsecureRegistryCIDRs": cidrs, "Mirrors": mirrors}
+
+
 def _mem_total() -> int:
     try:
         for line in open("/proc/meminfo"):
@@ -165,7 +177,7 @@ async def info(request: web.Request) -> web.Response:
         "IndexServerAddress": "https://index.docker.io/v1/",
         # berth has no registry client, so no registry settings (dockerd's default lists
         # 127.0.0.0/8 as insecure, which `docker info` would print as berth's)
-        "RegistryConfig": {"IndexConfigs": {}, "InsecureRegistryCIDRs": [], "Mirrors": []},
+        "RegistryConfig": _registry_config(cfg),
         "NCPU": len(os.sched_getaffinity(0)),
         "MemTotal": _mem_total(),
         "GenericResources": None,

@@ -36,7 +36,23 @@ def test_info_lists_only_what_exists(daemon):
     assert info["NCPU"] == len(os.sched_getaffinity(0))
     assert info["OSVersion"] == _os_release("VERSION_ID")
     assert info["Swarm"]["LocalNodeState"] == "inactive"
-    assert info["RegistryConfig"]["InsecureRegistryCIDRs"] == []
+    assert info["RegistryConfig"]["InsecureRegistryCIDRs"] == ["127.0.0.0/8"]
+    assert info["RegistryConfig"]["IndexConfigs"]["docker.io"]["Secure"] is True
+
+
+def test_info_shows_the_insecure_registries_and_mirrors_berthd_was_given():
+    d = BerthDaemon(extra_args=("--insecure-registry", "10.9.0.0/16", "--insecure-registry",
+                                "reg.test:5000", "--registry-mirror", "http://127.0.0.1:9"))
+    try:
+        d.start()
+        reg = d.api("GET", "/info").json()["RegistryConfig"]
+        assert reg["InsecureRegistryCIDRs"] == ["127.0.0.0/8", "10.9.0.0/16"]
+        assert reg["Mirrors"] == ["http://127.0.0.1:9/"]
+        assert reg["IndexConfigs"]["docker.io"]["Mirrors"] == ["http://127.0.0.1:9/"]
+        assert reg["IndexConfigs"]["reg.test:5000"] == {
+            "Name": "reg.test:5000", "Mirrors": [], "Secure": False, "Official": False}
+    finally:
+        d.cleanup()
 
 
 def test_version_names_the_commit_berthd_runs_from(daemon):
