@@ -248,7 +248,7 @@ RESPONSES: dict[tuple[str, str], tuple[int, ...]] = {
     ("GET", "/images/get"): (200, 400, 404, 500),
     ("GET", "/images/{name}/get"): (200, 400, 404, 500),
     ("POST", "/images/load"): (200, 400, 500),
-    ("GET", "/images/{name}/history"): (200, 404, 500),
+    ("GET", "/images/{name}/history"): (200, 400, 404, 500),
     ("POST", "/commit"): (201, 400, 404, 409, 500),
     ("GET", "/containers/{name}/archive"): (200, 400, 404, 500),
     ("HEAD", "/containers/{name}/archive"): (200, 400, 404, 500),
