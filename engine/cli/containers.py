@@ -11,6 +11,7 @@ import click
 
 from .client import ConnectError, DaemonError, demux
 from .format import human_duration, table, truncate_id
+from .run_flags import container_options
 from .session import check_tty, run_session, terminal_size
 
 PROXIED_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGUSR1", "SIGUSR2")
@@ -47,9 +48,9 @@ def _start_exit_code(message: str) -> int:
     return 125
 
 
-def _fail(message: str, code: int = 125) -> None:
+def _fail(message: str, code: int = 125, verb: str = "run") -> None:
     print(f"berth: {message}", file=sys.stderr)
-    print("Run 'berth run --help' for more information", file=sys.stderr)
+    print(f"Run 'berth {verb} --help' for more information", file=sys.stderr)
     sys.exit(code)
 
 
@@ -59,22 +60,47 @@ def _created(reply: dict) -> str:
     return reply["Id"]
 
 
-def _create(client, body: dict, name: str | None, image: str) -> str:
-    query = {"name": name} if name else None
+def pull_image(client, image: str, platform: str | None, quiet: bool) -> None:
+    """POST /images/create with the registry's credentials, its progress drawn on stderr (the
+    docker CLI keeps stdout for the container's output and ID)."""
+    from ..images import reference
+    from . import credentials
+    from .progress_bars import StreamError, draw, stream_lines
+    from types import SimpleNamespace
+
+    from .registry import _stream
+    try:
+        ref = reference.parse(image)
+    except Exception as e:
+        raise DaemonError(400, str(e)) from None
+    query = {"fromImage": reference.familiar(ref.repository), "tag": ref.digest or ref.tag,
+             "platform": platform or None}
+    resp = _stream(SimpleNamespace(client=client), "POST", "/images/create", query,
+                   credentials.header(ref.domain))
+    out = open(os.devnull, "w") if quiet else sys.stderr
+    try:
+        draw(stream_lines(resp.chunks()), out)
+    except StreamError as e:
+        raise DaemonError(500, str(e)) from None
+    finally:
+        if quiet:
+            out.close()
+
+
+def _create(client, body: dict, query: dict, image: str, pull: str, quiet: bool) -> str:
+    """POST /containers/create; as the docker CLI, --pull=missing pulls when the create answers
+    404 for the image and creates again, --pull=always pulls first, --pull=never never."""
+    if pull == "always":
+        pull_image(client, image, query.get("platform"), quiet)
     try:
         return _created(client.call("POST", "/containers/create", query, body))
     except DaemonError as e:
-        if e.status != 404 or "No such image" not in e.message:
+        if pull != "missing" or e.status != 404 or "No such image" not in e.message:
             raise
-    repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
-    shown = image if tag else f"{image}:latest"
-    print(f"Unable to find image '{shown}' locally", file=sys.stderr)
-    resp = client.request("POST", "/images/create", {"fromImage": repo or image,
-                                                       "tag": tag or "latest"})
-    for line in resp.read().splitlines():
-        if b'"error"' in line:
-            import json
-            raise DaemonError(500, json.loads(line)["error"])
+    if not quiet:
+        shown = image if ":" in image.split("/")[-1] or "@" in image else f"{image}:latest"
+        print(f"Unable to find image '{shown}' locally", file=sys.stderr)
+    pull_image(client, image, query.get("platform"), quiet)
     return _created(client.call("POST", "/containers/create", query, body))
 
 
@@ -116,91 +142,138 @@ def proxy_signals(client, cid: str) -> None:
         signal.signal(getattr(signal, name), forward)
 
 
+def _common_options(f):
+    """The flags run and create had before run_flags.py; both keep them."""
+    for option in reversed([
+        click.option("--rm", "remove", is_flag=True,
+                     help="Automatically remove the container and its associated anonymous "
+                          "volumes when it exits"),
+        click.option("--name", help="Assign a name to the container"),
+        click.option("-e", "--env", multiple=True, help="Set environment variables"),
+        click.option("-m", "--memory", help="Memory limit"),
+        click.option("--pids-limit", type=int, help="Tune container pids limit (set -1 for "
+                     "unlimited)"),
+        click.option("-i", "--interactive", is_flag=True,
+                     help="Keep STDIN open even if not attached"),
+        click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY"),
+        click.option("--entrypoint", help="Overwrite the default ENTRYPOINT of the image"),
+        click.option("-w", "--workdir", help="Working directory inside the container"),
+        click.option("-u", "--user", help="Username or UID (format: <name|uid>[:<group|gid>])"),
+        click.option("--restart", default="no",
+                     help="Restart policy to apply when a container exits (default \"no\")"),
+        click.option("--init", is_flag=True,
+                     help="Run an init inside the container that forwards signals and reaps "
+                          "processes"),
+    ]):
+        f = option(f)
+    return f
+
+
+def _prepare(params: dict, verb: str, detach: bool) -> tuple[dict, dict, tuple]:
+    """Parse the flags into the create body and query, or exit 125 as the docker CLI does."""
+    from ..restart_policy import parse as parse_restart
+    from .run_flags import FlagError, attach_streams, build
+    if params["pull"] not in ("missing", "never", "always"):
+        _fail(f'invalid pull option: \'{params["pull"]}\': must be one of "always", '
+              '"missing" or "never"', verb=verb)
+    try:
+        params["restart_policy"] = parse_restart(params["restart"])
+    except ValueError as e:
+        _fail(f"invalid argument \"{params['restart']}\" for \"--restart\" flag: {e}", verb=verb)
+    if params["remove"] and params["restart_policy"]["Name"] not in ("", "no"):
+        _fail("Conflicting options: --restart and --rm", verb=verb)
+    try:
+        streams = attach_streams(params["attach"], params["interactive"], detach)
+        if params["tty"] and streams[1] and verb == "run":
+            params["console_size"] = terminal_size()
+        body, query = build(params, streams)
+    except FlagError as e:
+        _fail(str(e), verb=verb)
+    if params.get("cidfile") and os.path.exists(params["cidfile"]):
+        _fail(f"container ID file found, make sure the other container isn't running or "
+              f"delete {params['cidfile']}", verb=verb)
+    return body, query, streams
+
+
+def _create_or_fail(client, params: dict, body: dict, query: dict, verb: str) -> str:
+    try:
+        cid = _create(client, body, query, params["image"], params["pull"], params["quiet"])
+    except DaemonError as e:
+        _fail(f"Error response from daemon: {e.message}", verb=verb)
+    except ConnectError as e:
+        _fail(str(e), verb=verb)
+    if params.get("cidfile"):
+        try:
+            with open(params["cidfile"], "x") as f:
+                f.write(cid)
+        except OSError as e:
+            _fail(f"failed to write the container ID to the file: {e}", verb=verb)
+    return cid
+
+
 @click.command(context_settings={"allow_interspersed_args": False,
                                  "help_option_names": ["--help"]})
-@click.option("--rm", "remove", is_flag=True, help="Remove the container when it exits")
-@click.option("-d", "--detach", is_flag=True, help="Run in the background and print its ID")
-@click.option("--name", help="Name of the container")
-@click.option("-e", "--env", multiple=True, help="Set an environment variable (KEY=VALUE)")
-@click.option("-m", "--memory", help="Memory limit (e.g. 64m)")
-@click.option("--pids-limit", type=int, help="Process limit (-1 for none)")
-@click.option("-i", "--interactive", is_flag=True, help="Keep stdin open and send ours to it")
-@click.option("-t", "--tty", is_flag=True, help="Allocate a pseudo-TTY")
-@click.option("--entrypoint", help="Override the image's entrypoint")
-@click.option("-w", "--workdir", help="Working directory inside the container")
-@click.option("-u", "--user", help="User (name|uid[:group|gid])")
-@click.option("--restart", default="no",
-              help="Restart policy: no, always, unless-stopped, on-failure[:max-retries]")
-@click.option("--init", is_flag=True,
-              help="Run an init inside the container that forwards signals and reaps processes")
-@click.option("--detach-keys", help="Override the key sequence for detaching a container "
-              "(default ctrl-p,ctrl-q)")
+@_common_options
+@click.option("-d", "--detach", is_flag=True,
+              help="Run container in background and print container ID")
+@click.option("--detach-keys", help="Override the key sequence for detaching a container")
+@container_options(for_run=True)
 @click.argument("image")
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 @click.pass_obj
-def run(obj, remove, detach, name, env, memory, pids_limit, interactive, tty, entrypoint,
-        workdir, user, restart, init, detach_keys, image, command):
+def run(obj, **params):
     """Create and run a new container from an image."""
     from ..detach_keys import InvalidDetachKeys, parse as parse_detach_keys
-    from ..restart_policy import parse as parse_restart
     client = obj.client
-    attach = not detach
+    detach, interactive, tty = params["detach"], params["interactive"], params["tty"]
+    body, query, (stdin, stdout, stderr) = _prepare(params, "run", detach)
+    attach = stdin or stdout or stderr
     if attach:
-        check_tty(interactive, tty)
+        check_tty(stdin, tty)
     try:
-        keys = parse_detach_keys(detach_keys)
+        keys = parse_detach_keys(params["detach_keys"])
     except InvalidDetachKeys as e:
         _fail(str(e))
-    try:
-        policy = parse_restart(restart)
-    except ValueError as e:
-        _fail(f"invalid argument \"{restart}\" for \"--restart\" flag: {e}")
-    host_config: dict = {"AutoRemove": remove, "NetworkMode": "default",
-                         "LogConfig": {"Type": "", "Config": {}}, "RestartPolicy": policy}
-    if memory:
-        host_config["Memory"] = parse_bytes(memory)
-    if pids_limit is not None:
-        host_config["PidsLimit"] = pids_limit
-    if init:
-        host_config["Init"] = True
-    if tty and attach and terminal_size():
-        host_config["ConsoleSize"] = list(terminal_size())
-    body = {
-        "Image": image, "Cmd": list(command) or None, "Env": parse_env(env), "Tty": tty,
-        "OpenStdin": interactive, "StdinOnce": interactive and attach,
-        "AttachStdin": interactive and attach, "AttachStdout": attach, "AttachStderr": attach,
-        "Entrypoint": [entrypoint] if entrypoint else None, "WorkingDir": workdir or "",
-        "User": user or "", "HostConfig": host_config,
-    }
-    try:
-        cid = _create(client, body, name, image)
-    except DaemonError as e:
-        _fail(f"Error response from daemon: {e.message}")
-    except ConnectError as e:
-        _fail(str(e))
-    if detach:
+    cid = _create_or_fail(client, params, body, query, "run")
+    if not attach:
         try:
             client.request("POST", f"/containers/{cid}/start").read()
         except DaemonError as e:
             _fail(f"Error response from daemon: {e.message}", _start_exit_code(e.message))
-        print(cid)
-        return 0
-    query = {"stream": 1, "stdout": 1, "stderr": 1, "detachKeys": detach_keys}
-    if interactive:
-        query["stdin"] = 1
+        if detach:
+            print(cid)
+            return 0
+        return Waiter(client, cid, "next-exit").status_code()
+    query = {"stream": 1, "stdout": 1 if stdout else None, "stderr": 1 if stderr else None,
+             "stdin": 1 if stdin else None, "detachKeys": params["detach_keys"]}
     sock, first = client.hijack(f"/containers/{cid}/attach", query)
-    waiter = Waiter(client, cid, "removed" if remove else "next-exit")
+    waiter = Waiter(client, cid, "removed" if params["remove"] else "next-exit")
     waiter.start()
     try:
         client.request("POST", f"/containers/{cid}/start").read()
     except DaemonError as e:
         sock.close()
         _fail(f"Error response from daemon: {e.message}", _start_exit_code(e.message))
-    proxy_signals(client, cid)
-    if run_session(sock, first, tty=tty, interactive=interactive, detach_keys=keys,
+    if params["sig_proxy"]:
+        proxy_signals(client, cid)
+    if run_session(sock, first, tty=tty, interactive=stdin, detach_keys=keys,
                    resize=lambda h, w: resize_container(client, cid, h, w)):
         return 0          # detached: the container runs on
     return waiter.status_code()
+
+
+@click.command(context_settings={"allow_interspersed_args": False,
+                                 "help_option_names": ["--help"]})
+@_common_options
+@container_options(for_run=False)
+@click.argument("image")
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+@click.pass_obj
+def create(obj, **params):
+    """Create a new container."""
+    body, query, _ = _prepare(params, "create", False)
+    print(_create_or_fail(obj.client, params, body, query, "create"))
+    return 0
 
 
 def resize_container(client, cid: str, height: int, width: int) -> None:
@@ -291,4 +364,42 @@ def rm(obj, force, volumes, containers):
     return 1 if failed else 0
 
 
-COMMANDS = [run, ps, logs, rm]
+def _host_address(binding: dict) -> str:
+    ip = binding.get("HostIp") or "0.0.0.0"
+    return f"[{ip}]:{binding.get('HostPort', '')}" if ":" in ip else \
+        f"{ip}:{binding.get('HostPort', '')}"
+
+
+def _port_key(key: str) -> tuple[int, str]:
+    number, _, proto = key.partition("/")
+    return (int(number) if number.isdigit() else 0, proto)
+
+
+@click.command(context_settings={"help_option_names": ["--help"]})
+@click.argument("container")
+@click.argument("private_port", required=False, metavar="[PRIVATE_PORT[/PROTO]]")
+@click.pass_obj
+def port(obj, container, private_port):
+    """List port mappings or a specific mapping for the container."""
+    info = obj.client.call("GET", f"/containers/{container}/json")
+    ports = (info.get("NetworkSettings") or {}).get("Ports") or {}
+    if private_port:
+        number, _, proto = private_port.partition("/")
+        if not number.isdigit():
+            print(f"Error: invalid port ({number}): invalid syntax", file=sys.stderr)
+            return 1
+        key = f"{number}/{proto or 'tcp'}"
+        bindings = ports.get(key) or []
+        if not bindings:
+            print(f"Error: No public port '{key}' published for {container}", file=sys.stderr)
+            return 1
+        for b in bindings:
+            print(_host_address(b))
+        return 0
+    for key in sorted(ports, key=_port_key):
+        for b in ports[key] or []:
+            print(f"{key} -> {_host_address(b)}")
+    return 0
+
+
+COMMANDS = [run, create, ps, logs, rm, port]

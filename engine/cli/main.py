@@ -25,7 +25,9 @@ class Context:
 
 # verb -> the module of its group: a command imports only its own module
 VERBS = {
-    "run": "containers", "ps": "containers", "logs": "containers", "rm": "containers",
+    "run": "containers", "create": "containers", "ps": "containers", "logs": "containers",
+    "rm": "containers", "port": "containers",
+    "network": "networks", "volume": "volumes",
     "start": "lifecycle", "stop": "lifecycle", "restart": "lifecycle", "kill": "lifecycle",
     "wait": "lifecycle", "pause": "lifecycle", "unpause": "lifecycle", "rename": "lifecycle",
     "exec": "execs", "inspect": "inspect", "top": "inspect", "stats": "inspect",
