@@ -291,6 +291,40 @@ def _ps_command(c: dict, no_trunc: bool) -> str:
     return f'"{command}"'
 
 
+def ports_column(ports: list[dict]) -> str:
+    """docker ps's PORTS: a port published on the same number is grouped with its neighbours
+    into ranges (per address and protocol), one published elsewhere is listed after them as
+    ADDRESS:PUBLIC->PRIVATE/PROTO."""
+    ordered = sorted(ports, key=lambda p: (p.get("PrivatePort", 0), p.get("IP") or "",
+                                           p.get("PublicPort") or 0, p.get("Type", "")))
+    groups: dict[tuple[str, str], list[int]] = {}   # (ip, proto) -> [first, last]
+    done: list[str] = []
+    elsewhere: list[str] = []
+
+    def form(key: tuple[str, str], first: int, last: int) -> str:
+        ip, proto = key
+        span = str(first) if first == last else f"{first}-{last}"
+        return f"{ip}:{span}->{span}/{proto}" if ip else f"{span}/{proto}"
+
+    for p in ordered:
+        private, ip, proto = p.get("PrivatePort", 0), p.get("IP") or "", p.get("Type", "tcp")
+        if ip and p.get("PublicPort") != private:
+            host = f"[{ip}]" if ":" in ip else ip
+            elsewhere.append(f"{host}:{p.get('PublicPort')}->{private}/{proto}")
+            continue
+        key = (ip, proto)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [private, private]
+        elif private == group[1] + 1:
+            group[1] = private
+        else:
+            done.append(form(key, *group))
+            groups[key] = [private, private]
+    done += [form(key, *group) for key, group in groups.items()]
+    return ", ".join(done + elsewhere)
+
+
 def _ago(seconds: int) -> str:
     return human_duration(time.time() - seconds) + " ago"
 
@@ -312,7 +346,8 @@ def ps(obj, show_all, quiet, last, no_trunc):
     rows = [["CONTAINER ID", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS", "NAMES"]]
     for c in containers:
         rows.append([c["Id"] if no_trunc else truncate_id(c["Id"]), c.get("Image") or "<no image>",
-                     _ps_command(c, no_trunc), _ago(c["Created"]), c.get("Status", ""), "",
+                     _ps_command(c, no_trunc), _ago(c["Created"]), c.get("Status", ""),
+                     ports_column(c.get("Ports") or []),
                      ",".join(n.lstrip("/") for n in c.get("Names") or [])])
     print(table(rows))
     return 0

@@ -156,9 +156,32 @@ def test_published_port_answers_on_loopback_and_port_lists_it(daemon):
         f"8080/tcp -> 127.0.0.1:{host_port}\n".encode()
     assert daemon.berth("port", "cli-flags-web", "8080").stdout == \
         f"127.0.0.1:{host_port}\n".encode()
+    shown = daemon.docker("ps", "--filter", "name=cli-flags-web", "--format",
+                          "{{.Ports}}").stdout.decode().strip()
+    assert shown == f"127.0.0.1:{host_port}->8080/tcp"
+    row = next(line for line in daemon.berth("ps").stdout.decode().splitlines()
+               if line.endswith("cli-flags-web"))
+    assert f"   {shown}   " in row                     # ps's PORTS column, as docker ps's
     missing = daemon.berth("port", "cli-flags-web", "81/udp")
     assert missing.returncode == 1
     assert missing.stderr == daemon.docker("port", "cli-flags-web", "81/udp").stderr
+
+
+def test_ps_ports_column_groups_ranges_as_docker(daemon):
+    p = daemon.berth("create", "--name", "cli-flags-ranges", "-p", "127.0.0.1::90",
+                     "--expose", "53-54", "--expose", "7/udp", "busybox", "sleep", "30")
+    assert p.returncode == 0, p.stderr
+    assert daemon.berth("start", "cli-flags-ranges").returncode == 0
+    try:
+        shown = daemon.docker("ps", "--filter", "name=cli-flags-ranges", "--format",
+                              "{{.Ports}}").stdout.decode().strip()
+        assert shown.startswith("7/udp, 53-54/tcp, 127.0.0.1:") and \
+            shown.endswith("->90/tcp"), shown
+        row = next(line for line in daemon.berth("ps").stdout.decode().splitlines()
+                   if line.endswith("cli-flags-ranges"))
+        assert f"   {shown}   " in row
+    finally:
+        daemon.berth("rm", "-f", "cli-flags-ranges")
 
 
 def test_named_volume_keeps_data_between_containers(daemon, volumes_removed):
