@@ -1,0 +1,46 @@
+"""The classic builder's cache: a step is reused when an image exists whose parent is the
+current image and whose ContainerConfig (the run config with the step's Cmd: the RUN command
+with its build args, or the "#(nop) " comment that names a COPY's source checksum) is the
+probe's. Berth images record their parent as "Parent" in the store's image record, written
+here for the images a build makes (the store keeps the record as given)."""
+from __future__ import annotations
+
+from ..images.store import Image, ImageStore
+
+# the run config fields whose difference makes a different step (moby compares the same
+# ones and a few that builds never set)
+COMPARED = ("Cmd", "Env", "Labels", "ExposedPorts", "Entrypoint", "Volumes", "User",
+            "WorkingDir", "Shell", "Healthcheck", "OnBuild", "StopSignal", "Tty",
+            "OpenStdin", "AttachStdin", "AttachStdout", "AttachStderr")
+
+
+def _norm(value):
+    return None if value in (None, [], {}, "", False) else value
+
+
+def same_config(a: dict, b: dict) -> bool:
+    return all(_norm(a.get(k)) == _norm(b.get(k)) for k in COMPARED)
+
+
+def parent_of(image: Image) -> str:
+    return image.record.get("Parent", "")
+
+
+def set_parent(images: ImageStore, image: Image, parent_id: str) -> None:
+    """Record image's parent (the image the build step ran on) in its store record."""
+    image.record["Parent"] = parent_id
+    image.record["BuiltStep"] = True    # a build's step: a candidate for its cache
+    images.store.put_image(image.id, image.created, image.record)
+
+
+def lookup(images: ImageStore, parent_id: str, probe: dict) -> Image | None:
+    """The newest image whose parent is parent_id and whose ContainerConfig is probe."""
+    best: Image | None = None
+    for image in images.list():
+        if parent_of(image) != parent_id or not image.record.get("BuiltStep"):
+            continue
+        if not same_config(image.config.get("container_config") or {}, probe):
+            continue
+        if best is None or image.created > best.created:
+            best = image
+    return best
