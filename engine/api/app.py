@@ -8,8 +8,8 @@ from aiohttp import web
 
 from ..errors import EngineError
 from ..version import API_VERSION, MIN_API_VERSION, VERSION, parse_api_version
-from . import (archive, containers, disk_usage, events, execs, image_archives, images, networks,
-               stats, system, volumes)
+from . import (archive, build, containers, disk_usage, events, execs, image_archives, images,
+               networks, stats, system, volumes)
 from .http import MAX_JSON_BODY, error_response, json_response
 
 log = logging.getLogger("berthd.api")
@@ -80,7 +80,7 @@ def make_app(daemon) -> web.Application:
               ("GET", "/version", system.version), ("GET", "/info", system.info),
               *containers.ROUTES, *execs.ROUTES, *stats.ROUTES, *events.ROUTES,
               *image_archives.ROUTES, *images.ROUTES, *archive.ROUTES, *disk_usage.ROUTES,
-              *volumes.ROUTES, *networks.ROUTES]
+              *volumes.ROUTES, *networks.ROUTES, *build.ROUTES]
     for method, path, handler in routes:
         app.router.add_route(method, path, handler)
         app.router.add_route(method, VERSION_PREFIX + path, handler)

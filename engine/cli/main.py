@@ -36,6 +36,7 @@ VERBS = {
     "pull": "registry", "push": "registry", "login": "registry", "logout": "registry",
     "save": "image_files", "load": "image_files", "import": "image_files",
     "commit": "image_files", "history": "image_files",
+    "build": "build",
 }
 
 
