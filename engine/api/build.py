@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +24,7 @@ from ..registry import pull as registry_pull
 from . import images as images_api
 from .http import JSON, query_bool
 
+log = logging.getLogger("berthd.build")
 CONTEXT_PREFIX = "commit-build-ctx-"    # swept at start with the store's work dirs
 CHUNK = 1 << 20
 
@@ -121,7 +123,7 @@ async def _save_body(request: web.Request, path: Path) -> None:
 async def build(request: web.Request) -> web.StreamResponse:
     """POST /build?t=&dockerfile=&q=&nocache=&pull=&rm=&forcerm=&buildargs=&labels=&target=
     &networkmode=&platform=: the context as the body; the classic builder's stream."""
-    from ..build.context import open_context
+    from ..build.context import ContextError, open_context
     daemon = request.app["daemon"]
     opts = _options(request)
     out = _Output(request)
@@ -142,8 +144,10 @@ async def build(request: web.Request) -> web.StreamResponse:
         await _save_body(request, body)
         ctx = work / "context"
         ctx.mkdir()
-        with open(body, "rb") as f:
-            await asyncio.to_thread(open_context, f, ctx)
+        try:
+            await asyncio.to_thread(open_context, str(body), str(ctx))
+        except ContextError as e:
+            raise InvalidParameter(f"cannot unpack the build context: {e}") from None
         body.unlink()
         try:
             image = await Builder(daemon, ctx, opts, out.emit, pull).build()
@@ -156,6 +160,12 @@ async def build(request: web.Request) -> web.StreamResponse:
             if out.resp is None:
                 raise
             await out.emit(progress.error(e.message))
+        except Exception as e:
+            # the stream has begun: the failure is its last line, not a second response
+            if out.resp is None:
+                raise
+            log.exception("POST /build failed")
+            await out.emit(progress.error(f"internal error: {e}"))
         return await out.close()
     finally:
         await asyncio.to_thread(shutil.rmtree, work, True)

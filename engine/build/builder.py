@@ -172,22 +172,12 @@ class Builder:
         if not path.is_file():
             raise InvalidParameter(f"Cannot locate specified Dockerfile: {name}")
         text = path.read_text(errors="replace")
-        self._drop_ignored(rel)
+        # as dockerd: the Dockerfile and .dockerignore leave the context when it names them
+        from .context import remove_ignored_build_files
+        remove_ignored_build_files(str(self.context), rel)
         if not text.strip():
             raise InvalidParameter(f"the Dockerfile ({name}) cannot be empty")
         return text
-
-    def _drop_ignored(self, dockerfile_rel: str) -> None:
-        """As dockerd: the Dockerfile and .dockerignore, read, leave the context when
-        .dockerignore names them (so that COPY . does not copy them)."""
-        ignore = self.context / ".dockerignore"
-        if not ignore.is_file():
-            return
-        from .dockerignore import IgnoreMatcher, parse_dockerignore
-        matcher = IgnoreMatcher(parse_dockerignore(ignore.read_text(errors="replace")))
-        for rel in (dockerfile_rel, ".dockerignore"):
-            if matcher.matches(rel):
-                (self.context / rel).unlink(missing_ok=True)
 
     def _needed(self, stages: list[Stage], target: int) -> list[Stage]:
         """The target and the stages it needs (as FROM base or COPY --from), in file order."""
@@ -594,7 +584,7 @@ class Builder:
             if real != str(root.resolve()) and not real.startswith(str(root.resolve()) + "/"):
                 raise InvalidParameter(f"{cmd} failed: forbidden path outside the build "
                                        f"context: {pattern} ()")
-            out.append((Source(path, rel, list_host), checksum_path(root, rel)))
+            out.append((Source(path, rel, list_host), checksum_path(str(root), rel)))
         return out
 
     async def _from_view(self, ref: str) -> RootfsView:

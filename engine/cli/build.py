@@ -62,7 +62,7 @@ def _context_tar(context: str, dockerfile: str | None, out) -> str:
                                f"Dockerfile path: lstat {df}: no such file or directory")
     ignore_file = root / ".dockerignore"
     patterns = parse_dockerignore(ignore_file.read_text()) if ignore_file.is_file() else []
-    for chunk in make_context_tar(root, rel, IgnoreMatcher(patterns)):
+    for chunk in make_context_tar(str(root), rel, IgnoreMatcher(patterns)):
         out.write(chunk)
     return rel
 
