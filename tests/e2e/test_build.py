@@ -1,0 +1,217 @@
+"""docker build (the classic builder's API, POST /build) against berthd, through the docker
+CLI 20.10 (classic by default) and 28 (DOCKER_BUILDKIT=0, its fallback without buildx) and
+berth build, with Debian's dockerd building the same context as the reference."""
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.peer_dockerd import dockerd  # noqa: F401 (fixture)
+
+CLIS = [c for c in ("/usr/bin/docker", "/usr/local/bin/docker") if Path(c).exists()]
+
+DOCKERFILE = """\
+ARG BASE=busybox
+FROM $BASE AS tools
+ARG GREETING=hello
+RUN echo "$GREETING from tools" > /greeting && mkdir -p /out && echo built > /out/flag
+FROM busybox
+MAINTAINER berth tests
+LABEL org.example.title="build test" version=1
+ENV APP_HOME=/srv/app PATH=/srv/app/bin:$PATH
+WORKDIR $APP_HOME
+COPY --chown=1000:1000 files/ ./files/
+ADD bundle.tar.gz /opt/
+COPY --from=tools /greeting /out/ ./
+SHELL ["/bin/sh", "-ec"]
+RUN mkdir -p bin && printf '#!/bin/sh\\necho tool ran\\n' > bin/tool && chmod +x bin/tool
+EXPOSE 8080 53/udp
+VOLUME ["/data"]
+USER 1000:1000
+STOPSIGNAL SIGUSR1
+HEALTHCHECK --interval=30s --timeout=5s --retries=2 CMD tool
+ONBUILD RUN echo triggered > /tmp/onbuild
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /srv/app/greeting /srv/app/flag && ls -n /srv/app/files && cat /opt/top/in-tar && id -u"]
+"""
+
+COMPARED = ("User", "WorkingDir", "Env", "Entrypoint", "Cmd", "Labels", "ExposedPorts",
+            "Volumes", "Healthcheck", "StopSignal", "OnBuild", "Shell")
+
+
+def make_context(root: Path) -> Path:
+    ctx = root / "ctx"
+    (ctx / "files" / "sub").mkdir(parents=True)
+    (ctx / "files" / "a.txt").write_text("a\n")
+    (ctx / "files" / "sub" / "b.sh").write_text("echo b\n")
+    (ctx / "files" / "sub" / "b.sh").chmod(0o750)
+    with tarfile.open(ctx / "bundle.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo("top/in-tar")
+        data = b"from the archive\n"
+        info.size, info.mode = len(data), 0o644
+        tar.addfile(info, io.BytesIO(data))
+    (ctx / "Dockerfile").write_text(DOCKERFILE)
+    (ctx / ".dockerignore").write_text("*.swp\n")
+    (ctx / "junk.swp").write_text("ignored\n")
+    return ctx
+
+
+def cli(env: dict, binary: str, *args: str, input: bytes | None = None,
+        timeout: float = 180) -> subprocess.CompletedProcess:
+    return subprocess.run([binary, *args], input=input, capture_output=True,
+                          env={**env, "DOCKER_BUILDKIT": "0"}, timeout=timeout)
+
+
+def ok(p: subprocess.CompletedProcess) -> str:
+    assert p.returncode == 0, (p.args, p.stdout.decode()[-3000:], p.stderr.decode()[-3000:])
+    return p.stdout.decode()
+
+
+@pytest.fixture
+def names(daemon):
+    """Unique image names; whatever they tag is removed after the test (intermediate images
+    stay, as the cache)."""
+    made: list[str] = []
+
+    def new() -> str:
+        made.append(f"bt-{uuid.uuid4().hex[:8]}")
+        return made[-1]
+    yield new
+    for name in made:
+        daemon.api("DELETE", f"/images/{name}:latest?force=1")
+
+
+def inspect(env: dict, ref: str) -> dict:
+    return json.loads(ok(cli(env, "/usr/bin/docker", "image", "inspect", ref)))[0]
+
+
+@pytest.mark.parametrize("binary", CLIS)
+def test_multistage_build_runs_and_matches_dockerd(daemon, dockerd, names, binary,  # noqa: F811
+                                                   tmp_path):
+    ctx = make_context(tmp_path)
+    name = names()
+    out = ok(cli(daemon.env(), binary, "build", "-t", name, str(ctx)))
+    assert "Step 1/22 : ARG BASE=busybox" in out
+    assert f"Successfully tagged {name}:latest" in out
+    peer_name = f"peer-{name}"
+    ok(cli(dockerd.daemon.env, "/usr/bin/docker", "build", "--network", "none", "-t",
+           peer_name, str(ctx)))
+    ours, theirs = inspect(daemon.env(), name), inspect(dockerd.daemon.env, peer_name)
+    for key in COMPARED:
+        assert ours["Config"].get(key) == theirs["Config"].get(key), key
+    assert ours["Author"] == theirs["Author"] == "berth tests"
+    assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"])
+    run = ok(cli(daemon.env(), binary, "run", "--rm", name))
+    peer_run = ok(cli(dockerd.daemon.env, "/usr/bin/docker", "run", "--rm", "--network",
+                      "none", peer_name))
+    assert run == peer_run
+    assert run.startswith("hello from tools\nbuilt\n") and run.endswith("1000\n")
+    assert "1000     1000" in run and "from the archive" in run
+    # the ONBUILD trigger runs at a child's FROM
+    child = tmp_path / "child"
+    child.mkdir()
+    (child / "Dockerfile").write_text(f"FROM {name}\nUSER 0\n")
+    child_name = names()
+    out = ok(cli(daemon.env(), binary, "build", "-t", child_name, str(child)))
+    assert "# Executing 1 build trigger" in out
+    out = ok(cli(daemon.env(), binary, "run", "--rm", child_name, "cat /tmp/onbuild"))
+    assert out == "triggered\n"
+    assert inspect(daemon.env(), child_name)["Config"]["OnBuild"] in (None, [])
+
+
+def test_rebuild_is_all_cache_and_a_touched_file_rebuilds_from_its_step(daemon, names,
+                                                                        tmp_path):
+    ctx = make_context(tmp_path)
+    name = names()
+    env = daemon.env()
+    first = ok(cli(env, "/usr/bin/docker", "build", "-t", name, str(ctx)))
+    again = ok(cli(env, "/usr/bin/docker", "build", "-t", name, str(ctx)))
+    steps = again.count("Step ")
+    # every step but the ARG before FROM and the two FROMs comes from the cache
+    assert again.count(" ---> Using cache") == steps - 3
+    assert "Running in" not in again
+    assert first.splitlines()[-2] == again.splitlines()[-2]     # Successfully built <same id>
+    (ctx / "files" / "a.txt").write_text("changed\n")
+    third = ok(cli(env, "/usr/bin/docker", "build", "-t", name, str(ctx)))
+    before, _, after = third.partition("COPY --chown=1000:1000 files/ ./files/")
+    # before: the steps up to the COPY's own "Step" line (not cached: the ARG, two FROMs)
+    assert before.count("Using cache") == before.count("Step ") - 4
+    assert "Using cache" not in after and "Running in" in after
+    nocache = ok(cli(env, "/usr/bin/docker", "build", "--no-cache", "-t", name, str(ctx)))
+    assert "Using cache" not in nocache
+
+
+ERRORS = [
+    ("FROM busybox\nFOO bar\n", "unknown instruction: FOO", 1),
+    ("FROM busybox\nCOPY missing.txt /\n",
+     "COPY failed: file not found in build context or excluded by .dockerignore: "
+     "stat missing.txt: file does not exist", 1),
+    ("FROM busybox\nRUN exit 3\n", "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
+     3),
+    # the pull fails at the tests' unreachable proxy, in both daemons' words
+    ("FROM no-such-image-berth-test:1\n", 'Get "https://registry-1.docker.io/v2/": ', 1),
+]
+
+
+@pytest.mark.parametrize("text,message,code", ERRORS, ids=["unknown", "copy", "run", "base"])
+def test_errors_give_dockers_message_and_code_and_leave_nothing(daemon, dockerd,  # noqa: F811
+                                                                names, tmp_path, text,
+                                                                message, code):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text(text)
+    name = names()
+    env = daemon.env()
+    before_images = {i["Id"] for i in daemon.api("GET", "/images/json?all=1").json()}
+    before_ctrs = daemon.container_ids()
+    p = cli(env, "/usr/bin/docker", "build", "-t", name, str(ctx))
+    assert p.returncode == code, (p.stdout, p.stderr)
+    assert message in p.stderr.decode()
+    assert daemon.container_ids() == before_ctrs
+    tags = [t for i in daemon.api("GET", "/images/json").json() for t in i["RepoTags"] or []]
+    assert f"{name}:latest" not in tags
+    if code != 3:       # a failed RUN keeps the images of the steps before it (the cache)
+        after = {i["Id"] for i in daemon.api("GET", "/images/json?all=1").json()}
+        assert after == before_images
+    peer = cli(dockerd.daemon.env, "/usr/bin/docker", "build", "--network", "none", "-t",
+               f"peer-{name}", str(ctx))
+    assert peer.returncode == code
+    assert message in peer.stderr.decode()
+
+
+def test_bad_target_and_unused_build_arg(daemon, names, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox AS one\nARG USED\nRUN echo $USED\n"
+                                    "FROM busybox AS two\n")
+    env = daemon.env()
+    p = cli(env, "/usr/bin/docker", "build", "--target", "nope", str(ctx))
+    assert p.returncode == 1
+    assert "failed to reach build target nope in Dockerfile" in p.stderr.decode()
+    name = names()
+    out = ok(cli(env, "/usr/bin/docker", "build", "--target", "one", "--build-arg", "USED=yes",
+                 "--build-arg", "EXTRA=1", "-t", name, str(ctx)))
+    assert "yes\n" in out
+    assert "[Warning] One or more build-args [EXTRA] were not consumed" in out
+    assert "two" not in out
+
+
+def test_berth_build_from_stdin_with_iidfile_and_quiet(daemon, names, tmp_path):
+    name = names()
+    iid = tmp_path / "iid"
+    p = daemon.berth("build", "-t", name, "--iidfile", str(iid), "--label", "k=v", "-",
+                     input=b"FROM busybox\nRUN echo from-stdin\nCMD [\"true\"]\n")
+    out = ok(p)
+    assert "from-stdin" in out and f"Successfully tagged {name}:latest" in out
+    image = daemon.api("GET", f"/images/{name}/json").json()
+    assert iid.read_text() == image["Id"]
+    assert image["Config"]["Labels"] == {"k": "v"}
+    q = daemon.berth("build", "-q", "-", input=b"FROM busybox\nRUN false\n")
+    assert q.returncode == 1
+    assert b"The command '/bin/sh -c false' returned a non-zero code: 1" in q.stderr
