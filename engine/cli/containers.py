@@ -27,16 +27,6 @@ def parse_env(values: tuple[str, ...]) -> list[str]:
     return env
 
 
-def parse_bytes(text: str) -> int:
-    """docker's RAMInBytes: 64m, 1g, 512k, 1024 (binary units), read by the one parser every
-    layer shares."""
-    from lowrt.units import ram_in_bytes
-    try:
-        return ram_in_bytes(text)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
-
-
 def _start_exit_code(message: str) -> int:
     """As docker run: 127 when the command was not found, 126 when it cannot be run."""
     low = message.lower()
@@ -225,7 +215,7 @@ def run(obj, **params):
     """Create and run a new container from an image."""
     from ..detach_keys import InvalidDetachKeys, parse as parse_detach_keys
     client = obj.client
-    detach, interactive, tty = params["detach"], params["interactive"], params["tty"]
+    detach, tty = params["detach"], params["tty"]
     body, query, (stdin, stdout, stderr) = _prepare(params, "run", detach)
     attach = stdin or stdout or stderr
     if attach:

@@ -20,7 +20,7 @@ def filters_query(values) -> str | None:
     for item in values:
         key, eq, value = item.partition("=")
         if not eq:
-            raise click.UsageError(f"bad format of filter (expected name=value)")
+            raise click.UsageError("bad format of filter (expected name=value)")
         out.setdefault(key.strip().lower(), {})[value] = True
     return json.dumps(out) if out else None
 

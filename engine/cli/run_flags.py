@@ -464,8 +464,8 @@ def attach_streams(attach, interactive: bool, detach: bool) -> tuple[bool, bool,
         wanted = set()
         for stream in attach:
             if stream.lower() not in ("stdin", "stdout", "stderr"):
-                raise invalid(stream, "-a, --attach", f"valid streams are STDIN, STDOUT and "
-                              f"STDERR")
+                raise invalid(stream, "-a, --attach", "valid streams are STDIN, STDOUT and "
+                              "STDERR")
             wanted.add(stream.lower())
         return interactive or "stdin" in wanted, "stdout" in wanted, "stderr" in wanted
     if detach:

@@ -42,8 +42,8 @@ def volume():
 def create(obj, driver, opt, label, name_flag, name):
     """Create a volume."""
     if name and name_flag and name != name_flag:
-        raise click.UsageError(f"conflicting options: either specify --name or provide "
-                               f"positional arg, not both")
+        raise click.UsageError("conflicting options: either specify --name or provide "
+                               "positional arg, not both")
     body: dict = {"Driver": driver}
     if opt:
         body["DriverOpts"] = _key_values(opt, "opt")
