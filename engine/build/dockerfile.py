@@ -194,9 +194,9 @@ def _split_lines(text: str) -> list[str]:
     return [ln.rstrip("\r\n") for ln in lines]
 
 
-def _logical_lines(text: str, d: _Directives, warnings: list[str]
-                   ) -> list[tuple[str, int, int, list[str]]]:
-    """(joined line, start line, end line, the raw physical lines) per instruction."""
+def _logical_lines(text: str, d: _Directives, warnings: list[str]) -> list[tuple[str, int]]:
+    """(joined line, 1-based start line) per instruction; comments, blank lines and
+    continuation escapes gone."""
     raw = _split_lines(text)
     out = []
     i = 0
@@ -217,13 +217,11 @@ def _logical_lines(text: str, d: _Directives, warnings: list[str]
         if not more and line == "":
             continue
         parts = [line]
-        physical = [raw[i - 1]]
         empty_continuation = False
         while more and i < len(raw):
             nxt = raw[i]
             d.feed(nxt)
             i += 1
-            physical.append(nxt)
             if _is_comment(nxt):
                 continue
             if nxt.strip() == "":
@@ -235,7 +233,7 @@ def _logical_lines(text: str, d: _Directives, warnings: list[str]
         if empty_continuation:
             found_empty = True
             warnings.append(f"[WARNING]: Empty continuation line found in: {joined}")
-        out.append((joined, start, i, physical))
+        out.append((joined, start))
     if found_empty:
         warnings.append("[WARNING]: Empty continuation lines will become errors in a future "
                         "release.")
@@ -469,7 +467,7 @@ def _parse_flags(cmd: str, words: list[str]) -> tuple[dict[str, str], list[tuple
     return flags, flag_list
 
 
-def _check(ins: Instruction, physical: list[str]) -> None:
+def _check(ins: Instruction) -> None:
     """The checks of dockerd's instruction parser, per cmd."""
     cmd, args = ins.cmd, ins.args
     if cmd in ("ENV", "LABEL"):
@@ -517,7 +515,7 @@ def _check(ins: Instruction, physical: list[str]) -> None:
         if not ins.json:
             raise _InstructionError("SHELL requires the arguments to be in JSON form")
     if cmd in ("RUN", "ADD", "COPY") and not ins.json:
-        _refuse_heredoc(ins, physical)
+        _refuse_heredoc(ins)
 
 
 def _check_healthcheck(ins: Instruction) -> None:
@@ -545,7 +543,9 @@ def _check_healthcheck(ins: Instruction) -> None:
             raise _InstructionError(f"--retries cannot be negative ({int(retries)})")
 
 
-def _refuse_heredoc(ins: Instruction, physical: list[str]) -> None:
+def _refuse_heredoc(ins: Instruction) -> None:
+    """dockerd's heredoc detection: a word of the line starting "<<" or "<<-" (after an
+    optional fd number) and naming a terminator."""
     words = _parse_words(ins.original, "\\")
     for i, word in enumerate(words):
         if re.fullmatch(r"\d*<<-?", word) and i + 1 < len(words):
@@ -557,7 +557,16 @@ def _refuse_heredoc(ins: Instruction, physical: list[str]) -> None:
                 f"(dockerd's would ignore its body): use a file from the build context")
 
 
-def _instruction(line: str, start: int, escape: str, physical: list[str]) -> Instruction:
+@dataclass
+class _Node:
+    """An instruction as the line parser leaves it: flags still words, nothing checked."""
+
+    ins: Instruction
+    written: str                # the instruction name as written, for "unknown instruction"
+    flag_words: list[str]
+
+
+def _instruction(line: str, start: int, escape: str) -> _Node:
     parts = _WHITESPACE.split(line.strip(), maxsplit=1)
     written = parts[0]
     rest, flag_words = _extract_flags(parts[1], escape) if len(parts) == 2 else ("", [])
@@ -572,20 +581,16 @@ def _instruction(line: str, start: int, escape: str, physical: list[str]) -> Ins
         args, is_json = _node_args(cmd, rest, escape)
     ins = Instruction(cmd=cmd, args=args, json=is_json, flags={}, original=line.strip(),
                       line=start)
-    ins._written = written  # type: ignore[attr-defined]
-    ins._flag_words = flag_words  # type: ignore[attr-defined]
-    return ins
+    return _Node(ins, written, flag_words)
 
 
-def _validate(ins: Instruction, escape: str, physical: list[str]) -> None:
-    written = getattr(ins, "_written", ins.cmd)
+def _validate(node: _Node, escape: str) -> None:
+    """The instruction parser's checks; fills in flags (and ONBUILD's sub)."""
+    ins = node.ins
     if ins.cmd not in INSTRUCTIONS:
-        raise _InstructionError(f"unknown instruction: {written}")
-    if ins.cmd == "HEALTHCHECK" and ins.args and ins.args[0].upper() == "NONE":
-        # dockerd declares HEALTHCHECK's flags only for CMD: NONE takes none
-        pass
-    ins.flags, ins.flag_list = _parse_flags(ins.cmd, getattr(ins, "_flag_words", []))
-    _check(ins, physical)
+        raise _InstructionError(f"unknown instruction: {node.written}")
+    ins.flags, ins.flag_list = _parse_flags(ins.cmd, node.flag_words)
+    _check(ins)
     if ins.cmd == "ONBUILD":
         trigger = ins.args[0]
         first = _WHITESPACE.split(trigger.strip(), maxsplit=1)[0].upper()
@@ -598,17 +603,11 @@ def _validate(ins: Instruction, escape: str, physical: list[str]) -> None:
 
 def _parse_trigger(trigger: str, line: int, escape: str) -> Instruction | None:
     try:
-        sub = _instruction(trigger, line, escape, [trigger])
-        _validate(sub, escape, [trigger])
+        node = _instruction(trigger, line, escape)
+        _validate(node, escape)
     except (_InstructionError, _LineError):
         return None
-    _forget(sub)
-    return sub
-
-
-def _forget(ins: Instruction) -> None:
-    for attr in ("_written", "_flag_words"):
-        ins.__dict__.pop(attr, None)
+    return node.ins
 
 
 def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
@@ -618,12 +617,11 @@ def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
         raise DockerfileError(f"the Dockerfile ({name}) cannot be empty")
     d = _Directives()
     warnings: list[str] = []
-    nodes: list[tuple[Instruction, list[str]]] = []
+    nodes: list[_Node] = []
     try:
-        lines = _logical_lines(text, d, warnings)
-        for joined, start, _end, physical in lines:
+        for joined, start in _logical_lines(text, d, warnings):
             try:
-                nodes.append((_instruction(joined, start, d.escape, physical), physical))
+                nodes.append(_instruction(joined, start, d.escape))
             except _LineError as e:
                 raise DockerfileError(f"failed to parse {name}: {e}", start) from None
     except _LineError as e:
@@ -634,13 +632,13 @@ def parse(text: str, name: str = "Dockerfile") -> Dockerfile:
     instructions: list[Instruction] = []
     meta_args: list[Instruction] = []
     stages: list[Stage] = []
-    for ins, physical in nodes:
+    for node in nodes:
+        ins = node.ins
         try:
-            _validate(ins, d.escape, physical)
+            _validate(node, d.escape)
         except _InstructionError as e:
             raise DockerfileError(f"dockerfile parse error on line {ins.line}: {e}",
                                   ins.line) from None
-        _forget(ins)
         instructions.append(ins)
         if ins.cmd == "FROM":
             stage_name = ins.args[2].lower() if len(ins.args) == 3 else None
