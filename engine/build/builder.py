@@ -38,6 +38,10 @@ Emit = Callable[[dict], Awaitable[None]]
 Puller = Callable[[str], Awaitable[None]]
 
 DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# the fields of a Go container.Config that dockerd's built images always show
+RUN_CONFIG_DEFAULTS = (("Hostname", ""), ("Domainname", ""), ("User", ""),
+                       ("AttachStdin", False), ("AttachStdout", False), ("AttachStderr", False),
+                       ("Tty", False), ("OpenStdin", False), ("StdinOnce", False))
 WORK_PREFIX = "commit-build-"       # under <data root>/tmp: swept at start (store.WORK_PREFIXES)
 CHMOD_REFUSED = ("the --chmod option requires BuildKit. Refer to "
                  "https://docs.docker.com/go/buildkit/ to learn how to build images with "
@@ -333,6 +337,8 @@ class Builder:
             await self.out(f" ---> {short(image_id)}\n")
         if not config.get("Env"):
             config["Env"] = [DEFAULT_PATH]
+        for key, default in RUN_CONFIG_DEFAULTS:
+            config.setdefault(key, default)
         config["Image"] = image_id
         return steps.StageState(config=config, image_id=image_id)
 
@@ -410,7 +416,7 @@ class Builder:
         path = steps.workdir_path(state, self._x(state, ins.args[0] if ins.args else ""))
         state.config["WorkingDir"] = path
         comment = "WORKDIR " + path
-        probe = self._probe(state, steps.nop_cmd(comment))
+        probe = self._probe(state, steps.nop_cmd_string(state, comment))
         if await self._cached(state, probe):
             return
         layer = self.work / "workdir.tar"
@@ -418,7 +424,7 @@ class Builder:
         await self._commit(state, probe, layer, "")
 
     async def _nop(self, state: steps.StageState, comment: str) -> None:
-        probe = self._probe(state, steps.nop_cmd(comment))
+        probe = self._probe(state, steps.nop_cmd(state, comment))
         if await self._cached(state, probe):
             return
         await self._commit(state, probe, None, "")
@@ -634,8 +640,10 @@ class Builder:
         chown = ins.flags.get("chown", "")
         here = self._view(state.image_id)
         owner = parse_chown(self._x(state, chown), here) if chown else None
-        comment = f"{cmd} {src_hash} in {dest} "
-        probe = self._probe(state, steps.nop_cmd(comment))
+        # as the classic builder writes it: the flag glued to the hash, dest as given
+        chown_part = f"--chown={chown}" if chown else ""
+        comment = f"{cmd} {chown_part}{src_hash} in {words[-1]} "
+        probe = self._probe(state, steps.nop_cmd_string(state, comment))
         if await self._cached(state, probe):
             return
         layer = self.work / "copy.tar"

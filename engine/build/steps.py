@@ -82,13 +82,11 @@ def parse_port(spec: str) -> list[str]:
 
 def apply_expose(state: StageState, words: list[str]) -> str:
     ports = dict(state.config.get("ExposedPorts") or {})
-    added: list[str] = []
     for w in words:
         for p in parse_port(w):
             ports[p] = {}
-            added.append(p)
     state.config["ExposedPorts"] = ports
-    return "EXPOSE " + " ".join(sorted(set(added)))
+    return "EXPOSE " + " ".join(sorted(words))     # the words as given, sorted, as dockerd
 
 
 def apply_user(state: StageState, user: str) -> str:
@@ -198,7 +196,7 @@ def apply_healthcheck(state: StageState, args: list[str], is_json: bool,
         raise InvalidParameter(f"Unknown type \"{kind}\" in HEALTHCHECK "
                                f"(try CMD)")
     state.config["Healthcheck"] = hc
-    return "HEALTHCHECK " + json.dumps(hc, separators=(",", ":"))
+    return healthcheck_comment(hc)
 
 
 def apply_onbuild(state: StageState, trigger: str) -> str:
@@ -211,6 +209,51 @@ def apply_onbuild(state: StageState, trigger: str) -> str:
     return "ONBUILD " + trigger
 
 
-def nop_cmd(comment: str) -> list[str]:
-    """ContainerConfig.Cmd of a metadata step, as the classic builder encodes it."""
-    return ["/bin/sh", "-c", "#(nop) ", comment]
+def nop_cmd(state: StageState, comment: str) -> list[str]:
+    """ContainerConfig.Cmd of a metadata step, as the classic builder encodes it: the
+    stage's shell, "#(nop) " and the comment (history shows "#(nop)  ENV X=1")."""
+    return [*state.shell(), "#(nop) ", comment]
+
+
+def nop_cmd_string(state: StageState, comment: str) -> list[str]:
+    """The same for WORKDIR, COPY and ADD, whose comment the classic builder joins to
+    "#(nop) " in one word (history shows "#(nop) COPY file:... in /dst ")."""
+    return [*state.shell(), "#(nop) " + comment]
+
+
+def go_duration(ns: int) -> str:
+    """Go's time.Duration String() for the whole units a Dockerfile gives."""
+    if ns == 0:
+        return "0s"
+    if ns < 10**9:
+        for unit, size in (("ms", 10**6), ("µs", 10**3), ("ns", 1)):
+            if ns >= size:
+                value = ns / size
+                return (f"{value:g}" if value != int(value) else str(int(value))) + unit
+    out = ""
+    h, rest = divmod(ns, 3600 * 10**9)
+    m, rest = divmod(rest, 60 * 10**9)
+    if h:
+        out += f"{h}h"
+    if h or m:
+        out += f"{m}m"
+    seconds = rest / 10**9
+    return out + (f"{seconds:g}" if seconds != int(seconds) else str(int(seconds))) + "s"
+
+
+def go_rune(n: int) -> str:
+    """Go's %q of an int: a quoted character literal."""
+    if 32 <= n < 127:
+        ch = chr(n)
+        return "'" + ("\\" + ch if ch in "'\\" else ch) + "'"
+    if n < 256:
+        return f"'\\x{n:02x}'"
+    return f"'\\u{n:04x}'"
+
+
+def healthcheck_comment(hc: dict) -> str:
+    """HEALTHCHECK's comment: Go's %q of the HealthConfig struct, as dockerd 20.10 has it."""
+    durations = " ".join(f'"{go_duration(hc.get(k) or 0)}"'
+                         for k in ("Interval", "Timeout", "StartPeriod"))
+    return (f"HEALTHCHECK &{{{go_quote_list(hc.get('Test') or [])} {durations} "
+            f"{go_rune(hc.get('Retries') or 0)}}}")

@@ -23,7 +23,7 @@ def test_env_replaces_in_place_and_comments_as_the_classic_builder():
     s = state(Env=["PATH=/bin", "A=1"])
     assert steps.apply_env(s, [("PATH", "/usr/bin"), ("B", "2")]) == "ENV PATH=/usr/bin B=2"
     assert s.config["Env"] == ["PATH=/usr/bin", "A=1", "B=2"]
-    assert steps.nop_cmd("ENV B=2") == ["/bin/sh", "-c", "#(nop) ", "ENV B=2"]
+    assert steps.nop_cmd(s, "ENV B=2") == ["/bin/sh", "-c", "#(nop) ", "ENV B=2"]
 
 
 def test_cmd_shell_form_goes_through_shell_and_entrypoint_resets_inherited_cmd():
@@ -40,8 +40,11 @@ def test_cmd_shell_form_goes_through_shell_and_entrypoint_resets_inherited_cmd()
 def test_expose_healthcheck_and_errors():
     s = state()
     assert steps.apply_expose(s, ["80", "53/udp", "1000-1001"]) == \
-        "EXPOSE 1000/tcp 1001/tcp 53/udp 80/tcp"
-    steps.apply_healthcheck(s, ["CMD", "true"], False, {"interval": "1m30s", "retries": "3"})
+        "EXPOSE 1000-1001 53/udp 80"
+    assert set(s.config["ExposedPorts"]) == {"1000/tcp", "1001/tcp", "53/udp", "80/tcp"}
+    assert steps.apply_healthcheck(s, ["CMD", "true"], False,
+                                   {"interval": "1m30s", "retries": "3"}) == \
+        'HEALTHCHECK &{["CMD-SHELL" "true"] "1m30s" "0s" "0s" \'\\x03\'}'
     assert s.config["Healthcheck"] == {"Test": ["CMD-SHELL", "true"],
                                        "Interval": 90 * 10**9, "Retries": 3}
     with pytest.raises(InvalidParameter, match="invalid containerPort"):
