@@ -223,8 +223,14 @@ def parse_host_config(given: dict, config: dict, cfg: DaemonConfig,
     under what was given, each option checked; what the host cannot give is dropped with a
     warning appended to warnings. config is the request's Config (for the conflicts)."""
     hc = default_host_config(cfg.default_runtime, cfg.cgroup_v2)
+    defaults = dict(hc)
     hc.update({k: v for k, v in given.items()
                if k in body_types.HOST_CONFIG.fields and (v is not None or k not in hc)})
+    # as dockerd's adaptContainerSettings: these zero values mean "the daemon's default" (the
+    # docker CLI sends them empty; docker-py leaves them out), so inspect shows the same either way
+    for key in ("IpcMode", "CgroupnsMode", "ShmSize"):
+        if not hc.get(key):
+            hc[key] = defaults[key]
     mode = hc.get("NetworkMode") or "bridge"
     if mode == "default":
         mode = "bridge"

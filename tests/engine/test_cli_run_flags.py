@@ -5,6 +5,7 @@ a user network resolves a container's name)."""
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
 import uuid
@@ -60,20 +61,12 @@ def _comparable(info: dict) -> tuple[dict, dict]:
     host = dict(info["HostConfig"])
     if host.get("Binds"):
         host["Binds"] = sorted(host["Binds"])   # the docker CLI sends -v from a Go map
-    # The docker CLI sends these as ""/0 and berthd keeps them so (dockerd fills in its
-    # defaults, as berthd does for berth's body, which leaves them out): not a flag's effect.
-    for field in ("IpcMode", "CgroupnsMode", "ShmSize"):
-        if host.get(field) in ("", 0):
-            host.pop(field)
     return config, host
 
 
 def _assert_same(docker: dict, berth: dict) -> None:
     d_config, d_host = _comparable(docker)
     b_config, b_host = _comparable(berth)
-    for field in ("IpcMode", "CgroupnsMode", "ShmSize"):
-        if field not in d_host:
-            b_host.pop(field, None)
     assert b_host == d_host
     assert b_config == d_config
 
@@ -257,3 +250,20 @@ def test_pull_missing_asks_the_registry_as_docker_does(daemon):
     quiet = daemon.berth("create", "-q", "cli-flags-no-such-image")
     assert quiet.returncode == 125 and b"Unable to find" not in quiet.stderr
     assert daemon.container_ids() == before
+
+
+def test_empty_modes_and_shm_size_get_dockerd_s_defaults(daemon):
+    """The docker CLI sends IpcMode and CgroupnsMode empty and ShmSize 0, meaning the
+    daemon's defaults: inspect shows those, as after dockerd's adaptContainerSettings."""
+    r = daemon.api("POST", "/containers/create", {
+        "Image": "busybox", "Cmd": ["true"],
+        "HostConfig": {"IpcMode": "", "CgroupnsMode": "", "ShmSize": 0}})
+    assert r.status == 201, r.body
+    cid = r.json()["Id"]
+    try:
+        host = daemon.api("GET", f"/containers/{cid}/json").json()["HostConfig"]
+        v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+        assert (host["IpcMode"], host["CgroupnsMode"], host["ShmSize"]) == (
+            "private", "private" if v2 else "host", 64 << 20)
+    finally:
+        daemon.api("DELETE", f"/containers/{cid}?force=1")
