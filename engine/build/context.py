@@ -26,8 +26,11 @@ Interface:
         "/", uid/gid 0 with no names (the CLI's ChownOpts), mtimes in whole seconds, hard
         links as links to the first name, security.capability kept, sockets left out.
         Raises ContextError for an unreadable file or a missing Dockerfile.
-    checksum_path(root, rel) -> str
-        The cache checksum of root/rel (not following a final symlink): "file:<sha256 hex>"
+    resolve_in_scope(root, rel) -> str
+        rel with its symlinks resolved inside root (dockerd's FollowSymlinkInScope for COPY
+        and ADD sources): absolute link targets are taken from root, ".." stops at root.
+    checksum_path(root, rel, follow=False) -> str
+        With follow, rel is resolved with resolve_in_scope first. The cache checksum of root/rel (not following a final symlink): "file:<sha256 hex>"
         for a file, symlink, fifo or device, "dir:<sha256 hex>" for a directory. A file's
         hash covers what dockerd's tarsum v1 header covers (name, mode bits, uid, gid, size,
         type, link target, device numbers, security.capability) and its content, never its
@@ -457,7 +460,45 @@ def _file_hash(path: str, name: str, st: os.stat_result) -> str:
     return h.hexdigest()
 
 
-def checksum_path(root: str, rel: str) -> str:
+def resolve_in_scope(root: str, rel: str) -> str:
+    """rel with every symlink on its way resolved as if root were "/" (moby's
+    FollowSymlinkInScope, which dockerd applies to COPY/ADD sources): absolute targets and
+    ".." stop at root, so the result, a clean relative path ("" for root itself), never leaves
+    it. Missing components are kept as they are. Raises ContextError after 255 links."""
+    top = root.rstrip("/")
+    todo = [p for p in rel.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        path = top + "/" + "/".join(done + [part])
+        try:
+            st = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            done.append(part)
+            continue
+        if not stat.S_ISLNK(st.st_mode):
+            done.append(part)
+            continue
+        links += 1
+        if links > 255:
+            raise ContextError(f"too many links resolving {rel!r} in the build context")
+        target = os.readlink(path)
+        if target.startswith("/"):
+            done = []
+        todo = [p for p in target.split("/") if p not in ("", ".")] + todo
+    return "/".join(done)
+
+
+def checksum_path(root: str, rel: str, follow: bool = False) -> str:
+    """See the module docstring. follow: resolve rel with resolve_in_scope first (a COPY
+    source that is a symlink is copied, and so hashed, as its target, as dockerd does)."""
+    if follow:
+        rel = resolve_in_scope(root, rel)
     name = entry_name(rel)
     path = root.rstrip("/") + ("/" + name if name else "")
     try:

@@ -275,3 +275,63 @@ def test_checksum_of_symlink_is_its_target_text(tmp_path):
 def test_checksum_missing(tmp_path):
     with pytest.raises(ContextError, match="'nope' not found in the build context"):
         checksum_path(str(tmp_path), "nope")
+
+
+def test_resolve_in_scope(tmp_path):
+    from engine.build.context import resolve_in_scope
+    (tmp_path / "real/dir").mkdir(parents=True)
+    (tmp_path / "real/dir/f").write_text("f")
+    os.symlink("real/dir", tmp_path / "rel")
+    os.symlink("/real", tmp_path / "abs")          # absolute: from the context's root
+    os.symlink("../../../..", tmp_path / "real/up")  # cannot climb above the root
+    os.symlink("loop", tmp_path / "loop")
+    root = str(tmp_path)
+    assert resolve_in_scope(root, "rel/f") == "real/dir/f"
+    assert resolve_in_scope(root, "abs/dir/f") == "real/dir/f"
+    assert resolve_in_scope(root, "real/up/real/dir") == "real/dir"
+    assert resolve_in_scope(root, "../../x") == "x"
+    assert resolve_in_scope(root, "missing/a") == "missing/a"
+    assert resolve_in_scope(root, ".") == ""
+    with pytest.raises(ContextError, match="too many links"):
+        resolve_in_scope(root, "loop")
+
+
+def test_checksum_following_a_symlink_hashes_the_target(tmp_path):
+    (tmp_path / "t").write_text("one")
+    os.symlink("/t", tmp_path / "l")
+    root = str(tmp_path)
+    first = checksum_path(root, "l", follow=True)
+    link_only = checksum_path(root, "l")
+    (tmp_path / "t").write_text("two")
+    assert checksum_path(root, "l", follow=True) != first
+    assert checksum_path(root, "l") == link_only
+    assert checksum_path(root, "l", follow=True) == checksum_path(root, "t")
+
+
+def test_owners_are_kept(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("owned")
+        info.uid, info.gid, info.size, info.mode = 1234, 5678, 1, 0o4755
+        tar.addfile(info, io.BytesIO(b"x"))
+    open_context(io.BytesIO(buf.getvalue()), str(tmp_path))
+    st = os.lstat(tmp_path / "owned")
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (1234, 5678, 0o4755)
+
+
+def test_overlay_xattrs_are_refused(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("d")
+        info.type = tarfile.DIRTYPE
+        info.pax_headers = {"SCHILY.xattr.trusted.overlay.opaque": "y"}
+        tar.addfile(info)
+    with pytest.raises(ContextError, match="overlayfs attribute trusted.overlay.opaque"):
+        open_context(io.BytesIO(buf.getvalue()), str(tmp_path))
+
+
+def test_zstd_context(tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    data = zstandard.ZstdCompressor().compress(BASIC)
+    assert open_context(io.BytesIO(data), str(tmp_path)) == 6
+    assert (tmp_path / "src/a.txt").read_text() == "hello"
