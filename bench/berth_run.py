@@ -3,7 +3,8 @@
 
 Both engines are private instances under one /tmp/bt-* directory: berthd (with its own
 berth-supervisor, berth-shim and lowrt) and dockerd 20.10 (with its own containerd, shim and
-runc; `--iptables=false --bridge=none`, so containers get no network, as berth's). The same
+runc; `--iptables=false --bridge=none`). Both run their containers with `--network none`, so
+the two do the same work (bench/network_run.py compares the bridged runs). The same
 busybox rootfs is imported into dockerd; berth uses its built-in busybox image, made from the
 same binary. A third line runs the docker CLI against berthd, to separate the engine from the
 client's start-up.
@@ -148,7 +149,7 @@ def main() -> None:
     args = parser.parse_args()
     run_flags = (["--init"] if args.init else []) + (
         ["--security-opt", "seccomp=unconfined"] if args.unconfined else [])
-    label = " ".join(["run --rm", *run_flags, "busybox true"]) + (" over TLS" if args.tls
+    label = " ".join(["run --rm --network none", *run_flags, "busybox true"]) + (" over TLS" if args.tls
                                                                    else "")
     root = Path(tempfile.mkdtemp(prefix="bt-brun-", dir="/tmp"))
     berth_tls = docker_tls = ()
@@ -168,21 +169,21 @@ def main() -> None:
             berth_env = tls_env(berth_env, berth_port, client)
             docker_env = tls_env(docker_env, docker_port, client)
         if args.only != "exec":
-            ours = command([str(VENV_BIN / "berth"), "run", "--rm", *run_flags, "busybox",
-                            "true"], env=berth_env)
+            ours = command([str(VENV_BIN / "berth"), "run", "--rm", "--network", "none",
+                            *run_flags, "busybox", "true"], env=berth_env)
             peer = command([DOCKER, "run", "--rm", "--network", "none", *run_flags, "busybox",
                             "true"], env=docker_env)
-            docker_to_berthd = command([DOCKER, "run", "--rm", *run_flags, "busybox", "true"],
-                                       env=berth_env)
+            docker_to_berthd = command([DOCKER, "run", "--rm", "--network", "none", *run_flags,
+                                        "busybox", "true"], env=berth_env)
             if not args.unconfined:
                 compare(f"berth {label} vs docker {label} (dockerd 20.10)", ours, peer,
                         runs=args.runs)
             compare(f"docker CLI: {label} on berthd vs on dockerd 20.10",
                     docker_to_berthd, peer, runs=args.runs)
         if args.only != "run":
-            for env, extra in ((berth_env, []), (docker_env, ["--network", "none"])):
-                command([DOCKER, "run", "-d", "--name", "bench-exec", *extra, *run_flags,
-                         "busybox", "sleep", "600"], env=env)()
+            for env in (berth_env, docker_env):
+                command([DOCKER, "run", "-d", "--name", "bench-exec", "--network", "none",
+                         *run_flags, "busybox", "sleep", "600"], env=env)()
             peer = command([DOCKER, "exec", "bench-exec", "true"], env=docker_env)
             compare("berth exec c true vs docker exec c true (dockerd 20.10)",
                     command([str(VENV_BIN / "berth"), "exec", "bench-exec", "true"],
