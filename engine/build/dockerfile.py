@@ -598,6 +598,13 @@ def _validate(node: _Node, escape: str) -> None:
             raise _InstructionError("Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed")
         if first in ("MAINTAINER", "FROM"):
             raise _InstructionError(f"{first} isn't allowed as an ONBUILD trigger")
+        if first in ("RUN", "ADD", "COPY"):
+            try:
+                trigger_node = _instruction(trigger, ins.line, escape)
+            except _LineError:
+                trigger_node = None
+            if trigger_node is not None and not trigger_node.ins.json:
+                _refuse_heredoc(trigger_node.ins)   # dockerd reads ONBUILD's heredocs too
         ins.sub = _parse_trigger(trigger, ins.line, escape)
 
 

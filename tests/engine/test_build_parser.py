@@ -304,6 +304,7 @@ def test_bad_onbuild(text, message):
     "RUN cat <<-EOT > /x\nhi\nEOT",
     "COPY <<EOF /dst\nhello\nEOF",
     "RUN python3 << 'PY'\nprint(1)\nPY",
+    "ONBUILD RUN <<EOF\necho hi\nEOF",
 ])
 def test_heredocs_are_refused(text):
     e = error("FROM a\n" + text)
