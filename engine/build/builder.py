@@ -334,7 +334,7 @@ class Builder:
         config: dict = {}
         if image_id:
             config = dict(self.images.resolve(image_id).container_config)
-            await self.out(f" ---> {short(image_id)}\n")
+        await self.out(f" ---> {short(image_id)}\n")       # " ---> " alone for scratch
         if not config.get("Env"):
             config["Env"] = [DEFAULT_PATH]
         for key, default in RUN_CONFIG_DEFAULTS:
@@ -515,7 +515,7 @@ class Builder:
                 "Labels": state.config.get("Labels") or {},
                 "HostConfig": {"NetworkMode": self.opts.network_mode or "default"}}
         c, _ = self.containers.create("", body)
-        remove = True
+        remove = True       # a failure of berthd's own (not the command's): nothing stays
         try:
             await self.out(f" ---> Running in {c.id[:12]}\n")
             await self.containers.start(c)
@@ -526,6 +526,10 @@ class Builder:
             await self.containers.wait_stopped(c, None)
             code = c.state.get("ExitCode", 0)
             if code:
+                # as dockerd: the failed step's container stays unless --force-rm
+                remove = self.opts.forcerm
+                if remove and not self.opts.quiet:
+                    await self.out(f"Removing intermediate container {c.id[:12]}\n")
                 raise StepFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: "
                                  f"{code}", code)
             layer = self.work / "run.tar"

@@ -170,7 +170,7 @@ def test_errors_give_dockers_message_and_code_and_leave_nothing(daemon, dockerd,
     env = daemon.env()
     before_images = {i["Id"] for i in daemon.api("GET", "/images/json?all=1").json()}
     before_ctrs = daemon.container_ids()
-    p = cli(env, "/usr/bin/docker", "build", "-t", name, str(ctx))
+    p = cli(env, "/usr/bin/docker", "build", "--force-rm", "-t", name, str(ctx))
     assert p.returncode == code, (p.stdout, p.stderr)
     assert message in p.stderr.decode()
     assert daemon.container_ids() == before_ctrs
@@ -179,10 +179,28 @@ def test_errors_give_dockers_message_and_code_and_leave_nothing(daemon, dockerd,
     if code != 3:       # a failed RUN keeps the images of the steps before it (the cache)
         after = {i["Id"] for i in daemon.api("GET", "/images/json?all=1").json()}
         assert after == before_images
-    peer = cli(dockerd.daemon.env, "/usr/bin/docker", "build", "--network", "none", "-t",
-               f"peer-{name}", str(ctx))
+    peer = cli(dockerd.daemon.env, "/usr/bin/docker", "build", "--network", "none",
+               "--force-rm", "-t", f"peer-{name}", str(ctx))
     assert peer.returncode == code
     assert message in peer.stderr.decode()
+
+
+def test_failed_run_keeps_its_container_without_force_rm_as_dockerd(daemon, dockerd,  # noqa: F811
+                                                                      tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo out; exit 4\n")
+    kept = []
+    for env, extra in ((daemon.env(), ()), (dockerd.daemon.env, ("--network", "none"))):
+        before = set(ok(cli(env, "/usr/bin/docker", "ps", "-aq", "--no-trunc")).split())
+        p = cli(env, "/usr/bin/docker", "build", *extra, str(ctx))
+        assert p.returncode == 4 and b"out\n" in p.stdout
+        new = set(ok(cli(env, "/usr/bin/docker", "ps", "-aq", "--no-trunc")).split()) - before
+        assert len(new) == 1
+        state = json.loads(ok(cli(env, "/usr/bin/docker", "inspect", *new)))[0]["State"]
+        kept.append((state["Status"], state["ExitCode"]))
+        ok(cli(env, "/usr/bin/docker", "rm", *new))
+    assert kept == [("exited", 4), ("exited", 4)]
 
 
 def test_bad_target_and_unused_build_arg(daemon, names, tmp_path):
