@@ -44,8 +44,11 @@ line: the 1-based line the instruction starts on.
 Errors carry dockerd's text: "failed to parse Dockerfile: ..." for what its line parser
 refuses (bad parser directive, JSON array with non-strings, ENV/LABEL without a value, no
 instructions), "dockerfile parse error on line N: ..." for what its instruction parser refuses
-(unknown instruction, argument counts, flags), "the Dockerfile (Dockerfile) cannot be empty"
+(unknown instruction, argument counts, flags; an unknown name gets BuildKit's "(did you
+mean X?)" when one is close), "the Dockerfile (Dockerfile) cannot be empty"
 for an empty file, and "no build stage in current context" for an instruction before FROM.
+The wording is current dockerd's (API 1.50, BuildKit's parser vendored): "unknown flag:
+--bogus", where dockerd 20.10 said "Unknown flag: bogus".
 
 Heredocs (RUN <<EOF, COPY <<EOF /dst) are refused. dockerd's parser reads their bodies but its
 classic builder never uses them: RUN runs only the first line ("<<EOF": a no-op) and COPY copies
@@ -437,6 +440,37 @@ def _go_duration_ns(text: str) -> int:
     return sign * int(total)
 
 
+def _distance(a: str, b: str) -> int:
+    """Levenshtein distance (insert, delete, substitute: 1 each)."""
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def _did_you_mean(value: str, options: list[str], case_sensitive: bool) -> str:
+    """BuildKit's suggestion suffix: the closest option under distance 3, in the case the
+    user wrote ("FORM" -> "FROM", "form" -> "from"), or "" when none or an exact match."""
+    val = value if case_sensitive else value.lower()
+    best, best_distance = "", 3
+    for option in options:
+        opt = option if case_sensitive else option.lower()
+        if val == opt:
+            return ""
+        d = _distance(val, opt)
+        if d < best_distance:
+            best, best_distance = opt, d
+    if not best:
+        return ""
+    if not case_sensitive:
+        if value == value.upper():
+            best = best.upper()
+    return f" (did you mean {best}?)"
+
+
 def _parse_flags(cmd: str, words: list[str]) -> tuple[dict[str, str], list[tuple[str, str]]]:
     known = _FLAGS.get(cmd, {})
     flags: dict[str, str] = {}
@@ -450,7 +484,8 @@ def _parse_flags(cmd: str, words: list[str]) -> tuple[dict[str, str], list[tuple
         name = flag_name[2:]
         kind = known.get(name)
         if kind is None:
-            raise _InstructionError(f"unknown flag: {flag_name}")
+            raise _InstructionError(f"unknown flag: {flag_name}"
+                                    f"{_did_you_mean(name, sorted(known), True)}")
         if name in flags and kind != "strings":
             raise _InstructionError(f"duplicate flag specified: {flag_name}")
         if kind == "bool":
@@ -588,7 +623,8 @@ def _validate(node: _Node, escape: str) -> None:
     """The instruction parser's checks; fills in flags (and ONBUILD's sub)."""
     ins = node.ins
     if ins.cmd not in INSTRUCTIONS:
-        raise _InstructionError(f"unknown instruction: {node.written}")
+        raise _InstructionError(f"unknown instruction: {node.written}"
+                                f"{_did_you_mean(node.written, list(INSTRUCTIONS), False)}")
     ins.flags, ins.flag_list = _parse_flags(ins.cmd, node.flag_words)
     _check(ins)
     if ins.cmd == "ONBUILD":

@@ -106,7 +106,8 @@ def test_empty_and_instructionless_files():
 
 def test_unknown_instruction_names_the_line():
     e = error("FROM a\n\nfoo bar\n")
-    assert str(e) == "dockerfile parse error on line 3: unknown instruction: foo"
+    assert str(e) == ("dockerfile parse error on line 3: unknown instruction: foo (did you "
+                      "mean from?)")
     assert e.line == 3
 
 
@@ -321,3 +322,16 @@ def test_shift_and_json_forms_are_not_heredocs():
 def test_long_lines_are_refused():
     e = error("FROM a\nRUN " + "x" * 70000)
     assert "dockerfile line greater than max allowed size of 65535" in str(e)
+
+
+@pytest.mark.parametrize("text,message", [
+    ("FORM a", "unknown instruction: FORM (did you mean FROM?)"),
+    ("form a", "unknown instruction: form (did you mean from?)"),
+    ("FROM a\nCOPPY x y", "unknown instruction: COPPY (did you mean COPY?)"),
+    ("FROM a\nXYZZY x", "unknown instruction: XYZZY"),
+    ("FROM a\nCOPY --form=x a b", "unknown flag: --form (did you mean from?)"),
+    ("FROM a\nCOPY --chownn=1 a b", "unknown flag: --chownn (did you mean chown?)"),
+    ("FROM a\nCOPY --zzzzzz=1 a b", "unknown flag: --zzzzzz"),
+])
+def test_suggestions(text, message):
+    assert str(error(text)).endswith(message)
