@@ -109,6 +109,8 @@ class _LineError(Exception):
 
 @dataclass
 class Instruction:
+    """One instruction; what each field holds per cmd is in the module docstring."""
+
     cmd: str
     args: list[str]
     json: bool
@@ -121,6 +123,8 @@ class Instruction:
 
 @dataclass
 class Stage:
+    """A FROM and the instructions up to the next FROM."""
+
     name: str | None
     base: str
     platform: str | None
@@ -131,6 +135,8 @@ class Stage:
 
 @dataclass
 class Dockerfile:
+    """A parsed Dockerfile: every instruction in order, and the same grouped into stages."""
+
     instructions: list[Instruction]
     escape: str
     meta_args: list[Instruction]
@@ -342,12 +348,17 @@ def _parse_words(rest: str, escape: str) -> list[str]:
     return words
 
 
+def _not_json(name: str) -> None:
+    """NaN and Infinity are Python's extensions, not JSON: Go's decoder refuses them."""
+    raise ValueError(name)
+
+
 def _parse_json(rest: str) -> list[str] | None:
     rest = rest.lstrip()
     if not rest.startswith("["):
         return None
     try:
-        value = json.loads(rest)
+        value = json.loads(rest, parse_constant=_not_json)
     except ValueError:
         return None
     if not isinstance(value, list):

@@ -147,7 +147,8 @@ def test_json_form():
 
 
 def test_invalid_json_falls_back_to_shell_form():
-    for text in ("CMD [\"echo\", 'x']", 'CMD ["a"', 'CMD ["a", "b"] x', "CMD [a]"):
+    for text in ("CMD [\"echo\", 'x']", 'CMD ["a"', 'CMD ["a", "b"] x', "CMD [a]",
+                 "CMD [NaN]"):
         ins = one(text)
         assert not ins.json and ins.args == [text[4:]]
 
