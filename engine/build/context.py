@@ -329,7 +329,11 @@ def _walk(top: str, rel: str, ignore: IgnoreMatcher | None
     for name in names:
         crel = name if not rel else rel + "/" + name
         path = top + "/" + name
-        st = os.lstat(path)
+        try:
+            st = os.lstat(path)
+        except OSError as e:
+            raise ContextError(f"error checking context: can't stat {crel!r}: "
+                               f"{e.strerror}") from None
         skip = ignore is not None and ignore.matches(crel)
         if not skip:
             yield path, crel, st
