@@ -22,7 +22,7 @@ from ..images import reference
 from ..registry import auth, platforms, progress
 from ..registry import pull as registry_pull
 from . import images as images_api
-from .http import JSON, query_bool
+from .http import JSON, query_bool, query_int
 
 log = logging.getLogger("berthd.build")
 CONTEXT_PREFIX = "commit-build-ctx-"    # swept at start with the store's work dirs
@@ -82,6 +82,17 @@ def _options(request: web.Request) -> BuildOptions:
     if plat and platforms.parse(plat) != platforms.host():
         raise InvalidParameter(f"platform {plat} is not the host's ({platforms.host()}): "
                                f"berthd builds only for its own platform")
+    if q.get("version") == "2":
+        raise InvalidParameter("BuildKit (builder version 2) is not supported by berthd: "
+                               "build with the classic builder (DOCKER_BUILDKIT=0)")
+    if query_bool(request, "squash"):
+        raise InvalidParameter("squash is only supported with experimental mode")
+    cache_from = q.get("cachefrom", "")
+    if cache_from.strip() not in ("", "[]", "null"):
+        raise InvalidParameter(f"--cache-from is not supported by berthd's builder "
+                               f"({cache_from}): its cache is the local images'")
+    if q.get("isolation", "") not in ("", "default"):
+        raise InvalidParameter(f"Isolation {q['isolation']} is not supported on linux")
     tags = q.getall("t", [])
     for tag in tags:
         reference.parse(tag)        # an invalid one is refused before anything is built
@@ -92,7 +103,36 @@ def _options(request: web.Request) -> BuildOptions:
                         forcerm=query_bool(request, "forcerm"),
                         buildargs=_json_map(request, "buildargs"),
                         labels=_json_map(request, "labels"), target=q.get("target", ""),
-                        network_mode="" if network in ("", "default") else network)
+                        network_mode="" if network in ("", "default") else network,
+                        host_config=_run_host_config(request))
+
+
+# POST /build's resource options: the RUN containers' HostConfig, as dockerd applies them
+_INT_OPTIONS = {"shmsize": "ShmSize", "memory": "Memory", "memswap": "MemorySwap",
+                "cpushares": "CpuShares", "cpuperiod": "CpuPeriod", "cpuquota": "CpuQuota"}
+_STR_OPTIONS = {"cpusetcpus": "CpusetCpus", "cpusetmems": "CpusetMems",
+                "cgroupparent": "CgroupParent"}
+
+
+def _run_host_config(request: web.Request) -> dict:
+    hc: dict = {}
+    for name, key in _INT_OPTIONS.items():
+        value = query_int(request, name)
+        if value:
+            hc[key] = value
+    for name, key in _STR_OPTIONS.items():
+        if request.query.get(name):
+            hc[key] = request.query[name]
+    hosts = [h for v in request.query.getall("extrahosts", []) for h in v.split(",") if h]
+    if hosts:
+        hc["ExtraHosts"] = hosts
+    ulimits = request.query.get("ulimits", "")
+    if ulimits:
+        try:
+            hc["Ulimits"] = json.loads(ulimits) or []
+        except ValueError as e:
+            raise InvalidParameter(f"invalid ulimits {ulimits!r}: {e}") from None
+    return hc
 
 
 def _credentials(request: web.Request, ref: reference.Reference) -> auth.Credentials:

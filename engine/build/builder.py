@@ -71,6 +71,7 @@ class BuildOptions:
     labels: dict[str, str] = field(default_factory=dict)
     target: str = ""
     network_mode: str = ""
+    host_config: dict = field(default_factory=dict)     # the RUN containers' resources
 
 
 def short(image_id: str) -> str:
@@ -230,7 +231,7 @@ class Builder:
             target = found[0]
         self._meta_values(df.meta_args)
         chosen = self._needed(stages, target)
-        extra_label = 1 if self.opts.labels else 0
+        extra_label = len(self.opts.labels)
         self.total = len(df.meta_args) + sum(1 + len(self._body(s)) for s in chosen) + extra_label
         tmp = self.data_root / "tmp"
         tmp.mkdir(parents=True, exist_ok=True)
@@ -293,12 +294,12 @@ class Builder:
         for ins in self._body(stage):
             await self._step_line(ins)
             await self._dispatch(state, ins, stage)
-        if last and self.opts.labels:
-            self.step += 1
-            pairs = sorted(self.opts.labels.items())
-            text = "LABEL " + " ".join(f'"{k}"="{v}"' for k, v in pairs)
-            await self.out(f"Step {self.step}/{self.total} : {text}\n")
-            await self._nop(state, steps.apply_label(state, pairs))
+        if last:
+            # --label: one LABEL step each, by name, after the target's own (as dockerd)
+            for key, value in sorted(self.opts.labels.items()):
+                self.step += 1
+                await self.out(f"Step {self.step}/{self.total} : LABEL {key}={value}\n")
+                await self._nop(state, steps.apply_label(state, [(key, value)]))
         self.results[stage.index] = state.image_id
 
     def _from_text(self, stage: Stage) -> str:
@@ -513,7 +514,8 @@ class Builder:
                 "Env": [*env, *arg_env, *extra], "User": state.config.get("User") or "",
                 "WorkingDir": state.config.get("WorkingDir") or "",
                 "Labels": state.config.get("Labels") or {},
-                "HostConfig": {"NetworkMode": self.opts.network_mode or "default"}}
+                "HostConfig": {**self.opts.host_config,
+                               "NetworkMode": self.opts.network_mode or "default"}}
         c, _ = self.containers.create("", body)
         remove = True       # a failure of berthd's own (not the command's): nothing stays
         try:
@@ -580,7 +582,7 @@ class Builder:
                                    f"{pattern} ()")
         root = self.context
         if re.search(r"[*?\[]", clean):
-            rels = sorted(glob.glob(clean, root_dir=root))
+            rels = sorted(glob.glob(clean, root_dir=root, include_hidden=True))
         else:
             rels = [clean] if (clean == "" or os.path.lexists(root / clean)) else []
         if not rels:

@@ -233,3 +233,17 @@ def test_berth_build_from_stdin_with_iidfile_and_quiet(daemon, names, tmp_path):
     q = daemon.berth("build", "-q", "-", input=b"FROM busybox\nRUN false\n")
     assert q.returncode == 1
     assert b"The command '/bin/sh -c false' returned a non-zero code: 1" in q.stderr
+
+
+def test_run_options_reach_the_run_container_and_buildkit_is_refused(daemon, names, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN grep builder.test /etc/hosts && "
+                                    "ls /sys/class/net\n")
+    out = ok(cli(daemon.env(), "/usr/bin/docker", "build", "--network", "none", "--add-host",
+                 "builder.test:10.1.2.3", str(ctx)))
+    assert "10.1.2.3\tbuilder.test" in out and "\nlo\n" in out and "eth0" not in out
+    p = daemon.api("POST", "/build?version=2")
+    assert p.status == 400 and "BuildKit" in p.json()["message"]
+    p = daemon.api("POST", "/build?remote=https://example.com/ctx.git")
+    assert p.status == 400 and "downloads nothing" in p.json()["message"]
