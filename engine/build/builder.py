@@ -321,6 +321,11 @@ class Builder:
         base = expand(stage.base, env, self.escape)
         if not base:
             raise InvalidParameter(f"base name ({stage.base}) should not be blank")
+        if stage.platform:
+            wanted = expand(stage.platform, env, self.escape)
+            if wanted and platforms.parse(wanted) != platforms.host():
+                raise InvalidParameter(f"FROM --platform={wanted}: berthd builds only for its "
+                                       f"own platform ({platforms.host()})")
         index = None
         if base.lower() in self.names and self.names[base.lower()] < stage.index:
             index = self.names[base.lower()]

@@ -154,12 +154,16 @@ ERRORS = [
      "stat missing.txt: file does not exist", 1),
     ("FROM busybox\nRUN exit 3\n", "The command '/bin/sh -c exit 3' returned a non-zero code: 3",
      3),
+    ("FROM busybox\nCOPY --chmod=644 Dockerfile /\n",
+     "the --chmod option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ "
+     "to learn how to build images with BuildKit enabled", 1),
     # the pull fails at the tests' unreachable proxy, in both daemons' words
     ("FROM no-such-image-berth-test:1\n", 'Get "https://registry-1.docker.io/v2/": ', 1),
 ]
 
 
-@pytest.mark.parametrize("text,message,code", ERRORS, ids=["unknown", "copy", "run", "base"])
+@pytest.mark.parametrize("text,message,code", ERRORS,
+                         ids=["unknown", "copy", "run", "chmod", "base"])
 def test_errors_give_dockers_message_and_code_and_leave_nothing(daemon, dockerd,  # noqa: F811
                                                                 names, tmp_path, text,
                                                                 message, code):
@@ -230,6 +234,19 @@ def test_berth_build_from_stdin_with_iidfile_and_quiet(daemon, names, tmp_path):
     image = daemon.api("GET", f"/images/{name}/json").json()
     assert iid.read_text() == image["Id"]
     assert image["Config"]["Labels"] == {"k": "v"}
+    ctx = tmp_path / "ctx"
+    (ctx / "sub").mkdir(parents=True)
+    (ctx / "sub" / "kept").write_text("k")
+    (ctx / "secret.key").write_text("s")
+    (ctx / ".dockerignore").write_text("*.key\n")
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx/\n"
+                                    "ADD https://example.com/x /x\n")
+    p = daemon.berth("build", "--force-rm", str(ctx))
+    assert p.returncode == 1 and b"downloads nothing" in p.stderr
+    (ctx / "Dockerfile").write_text("FROM busybox\nCOPY . /ctx/\nCMD [\"ls\", \"-A\", \"/ctx\"]\n")
+    ok(daemon.berth("build", "-t", name, str(ctx)))
+    listed = ok(daemon.docker("run", "--rm", name)).split()
+    assert listed == [".dockerignore", "Dockerfile", "sub"]     # secret.key stayed behind
     q = daemon.berth("build", "-q", "-", input=b"FROM busybox\nRUN false\n")
     assert q.returncode == 1
     assert b"The command '/bin/sh -c false' returned a non-zero code: 1" in q.stderr
