@@ -17,6 +17,7 @@ import os
 import posixpath
 import re
 import shutil
+import tarfile
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +80,6 @@ def short(image_id: str) -> str:
 
 
 def _tar_empty(path: Path) -> bool:
-    import tarfile
     with tarfile.open(path) as tar:
         return tar.next() is None
 
@@ -519,7 +519,9 @@ class Builder:
                 "Env": [*env, *arg_env, *extra], "User": state.config.get("User") or "",
                 "WorkingDir": state.config.get("WorkingDir") or "",
                 "Labels": state.config.get("Labels") or {},
+                # the output is read back from the json-file log whatever the daemon's default
                 "HostConfig": {**self.opts.host_config,
+                               "LogConfig": {"Type": "json-file", "Config": {}},
                                "NetworkMode": self.opts.network_mode or "default"}}
         c, _ = self.containers.create("", body)
         remove = True       # a failure of berthd's own (not the command's): nothing stays
