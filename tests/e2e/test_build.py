@@ -264,3 +264,18 @@ def test_run_options_reach_the_run_container_and_buildkit_is_refused(daemon, nam
     assert p.status == 400 and "BuildKit" in p.json()["message"]
     p = daemon.api("POST", "/build?remote=https://example.com/ctx.git")
     assert p.status == 400 and "downloads nothing" in p.json()["message"]
+
+
+@pytest.mark.skipif(not Path("/usr/local/bin/docker").exists(), reason="no docker CLI 28")
+def test_docker_28_without_buildx_falls_back_to_the_classic_api(daemon, names, tmp_path):
+    ctx = tmp_path / "ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo fallback\n")
+    env = {k: v for k, v in daemon.env().items() if k != "DOCKER_BUILDKIT"}
+    env["DOCKER_CONFIG"] = str(tmp_path / "no-plugins")     # no buildx plugin to find
+    name = names()
+    p = subprocess.run(["/usr/local/bin/docker", "build", "-t", name, str(ctx)],
+                       capture_output=True, env=env, timeout=120)
+    out = ok(p)
+    assert "fallback\n" in out and f"Successfully tagged {name}:latest" in out
+    assert b"legacy builder is deprecated" in p.stderr
