@@ -590,6 +590,8 @@ class Builder:
         root = self.context
         if re.search(r"[*?\[]", clean):
             rels = sorted(glob.glob(clean, root_dir=root, include_hidden=True))
+            if not rels:
+                raise InvalidParameter(f"{cmd} failed: no source files were specified")
         else:
             rels = [clean] if (clean == "" or os.path.lexists(root / clean)) else []
         if not rels:
@@ -646,6 +648,9 @@ class Builder:
                               f"{kind}:{await asyncio.to_thread(_tree_hash, lister, found, rel)}"))
             else:
                 pairs.extend(self._context_sources(cmd, src))
+        if len(pairs) > 1 and not dest.endswith("/"):
+            raise InvalidParameter(f"When using {cmd} with more than one source file, the "
+                                   f"destination must be a directory and end with a /")
         if len(pairs) == 1:
             src_hash = pairs[0][1]
         else:

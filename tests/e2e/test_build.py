@@ -157,13 +157,17 @@ ERRORS = [
     ("FROM busybox\nCOPY --chmod=644 Dockerfile /\n",
      "the --chmod option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ "
      "to learn how to build images with BuildKit enabled", 1),
+    ("FROM busybox\nCOPY *.nothing /\n", "COPY failed: no source files were specified", 1),
+    ("FROM busybox\nCOPY Dockerfile Dockerfile /dst\n",
+     "When using COPY with more than one source file, the destination must be a directory "
+     "and end with a /", 1),
     # the pull fails at the tests' unreachable proxy, in both daemons' words
     ("FROM no-such-image-berth-test:1\n", 'Get "https://registry-1.docker.io/v2/": ', 1),
 ]
 
 
 @pytest.mark.parametrize("text,message,code", ERRORS,
-                         ids=["unknown", "copy", "run", "chmod", "base"])
+                         ids=["unknown", "copy", "run", "chmod", "glob", "multi", "base"])
 def test_errors_give_dockers_message_and_code_and_leave_nothing(daemon, dockerd,  # noqa: F811
                                                                 names, tmp_path, text,
                                                                 message, code):
