@@ -624,9 +624,12 @@ class Builder:
         if len(words) < 2:
             raise InvalidParameter(f"{cmd} requires at least two arguments")
         srcs, dest = words[:-1], words[-1]
+        # "." and ".../." name a directory as a trailing "/" does
+        as_dir = dest.endswith("/") or dest == "." or dest.endswith("/.")
         if not dest.startswith("/"):
-            wd = state.config.get("WorkingDir") or "/"
-            dest = posixpath.join(wd, dest) + ("/" if dest.endswith("/") else "")
+            dest = posixpath.join(state.config.get("WorkingDir") or "/", dest)
+        if as_dir and not dest.endswith("/"):
+            dest = posixpath.normpath(dest).rstrip("/") + "/"
         from_ref = ins.flags.get("from", "")
         pairs: list[tuple[Source, str]] = []
         for src in srcs:

@@ -13,6 +13,7 @@ import os
 import posixpath
 import stat
 import tarfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -62,7 +63,7 @@ class LayerWriter:
             if rel in self.written or self.view.find(rel) is not None:
                 continue
             info = tarfile.TarInfo(rel)
-            info.type, info.mode = tarfile.DIRTYPE, 0o755
+            info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
             uid, gid = owner if (owner and last_owned and i == len(parts) - 1) else (0, 0)
             info.uid, info.gid = uid, gid
             self.tar.addfile(info)
