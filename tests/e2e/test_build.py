@@ -283,3 +283,19 @@ def test_docker_28_without_buildx_falls_back_to_the_classic_api(daemon, names, t
     out = ok(p)
     assert "fallback\n" in out and f"Successfully tagged {name}:latest" in out
     assert b"legacy builder is deprecated" in p.stderr
+
+
+@pytest.mark.parametrize("mode", ["gz", "bz2", "xz"])
+def test_compressed_context_through_docker_py(daemon, names, mode):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode=f"w:{mode}") as tar:
+        data = b"FROM busybox\nLABEL context=compressed\n"
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    name = names()
+    client = daemon.docker_py()
+    image, logs = client.images.build(fileobj=buf, custom_context=True, tag=name, rm=True)
+    assert image.labels == {"context": "compressed"}
+    assert any("Successfully tagged" in (line.get("stream") or "") for line in logs)
