@@ -113,3 +113,25 @@ def test_rootfs_view_whiteouts(tmp_path):
     view = RootfsView([str(top), str(low)])
     assert set(view.listdir("d")) == {"kept"}
     assert view.find("d/gone") is None and view.find("d/kept") == low / "d" / "kept"
+
+
+def _builder(**opts):
+    from types import SimpleNamespace
+
+    from engine.build.builder import BuildOptions, Builder
+    fake = SimpleNamespace(images=None, containers=None, cfg=SimpleNamespace(data_root="/nowhere"))
+    return Builder(fake, Path("/nowhere"), BuildOptions(**opts), None, None)
+
+
+def test_stages_the_target_needs_by_from_and_copy_from():
+    from engine.build.dockerfile import parse
+    df = parse("ARG B=base\nFROM busybox AS base\nFROM busybox AS unused\nRUN x\n"
+               "FROM busybox AS tools\nFROM $B AS app\nCOPY --from=tools /a /a\n"
+               "FROM app\nCOPY --from=0 /b /b\n")
+    b = _builder()
+    b._meta_values(df.meta_args)
+    assert [s.index for s in b._needed(df.stages, 4)] == [0, 2, 3, 4]
+    assert [s.index for s in b._needed(df.stages, 1)] == [1]
+    b = _builder(buildargs={"B": "tools"})
+    b._meta_values(df.meta_args)
+    assert [s.index for s in b._needed(df.stages, 3)] == [2, 3]
