@@ -616,6 +616,35 @@ class Builder:
             return self._view(self.results[int(r)])
         return self._view((await self._resolve_base(ref)).id)
 
+    async def _view_sources(self, cmd: str, from_ref: str,
+                            src: str) -> list[tuple[Source, str]]:
+        """(source, checksum) for each path of another stage or image that src matches."""
+        view = await self._from_view(from_ref)
+        rel = posixpath.normpath("/" + src).lstrip("/")
+        lister = view_lister(view)
+        if not rel:
+            if not view.layers:
+                raise InvalidParameter(f"{cmd} failed: stat {src}: file does not exist")
+            # the whole rootfs: its merged top directory
+            top = Path(view.layers[0])
+            return [(Source(top, "", lister),
+                     "dir:" + await asyncio.to_thread(_tree_hash, lister, top, ""))]
+        if re.search(r"[*?\[]", rel):
+            rels = view.glob(rel)
+            if not rels:
+                raise InvalidParameter(f"{cmd} failed: no source files were specified")
+        else:
+            rels = [rel]
+        out = []
+        for r in rels:
+            found = view.find(r)
+            if found is None:
+                raise InvalidParameter(f"{cmd} failed: stat {src}: file does not exist")
+            kind = "dir" if found.is_dir() else "file"
+            digest = await asyncio.to_thread(_tree_hash, lister, found, r)
+            out.append((Source(found, r, lister), f"{kind}:{digest}"))
+        return out
+
     async def _copy(self, state: steps.StageState, ins: Instruction) -> None:
         cmd = ins.cmd
         if "chmod" in ins.flags:
@@ -640,15 +669,7 @@ class Builder:
                         f"fetch it into the build context and COPY it")
                 raise InvalidParameter(f"source can't be a URL for {cmd}")
             if from_ref:
-                view = await self._from_view(from_ref)
-                rel = posixpath.normpath("/" + src).lstrip("/")
-                found = view.find(rel) if rel else view.layers[0] if view.layers else None
-                if found is None:
-                    raise InvalidParameter(f"{cmd} failed: stat {src}: file does not exist")
-                lister = view_lister(view)
-                kind = "dir" if found.is_dir() else "file"
-                pairs.append((Source(found, rel, lister),
-                              f"{kind}:{await asyncio.to_thread(_tree_hash, lister, found, rel)}"))
+                pairs.extend(await self._view_sources(cmd, from_ref, src))
             else:
                 pairs.extend(self._context_sources(cmd, src))
         if len(pairs) > 1 and not dest.endswith("/"):

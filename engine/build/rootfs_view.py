@@ -4,7 +4,10 @@ WORKDIR's "does it exist" need. OCI whiteouts in a layer hide the path in the la
 an opaque whiteout hides a directory's lower contents."""
 from __future__ import annotations
 
+import fnmatch
 import os
+import posixpath
+import re
 from pathlib import Path
 
 from ..images.layers import OPAQUE_WHITEOUT, WHITEOUT_PREFIX
@@ -65,3 +68,16 @@ class RootfsView:
         if p is None or not p.is_file():
             return ""
         return p.read_text(errors="replace")
+
+    def glob(self, pattern: str) -> list[str]:
+        """The paths (relative, sorted) that pattern's wildcards match, component by
+        component as Go's filepath.Match (dot files included)."""
+        rels = [""]
+        for part in self._parts(pattern):
+            if re.search(r"[*?\[]", part):
+                rels = [posixpath.join(r, name) for r in rels
+                        for name in self.listdir(r) if fnmatch.fnmatchcase(name, part)]
+            else:
+                rels = [posixpath.join(r, part) for r in rels
+                        if self.find(posixpath.join(r, part)) is not None]
+        return sorted(r for r in rels if r)

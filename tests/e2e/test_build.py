@@ -29,6 +29,7 @@ WORKDIR $APP_HOME
 COPY --chown=1000:1000 files/ ./files/
 ADD bundle.tar.gz /opt/
 COPY --from=tools /greeting /out/ ./
+COPY --from=tools /out/fl* /globbed/
 SHELL ["/bin/sh", "-ec"]
 RUN mkdir -p bin && printf '#!/bin/sh\\necho tool ran\\n' > bin/tool && chmod +x bin/tool
 EXPOSE 8080 53/udp
@@ -38,7 +39,7 @@ STOPSIGNAL SIGUSR1
 HEALTHCHECK --interval=30s --timeout=5s --retries=2 CMD tool
 ONBUILD RUN echo triggered > /tmp/onbuild
 ENTRYPOINT ["/bin/sh", "-c"]
-CMD ["cat /srv/app/greeting /srv/app/flag && ls -n /srv/app/files && cat /opt/top/in-tar && id -u"]
+CMD ["cat /srv/app/greeting /globbed/flag && ls -n /srv/app/files && cat /opt/top/in-tar && id -u"]
 """
 
 COMPARED = ("User", "WorkingDir", "Env", "Entrypoint", "Cmd", "Labels", "ExposedPorts",
@@ -97,7 +98,7 @@ def test_multistage_build_runs_and_matches_dockerd(daemon, dockerd, names, binar
     ctx = make_context(tmp_path)
     name = names()
     out = ok(cli(daemon.env(), binary, "build", "-t", name, str(ctx)))
-    assert "Step 1/22 : ARG BASE=busybox" in out
+    assert "Step 1/23 : ARG BASE=busybox" in out
     assert f"Successfully tagged {name}:latest" in out
     peer_name = f"peer-{name}"
     ok(cli(dockerd.daemon.env, "/usr/bin/docker", "build", "--network", "none", "-t",

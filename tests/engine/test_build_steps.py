@@ -135,3 +135,16 @@ def test_stages_the_target_needs_by_from_and_copy_from():
     b = _builder(buildargs={"B": "tools"})
     b._meta_values(df.meta_args)
     assert [s.index for s in b._needed(df.stages, 3)] == [2, 3]
+
+
+def test_rootfs_view_glob(tmp_path):
+    top, low = tmp_path / "top", tmp_path / "low"
+    (low / "etc").mkdir(parents=True)
+    for name in ("a.conf", "b.conf", ".hidden.conf", "x.txt"):
+        (low / "etc" / name).write_text("")
+    (top / "etc").mkdir(parents=True)
+    (top / "etc" / ".wh.b.conf").write_text("")
+    (top / "etc" / "c.conf").write_text("")
+    view = RootfsView([str(top), str(low)])
+    assert view.glob("/etc/*.conf") == ["etc/.hidden.conf", "etc/a.conf", "etc/c.conf"]
+    assert view.glob("e?c/x.txt") == ["etc/x.txt"] and view.glob("nope/*") == []
