@@ -7,7 +7,12 @@ result is already in the store (cache.lookup) is reused, as "---> Using cache".
 
 The output is the classic builder's stream ("Step 1/6 : FROM busybox", " ---> 1a2b3c4d5e6f",
 the RUN's output, "Successfully built ..."), emitted as {"stream": text} messages; errors
-raise (the API decides whether the client still gets a status or an in-stream error)."""
+raise (the API decides whether the client still gets a status or an in-stream error).
+
+Known differences from dockerd 20.10's classic builder, by choice: stages the target does not
+need are skipped (dockerd builds every stage before the target, and counts them in "Step N/M"),
+as BuildKit does; metadata steps (ENV, LABEL, ...) make their image without a container, so
+their "Running in"/"Removing intermediate container" lines are not printed."""
 from __future__ import annotations
 
 import asyncio
