@@ -61,9 +61,15 @@ def _context_tar(context: str, dockerfile: str | None, out) -> str:
         raise click.UsageError(f"unable to prepare context: unable to evaluate symlinks in "
                                f"Dockerfile path: lstat {df}: no such file or directory")
     ignore_file = root / ".dockerignore"
-    patterns = parse_dockerignore(ignore_file.read_text()) if ignore_file.is_file() else []
-    for chunk in make_context_tar(str(root), rel, IgnoreMatcher(patterns)):
-        out.write(chunk)
+    try:
+        patterns = parse_dockerignore(ignore_file.read_text()) if ignore_file.is_file() else []
+    except ValueError as e:
+        raise click.ClickException(f"unable to prepare context: {e}") from None
+    try:
+        for chunk in make_context_tar(str(root), rel, IgnoreMatcher(patterns)):
+            out.write(chunk)
+    except ValueError as e:         # B1's ContextError / IgnoreError: the path named
+        raise click.ClickException(f"unable to prepare context: {e}") from None
     return rel
 
 
