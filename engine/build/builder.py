@@ -52,6 +52,11 @@ WORK_PREFIX = "commit-build-"       # under <data root>/tmp: swept at start (sto
 CHMOD_REFUSED = ("the --chmod option requires BuildKit. Refer to "
                  "https://docs.docker.com/go/buildkit/ to learn how to build images with "
                  "BuildKit enabled")
+# the flags dockerd 20.10's classic builder knows; any other is its parse error. RUN's BuildKit
+# flags are known but refused when the step runs, in BuildKit's words
+CLASSIC_FLAGS = {"FROM": {"platform"}, "COPY": {"chown", "from", "chmod"},
+                 "ADD": {"chown", "chmod"}, "RUN": {"mount", "network", "security"},
+                 "HEALTHCHECK": {"interval", "timeout", "start-period", "retries"}}
 URL_RE = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
 
@@ -224,6 +229,7 @@ class Builder:
         except DockerfileError as e:
             raise InvalidParameter(str(e)) from None
         self.escape = df.escape
+        self._check_flags(df.instructions)
         stages = df.stages
         if not stages:
             raise InvalidParameter("No image was generated. Is your Dockerfile empty?")
@@ -259,6 +265,14 @@ class Builder:
             await self.out(f"[Warning] One or more build-args [{' '.join(unused)}] "
                            f"were not consumed\n")
         return image
+
+    @staticmethod
+    def _check_flags(instructions: list[Instruction]) -> None:
+        for ins in instructions:
+            for name, _ in (ins.flag_list or list(ins.flags.items())):
+                if name not in CLASSIC_FLAGS.get(ins.cmd, ()):
+                    raise InvalidParameter(f"dockerfile parse error line {ins.line}: "
+                                           f"Unknown flag: {name}")
 
     def _meta_values(self, meta_args: list[Instruction]) -> None:
         for ins in meta_args:
@@ -506,6 +520,11 @@ class Builder:
 
     # RUN -------------------------------------------------------------------------------------
     async def _run(self, state: steps.StageState, ins: Instruction) -> None:
+        for flag in ("mount", "network", "security"):
+            if flag in ins.flags:
+                raise InvalidParameter(f"the --{flag} option requires BuildKit. Refer to "
+                                       f"https://docs.docker.com/go/buildkit/ to learn how to "
+                                       f"build images with BuildKit enabled")
         cmd = steps.command_of(state, ins.args, ins.json)
         env = state.config.get("Env") or []
         arg_env = sorted(f"{k}={v}" for k, v in state.args.items()

@@ -162,13 +162,18 @@ ERRORS = [
     ("FROM busybox\nCOPY Dockerfile Dockerfile /dst\n",
      "When using COPY with more than one source file, the destination must be a directory "
      "and end with a /", 1),
+    ("FROM busybox\nCOPY --link Dockerfile /x\n",
+     "dockerfile parse error line 2: Unknown flag: link", 1),
+    ("FROM busybox\nRUN --mount=type=cache,target=/x true\n",
+     "the --mount option requires BuildKit.", 1),
     # the pull fails at the tests' unreachable proxy, in both daemons' words
     ("FROM no-such-image-berth-test:1\n", 'Get "https://registry-1.docker.io/v2/": ', 1),
 ]
 
 
 @pytest.mark.parametrize("text,message,code", ERRORS,
-                         ids=["unknown", "copy", "run", "chmod", "glob", "multi", "base"])
+                         ids=["unknown", "copy", "run", "chmod", "glob", "multi", "link", "mount",
+                              "base"])
 def test_errors_give_dockers_message_and_code_and_leave_nothing(daemon, dockerd,  # noqa: F811
                                                                 names, tmp_path, text,
                                                                 message, code):
