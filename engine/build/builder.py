@@ -559,8 +559,10 @@ class Builder:
             await self.containers.wait_stopped(c, None)
             code = c.state.get("ExitCode", 0)
             if code:
-                # as dockerd: the failed step's container stays unless --force-rm
-                remove = self.opts.forcerm
+                # dockerd 20.10 keeps the failed step's container unless --force-rm; berth
+                # leaves nothing behind from a failed build unless --rm=false asks for the
+                # intermediate containers
+                remove = self.opts.rm or self.opts.forcerm
                 if remove and not self.opts.quiet:
                     await self.out(f"Removing intermediate container {c.id[:12]}\n")
                 raise StepFailed(f"The command '{' '.join(cmd)}' returned a non-zero code: "

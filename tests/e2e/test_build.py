@@ -199,22 +199,23 @@ def test_errors_give_dockers_message_and_code_and_leave_nothing(daemon, dockerd,
     assert message in peer.stderr.decode()
 
 
-def test_failed_run_keeps_its_container_without_force_rm_as_dockerd(daemon, dockerd,  # noqa: F811
-                                                                      tmp_path):
+def test_a_failed_run_leaves_no_container_where_dockerd_keeps_one(daemon, dockerd,  # noqa: F811
+                                                                  tmp_path):
+    """Without --force-rm, dockerd 20.10 keeps the failed step's container; berth leaves
+    nothing behind from a failed build (--rm=false still keeps intermediate containers)."""
     ctx = tmp_path / "ctx"
     ctx.mkdir()
     (ctx / "Dockerfile").write_text("FROM busybox\nRUN echo out; exit 4\n")
-    kept = []
+    left = []
     for env, extra in ((daemon.env(), ()), (dockerd.daemon.env, ("--network", "none"))):
         before = set(ok(cli(env, "/usr/bin/docker", "ps", "-aq", "--no-trunc")).split())
         p = cli(env, "/usr/bin/docker", "build", *extra, str(ctx))
         assert p.returncode == 4 and b"out\n" in p.stdout
         new = set(ok(cli(env, "/usr/bin/docker", "ps", "-aq", "--no-trunc")).split()) - before
-        assert len(new) == 1
-        state = json.loads(ok(cli(env, "/usr/bin/docker", "inspect", *new)))[0]["State"]
-        kept.append((state["Status"], state["ExitCode"]))
-        ok(cli(env, "/usr/bin/docker", "rm", *new))
-    assert kept == [("exited", 4), ("exited", 4)]
+        left.append(len(new))
+        if new:
+            ok(cli(env, "/usr/bin/docker", "rm", *new))
+    assert left == [0, 1]
 
 
 def test_bad_target_and_unused_build_arg(daemon, names, tmp_path):
