@@ -9,7 +9,7 @@ from aiohttp import web
 
 from .. import disk_usage, timefmt
 from ..errors import Conflict, EngineError, InvalidParameter, NotFound
-from ..images import reference
+from ..images import lineage, reference
 from ..images import store as image_store
 from ..images.store import Image
 from ..registry import auth, platforms, progress
@@ -43,7 +43,7 @@ def summary(daemon, image: Image) -> dict:
     tags = daemon.images.repo_tags(image)
     return {
         "Id": image.id,
-        "ParentId": "",
+        "ParentId": lineage.parent_of(image),
         "RepoTags": tags,
         "RepoDigests": _repo_digests(image),
         "Created": image.created // 1_000_000_000,
@@ -67,7 +67,7 @@ def inspect_view(daemon, image: Image) -> dict:
         "Id": image.id,
         "RepoTags": daemon.images.repo_tags(image),
         "RepoDigests": _repo_digests(image),
-        "Parent": "",
+        "Parent": lineage.parent_of(image),
         "Comment": cfg.get("comment", ""),      # an import's or commit's message
         "Created": timefmt.rfc3339nano(image.created),
         "DockerVersion": cfg.get("docker_version", ""),
@@ -127,10 +127,17 @@ async def list_images(request: web.Request) -> web.Response:
     filters = parse_filters(request)
     check_filter_keys(filters, IMAGE_FILTERS)
     dangling_only = list_filters.bool_filter(filters, "dangling", False)
+    everything = query_bool(request, "all")
     before, since = _created_bounds(daemon, filters)
+    parents = lineage.with_children(daemon.images)
     out = []
     for image in daemon.images.list():
         tags = daemon.images.repo_tags(image)
+        # an untagged image a build step made another on: shown with -a only, never dangling
+        intermediate = (not tags and not image_store.repo_digests(image)
+                        and image.id in parents)
+        if intermediate and (dangling_only or not everything):
+            continue
         if before is not None and not image.created < before:
             continue
         if since is not None and not image.created > since:
@@ -160,11 +167,15 @@ async def prune(request: web.Request) -> web.Response:
     for value in filters.get("until", []):
         until = list_filters.timestamp_ns(value)
     used = {c.record["Image"] for c in daemon.containers.all()}
+    parents = lineage.with_children(daemon.images)
     deleted: list[dict] = []
     reclaimed = 0
     for image in daemon.images.list():
+        if image.id not in daemon.images.images:
+            continue                    # gone with a child pruned before it
         tags = daemon.images.repo_tags(image)
-        if image.id in used or (dangling_only and tags):
+        # an image another was built on goes with its last child, not before it
+        if image.id in used or image.id in parents or (dangling_only and tags):
             continue
         if until is not None and not image.created < until:
             continue
@@ -183,6 +194,7 @@ async def prune(request: web.Request) -> web.Response:
         daemon.images.delete(image)
         deleted.append({"Deleted": image.id})
         daemon.events.log("image", "delete", image.id, {"name": image.id})
+        _remove_unused_parents(daemon, lineage.parent_of(image), deleted)
         reclaimed += sum(size for d, size in sizes.items() if not d.exists())
     daemon.events.log("image", "prune", "", {"reclaimed": str(reclaimed)})
     return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
@@ -430,6 +442,9 @@ async def delete(request: web.Request) -> web.Response:
     by_id = name.startswith("sha256:") or (reference.id_prefix(name) is not None
                                            and not daemon.images.has_tag(name))
     if by_id:
+        if image.id in lineage.with_children(daemon.images):
+            raise Conflict(f"conflict: unable to delete {short} (cannot be forced) - image has "
+                           f"dependent child images")
         running = [c for c in users if c.running]
         if running:
             raise Conflict(f"conflict: unable to delete {short} (cannot be forced) - image is "
@@ -456,14 +471,32 @@ async def delete(request: web.Request) -> web.Response:
         shown = reference.familiar(ref)
         out.append({"Untagged": shown})
         daemon.events.log("image", "untag", image.id, {"name": shown})
-    if not daemon.images.repo_tags(image) and not users:
+    if (not daemon.images.repo_tags(image) and not users
+            and image.id not in lineage.with_children(daemon.images)):
         # the digest references go with the image, each said as dockerd says it
         for ref in image_store.repo_digests(image):
             out.append({"Untagged": reference.familiar(ref)})
         daemon.images.delete(image)
         out.append({"Deleted": image.id})
         daemon.events.log("image", "delete", image.id, {"name": image.id})
+        _remove_unused_parents(daemon, lineage.parent_of(image), out)
     return json_response(out)
+
+
+def _remove_unused_parents(daemon, parent_id: str, out: list[dict]) -> None:
+    """As dockerd's rmi and prune: the build steps an image was made on go with it, up the
+    chain, while each is untagged, unused by any container and the parent of nothing else."""
+    used = {c.record["Image"] for c in daemon.containers.all()}
+    while parent_id:
+        parent = daemon.images.images.get(parent_id)
+        if (parent is None or daemon.images.repo_tags(parent)
+                or image_store.repo_digests(parent) or parent.id in used
+                or parent.id in lineage.with_children(daemon.images)):
+            return
+        parent_id = lineage.parent_of(parent)
+        daemon.images.delete(parent)
+        out.append({"Deleted": parent.id})
+        daemon.events.log("image", "delete", parent.id, {"name": parent.id})
 
 
 ROUTES = [

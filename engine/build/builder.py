@@ -31,7 +31,7 @@ from typing import Awaitable, Callable
 from .. import logs as logreader, rootfs, timefmt
 from ..errors import EngineError, InvalidParameter, NotFound
 from ..images import commit as image_commit
-from ..images import reference
+from ..images import lineage, reference
 from ..images.store import Image
 from ..registry import platforms
 from . import cache, steps
@@ -513,7 +513,7 @@ class Builder:
         base_layers = self.images.layer_digests(parent) if parent else []
         image = await asyncio.to_thread(self.images.import_image, config, files, [],
                                         base_layers=base_layers)
-        cache.set_parent(self.images, image, state.image_id)
+        lineage.set_parent(self.images, image, state.image_id)
         self._advance(state, image)
         await self.out(f" ---> {short(image.id)}\n")
         return image

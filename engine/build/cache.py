@@ -5,6 +5,7 @@ probe's. Berth images record their parent as "Parent" in the store's image recor
 here for the images a build makes (the store keeps the record as given)."""
 from __future__ import annotations
 
+from ..images.lineage import parent_of
 from ..images.store import Image, ImageStore
 
 # the run config fields whose difference makes a different step (moby compares the same
@@ -20,17 +21,6 @@ def _norm(value):
 
 def same_config(a: dict, b: dict) -> bool:
     return all(_norm(a.get(k)) == _norm(b.get(k)) for k in COMPARED)
-
-
-def parent_of(image: Image) -> str:
-    return image.record.get("Parent", "")
-
-
-def set_parent(images: ImageStore, image: Image, parent_id: str) -> None:
-    """Record image's parent (the image the build step ran on) in its store record."""
-    image.record["Parent"] = parent_id
-    image.record["BuiltStep"] = True    # a build's step: a candidate for its cache
-    images.store.put_image(image.id, image.created, image.record)
 
 
 def lookup(images: ImageStore, parent_id: str, probe: dict) -> Image | None:
