@@ -477,22 +477,22 @@ def test_sweep_removes_what_a_killed_berthd_left(tmp_path):
     d = BerthDaemon()
     kept = tmp_path / "network" / "state.json"
     kept.parent.mkdir()
+    removed: list[str] = []
     try:
         d.start()
         cid = _ok(_docker(d, CLIS[-1], "run", "-d", "-p", "127.0.0.1::80", "busybox", "sleep",
                           "60")).strip()
         d.kill()
         kept.write_text((d.data_root / "network" / "state.json").read_text())
-    finally:
-        d.cleanup()     # the processes, mounts and cgroups; its data root goes too
-    state = json.loads(kept.read_text())
-    bridge = next(n["Bridge"] for n in state["Networks"].values() if n["Name"] == "bridge")
-    (ep,) = state["Sandboxes"][cid]["Networks"].values()
-    try:
+        state = json.loads(kept.read_text())
+        bridge = next(n["Bridge"] for n in state["Networks"].values() if n["Name"] == "bridge")
+        (ep,) = state["Sandboxes"][cid]["Networks"].values()
         assert Path(f"/sys/class/net/{bridge}").exists()
         assert ep["IPAddress"] + ":80" in _iptables()
     finally:
-        removed = sweep(tmp_path)
+        if kept.exists():
+            removed = sweep(tmp_path)
+        d.cleanup()     # the processes, mounts and cgroups (its own sweep finds nothing left)
     assert f"link {bridge}" in removed and f"netns berth-{cid[:12]}" in removed
     assert not Path(f"/sys/class/net/{bridge}").exists()
     assert bridge not in _iptables() and ep["IPAddress"] not in _iptables()

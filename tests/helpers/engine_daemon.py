@@ -185,8 +185,10 @@ class BerthDaemon:
         return {c["Id"] for c in self.api("GET", "/containers/json?all=1").json()}
 
     def remove_containers(self, ids=None) -> None:
+        """Remove them with their anonymous volumes (`docker rm -fv`), which would otherwise
+        stay in a shared daemon for a later test's prune to find."""
         for cid in (self.container_ids() if ids is None else ids):
-            self.api("DELETE", f"/containers/{cid}?force=1", timeout=60)
+            self.api("DELETE", f"/containers/{cid}?force=1&v=1", timeout=60)
 
     # cleanup
     def cleanup(self) -> None:
