@@ -108,8 +108,8 @@ def parse_volume_mount(m: dict) -> tuple[dict, dict]:
                                f"yet (HostConfig.Mounts): a volume is mounted whole")
     if source:
         names.validate(source)
-    create = {"opts": (opts.get("DriverConfig") or {}).get("Options") or {},
-              "labels": opts.get("Labels") or {}}
+    create = {"opts": (opts.get("DriverConfig") or {}).get("Options"),
+              "labels": opts.get("Labels")}
     mp = _mount_point(source, posixpath.normpath(target), "", not m.get("ReadOnly"),
                       not opts.get("NoCopy"), not source)
     return mp, create

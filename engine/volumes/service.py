@@ -34,6 +34,10 @@ class Volume:
     created_ns: int
     users: set[str] = field(default_factory=set)        # container ids
     active: set[str] = field(default_factory=set)       # running ones holding its mount
+    # dockerd shows Labels and Options as the create body gave them: null when absent, {}
+    # when empty (the docker CLI 20.10 sends {}, 28 nothing)
+    labels_given: bool = False
+    options_given: bool = False
 
     @property
     def anonymous(self) -> bool:
@@ -42,9 +46,10 @@ class Volume:
     def view(self) -> dict:
         """The Volume object of the API (inspect, list, create)."""
         return {"CreatedAt": created_at(self.created_ns), "Driver": DRIVER,
-                "Labels": dict(self.labels) or None, "Mountpoint": str(self.path),
-                "Name": self.name,
-                "Options": dict(self.options) or None, "Scope": "local"}
+                "Labels": dict(self.labels) if self.labels or self.labels_given else None,
+                "Mountpoint": str(self.path), "Name": self.name,
+                "Options": dict(self.options) if self.options or self.options_given else None,
+                "Scope": "local"}
 
 
 class Volumes:
@@ -54,7 +59,9 @@ class Volumes:
         self.by_name: dict[str, Volume] = {}
         for name, meta in self.driver.load().items():
             self.by_name[name] = Volume(name, self.driver.path(name), meta.get("Labels") or {},
-                                        meta.get("Options") or {}, meta.get("CreatedAt") or 0)
+                                        meta.get("Options") or {}, meta.get("CreatedAt") or 0,
+                                        labels_given=meta.get("Labels") is not None,
+                                        options_given=meta.get("Options") is not None)
 
     # lookup
     def get(self, name: str) -> Volume:
@@ -77,6 +84,7 @@ class Volumes:
                            f"\"{driver}\" not found")
         if name and name in self.by_name:
             return self.by_name[name], False
+        options_given, labels_given = opts is not None, labels is not None
         opts = {str(k): str(v) for k, v in (opts or {}).items()}
         labels = {str(k): str(v) for k, v in (labels or {}).items()}
         if name:
@@ -91,12 +99,15 @@ class Volumes:
             raise InvalidParameter(f"create {name}: {e.message}") from None
         created = timefmt.now_ns()
         try:
-            self.driver.create(name, {"Labels": labels, "Options": opts, "CreatedAt": created})
+            self.driver.create(name, {"Labels": labels if labels or labels_given else None,
+                                      "Options": opts if opts or options_given else None,
+                                      "CreatedAt": created})
         except FileExistsError:
             raise Conflict(f"create {name}: volume name must be unique") from None
         except OSError as e:
             raise Internal(f"create {name}: {e}") from None
-        volume = Volume(name, self.driver.path(name), labels, opts, created)
+        volume = Volume(name, self.driver.path(name), labels, opts, created,
+                        labels_given=labels_given, options_given=options_given)
         self.by_name[name] = volume
         log.info("created volume %s", name)
         if self.events is not None:

@@ -40,6 +40,11 @@ def _real_device(entry: dict) -> bool:
     return os.path.exists(f"/sys/dev/block/{entry['major']}:{entry['minor']}")
 
 
+def _on_block_device(path) -> bool:
+    dev = os.stat(path).st_dev
+    return os.path.exists(f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}")
+
+
 def test_throttling_and_block_io_are_the_cgroups_own(daemon):
     # 4 MiB written past the page cache, then a busy loop held to 5% of a CPU: the kernel
     # throttles it nearly every period
@@ -61,7 +66,8 @@ def test_throttling_and_block_io_are_the_cgroups_own(daemon):
         assert "periods" not in throttling
     blkio = s["blkio_stats"]["io_service_bytes_recursive"]
     assert blkio is None or all(_real_device(e) for e in blkio), blkio
-    if CARRIED:
+    if CARRIED and _on_block_device(daemon.data_root):
+        # (where the data root is a tmpfs, as in the fresh-root harness, no write reaches a disk)
         written = sum(e["value"] for e in blkio if e["op"].lower() == "write")
         assert written >= 4 << 20, blkio
     assert daemon.api("POST", f"/containers/{cid}/kill").status == 204

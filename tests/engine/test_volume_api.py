@@ -113,3 +113,17 @@ def test_docker_py_volumes(api):
     assert [v.name for v in client.volumes.list(filters={"label": "by=py"})] == ["py-vol"]
     volume.remove()
     assert "py-vol" not in [v.name for v in client.volumes.list()]
+
+
+def test_labels_and_options_show_as_the_body_gave_them_null_or_empty(api):
+    """As dockerd: absent is null, {} stays {} (the docker CLI 20.10 sends {}, 28 nothing),
+    and so after a restart of the store's reading (the metadata keeps which)."""
+    absent = api.api("POST", "/volumes/create", {"Name": "shape-absent"}).json()
+    empty = api.api("POST", "/volumes/create",
+                    {"Name": "shape-empty", "Labels": {}, "DriverOpts": {}}).json()
+    assert (absent["Labels"], absent["Options"]) == (None, None)
+    assert (empty["Labels"], empty["Options"]) == ({}, {})
+    from engine.volumes.service import Volumes
+    reread = Volumes(api.data_root).by_name
+    assert reread["shape-absent"].view()["Options"] is None
+    assert reread["shape-empty"].view()["Options"] == {}

@@ -24,6 +24,13 @@ VENV_BIN = Path(sys.executable).parent
 # first on PATH elsewhere; the tests hold for both. BERTH_TEST_DOCKER picks another.
 DOCKER = os.environ.get("BERTH_TEST_DOCKER") or shutil.which("docker") or "docker"
 
+
+def docker_cli_major() -> int:
+    """DOCKER's major version (20 for Debian's docker.io, 28, ...); 0 when it cannot say."""
+    out = subprocess.run([DOCKER, "version", "--format", "{{.Client.Version}}"],
+                         capture_output=True, text=True).stdout.strip()
+    return int(out.split(".")[0]) if out.split(".")[0].isdigit() else 0
+
 # No test may reach a registry outside this machine, yet a pull of a name that is on no test
 # registry happens (the docker CLI pulls when a create answers 404). berthd and dockerd send
 # registry traffic through these proxy variables, as Go's and aiohttp's clients do: to a port

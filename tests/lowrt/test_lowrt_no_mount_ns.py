@@ -18,6 +18,7 @@ import subprocess
 import pytest
 
 from tests.helpers.lowrt_env import LOWRT, make_bundle, unique_id
+from tests.helpers.supervisor_env import caller_is_chrooted
 
 pytestmark = pytest.mark.skipif(not (shutil.which("runc") and shutil.which("crun")),
                                 reason="needs runc and crun as the peers")
@@ -72,7 +73,11 @@ def test_runs_in_the_callers_mount_namespace_as_runc_and_crun(short_tmp, busybox
     bundle = _bundle(short_tmp, busybox_rootfs)
     seen = {name: _run(argv, bundle, unique_id()) for name, argv in runtimes.items()}
     assert seen["runc"][0] == 0, seen["runc"][2]
-    assert seen["lowrt"][:2] == seen["runc"][:2] == seen["crun"][:2], seen
+    assert seen["lowrt"][:2] == seen["runc"][:2], seen
+    # crun 1.8 from a chrooted caller (the fresh-root harness) fails its remount of the rootfs
+    # with EINVAL; lowrt and runc run there as anywhere
+    if not caller_is_chrooted():
+        assert seen["crun"][:2] == seen["runc"][:2], seen
     # the rootfs, as "/" (a chroot), with the config's mounts and devices in it
     assert {"pid=1", "cwd=/", "bin", "proc", "devnull", "cgroup", "nomnt"} <= set(seen["lowrt"][1])
 
