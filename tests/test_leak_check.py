@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -148,7 +151,9 @@ uts.wait()
     host = None
     try:
         assert child.stdout.readline() == "ready\n"
-        host = subprocess.Popen(["sleep", "30"])      # where the host's programs run
+        # where the host's programs run, and as they are: without pytest's variable
+        host = subprocess.Popen(["sleep", "30"], env={
+            k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"})
         child.stdin.write("go\n")
         child.stdin.flush()
         lines, uts_pid = json.loads(child.stdout.readline())
@@ -160,3 +165,22 @@ uts.wait()
         child.wait()
     assert not [line for line in lines if line.startswith(f"process {host.pid}:")], lines
     assert [line for line in lines if line.startswith(f"process {uts_pid}:")], lines
+
+
+def test_leak_check_sees_a_process_a_test_started_and_orphaned():
+    """An ordinary program, in our namespaces, that a test's shell left behind (its parent gone):
+    the PYTEST_CURRENT_TEST it inherited marks it."""
+    before = leaks.snapshot()
+    out = subprocess.run(["sh", "-c", "sleep 30 >/dev/null 2>&1 & echo $!"], capture_output=True,
+                         text=True, check=True, env={**os.environ, "PYTEST_CURRENT_TEST": "x"})
+    pid = int(out.stdout)
+    try:
+        assert any(line.startswith(f"process {pid}: sleep 30")
+                   for line in leaks.leaked(before, leaks.snapshot()))
+    finally:
+        os.kill(pid, signal.SIGKILL)
+    for _ in range(100):
+        if not os.path.exists(f"/proc/{pid}"):
+            break
+        time.sleep(0.02)
+    assert leaks.leaked(before, leaks.snapshot()) == []

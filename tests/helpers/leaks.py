@@ -1,8 +1,9 @@
 """Snapshots of what a test run can leave behind on the host, and the difference between two.
 
 A leak is anything present after the run that was not there before: a process of ours (by name,
-or a container's: one whose root or namespaces are neither ours nor our ancestors'), a mount, a
-cgroup directory, a network namespace, a network link, or an iptables rule.
+one a test started, or a container's: one whose root or namespaces are neither ours nor our
+ancestors'), a mount, a cgroup directory, a network namespace, a network link, or an iptables
+rule.
 
 berth's own network state is also checked on its own, snapshots aside: a rule in one of berth's
 chains (BERTH*) that names an interface that is gone is a rule berthd forgot to remove, and a
@@ -84,12 +85,27 @@ def _homes() -> list[tuple]:
     return homes
 
 
+def _started_by_a_test(pid: int) -> bool:
+    """pytest puts PYTEST_CURRENT_TEST in its environment for each test, and every process a
+    test starts inherits it: a `sleep` a test's shell left behind is found by that."""
+    return pid != os.getpid() and b"\0PYTEST_CURRENT_TEST=" in b"\0" + _read_bytes(
+        f"/proc/{pid}/environ")
+
+
+def _read_bytes(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
 def _is_ours(pid: int, cmdline: str, homes: list[tuple]) -> bool:
-    """By name (a program of ours or of our peers), or a container's: a process whose root or
-    namespaces are not those of a home."""
+    """By name (a program of ours or of our peers), started by a test, or a container's: a
+    process whose root or namespaces are not those of a home."""
     argv0 = os.path.basename(cmdline.split(" ", 1)[0])
     words = {os.path.basename(w) for w in cmdline.split()[:3]}
-    if argv0 in OUR_PROGRAMS or words & set(OUR_PROGRAMS):
+    if argv0 in OUR_PROGRAMS or words & set(OUR_PROGRAMS) or _started_by_a_test(pid):
         return True
     try:
         return _environment(pid) not in homes

@@ -67,7 +67,7 @@ def test_runtime_wait_keeps_other_exits_for_later_and_times_out(reaper):
     got = []
     reaper.watch(other, lambda status, at: got.append(status))
     assert got == [2], "the other child's exit, reaped during the wait, is not lost"
-    hung = _sh("sleep 100")
+    hung = _sh("exec sleep 100")       # the killed pid is the sleep: nothing outlives the test
     with pytest.raises(RuntimeTimeout):
         reaper.wait_for(hung, timeout=0.3)
     with pytest.raises(ProcessLookupError):
