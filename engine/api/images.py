@@ -439,10 +439,11 @@ async def delete(request: web.Request) -> web.Response:
     users = [c for c in daemon.containers.all() if c.record["Image"] == image.id]
     tags = [str(reference.parse(t)) for t in daemon.images.repo_tags(image)]
     short = image.id[7:19]
+    has_children = image.id in lineage.with_children(daemon.images)
     by_id = name.startswith("sha256:") or (reference.id_prefix(name) is not None
                                            and not daemon.images.has_tag(name))
     if by_id:
-        if image.id in lineage.with_children(daemon.images):
+        if has_children:
             raise Conflict(f"conflict: unable to delete {short} (cannot be forced) - image has "
                            f"dependent child images")
         running = [c for c in users if c.running]
@@ -471,8 +472,7 @@ async def delete(request: web.Request) -> web.Response:
         shown = reference.familiar(ref)
         out.append({"Untagged": shown})
         daemon.events.log("image", "untag", image.id, {"name": shown})
-    if (not daemon.images.repo_tags(image) and not users
-            and image.id not in lineage.with_children(daemon.images)):
+    if not daemon.images.repo_tags(image) and not users and not has_children:
         # the digest references go with the image, each said as dockerd says it
         for ref in image_store.repo_digests(image):
             out.append({"Untagged": reference.familiar(ref)})

@@ -1,8 +1,8 @@
 """The classic builder's cache: a step is reused when an image exists whose parent is the
 current image and whose ContainerConfig (the run config with the step's Cmd: the RUN command
 with its build args, or the "#(nop) " comment that names a COPY's source checksum) is the
-probe's. Berth images record their parent as "Parent" in the store's image record, written
-here for the images a build makes (the store keeps the record as given)."""
+probe's. A build's images record their parent in the store's image record
+(engine/images/lineage.py)."""
 from __future__ import annotations
 
 from ..images.lineage import parent_of

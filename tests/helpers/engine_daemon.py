@@ -5,6 +5,7 @@ removed through the API, then anything still carrying the private paths (shims, 
 container processes in the private cgroup parent, mounts) is ended and removed."""
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
@@ -25,11 +26,13 @@ VENV_BIN = Path(sys.executable).parent
 DOCKER = os.environ.get("BERTH_TEST_DOCKER") or shutil.which("docker") or "docker"
 
 
+@functools.cache
 def docker_cli_major() -> int:
     """DOCKER's major version (20 for Debian's docker.io, 28, ...); 0 when it cannot say."""
     out = subprocess.run([DOCKER, "version", "--format", "{{.Client.Version}}"],
                          capture_output=True, text=True).stdout.strip()
     return int(out.split(".")[0]) if out.split(".")[0].isdigit() else 0
+
 
 # No test may reach a registry outside this machine, yet a pull of a name that is on no test
 # registry happens (the docker CLI pulls when a create answers 404). berthd and dockerd send

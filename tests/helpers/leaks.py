@@ -88,16 +88,8 @@ def _homes() -> list[tuple]:
 def _started_by_a_test(pid: int) -> bool:
     """pytest puts PYTEST_CURRENT_TEST in its environment for each test, and every process a
     test starts inherits it: a `sleep` a test's shell left behind is found by that."""
-    return pid != os.getpid() and b"\0PYTEST_CURRENT_TEST=" in b"\0" + _read_bytes(
-        f"/proc/{pid}/environ")
-
-
-def _read_bytes(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError:
-        return b""
+    environ = "\0" + _read(f"/proc/{pid}/environ")
+    return pid != os.getpid() and "\0PYTEST_CURRENT_TEST=" in environ
 
 
 def _is_ours(pid: int, cmdline: str, homes: list[tuple]) -> bool:
