@@ -7,11 +7,17 @@ every cgroup mkdir on the host waits with it. Once that wait is over, migrations
 about a grace period passes with none (rcu_sync's GP_PASSED and GP_EXIT states): a single
 early migration can lapse before the container's, which then waits a second time.
 
-So `create`/`run`/`exec` begin with no-op migrations of lowrt into its own cgroup on a thread,
-started by the `lowrt` script before anything else is imported: the first one starts the wait
-while modules are imported and the config is read, and the thread repeats one every few
-milliseconds, so that the fast state lasts until the container's real migration (stop()),
-which then costs well under a millisecond. Failures do not matter: this only saves time.
+So `create`/`run`/`exec` begin with no-op migrations into a cgroup one is already in. The
+`lowrt` script's sh part starts the first, in a background subshell, before the interpreter
+(10 ms here) has started; then a thread, started before anything else is imported, repeats
+one every few milliseconds, so that the fast state lasts until the container's real migration
+(stop()), which then costs well under a millisecond. The thread finds its cgroup itself:
+reading /proc/self/cgroup takes cgroup_mutex, which the subshell's write may still hold
+through its wait, and the main thread has modules to import meanwhile. Failures do not
+matter: this only saves time. Measured with `bench/lowrt_run.py --phases` (the cgroup's
+directories were made 5-10 ms after the fork when the wait began in Python; about 4 ms after
+with the subshell), and as whole `lowrt run`s: 0.985x the Python-only start over 600
+alternating rounds.
 
 Not on a pure cgroup v2 host with Linux 5.7 or later: there the container's process is cloned
 straight into its cgroup (CLONE_INTO_CGROUP, lowrt/spawn.py) and never migrates, and that
@@ -30,15 +36,17 @@ _started = False
 _stopped = False
 
 
-def _keep_warm(path: str, pid: bytes, until: float, started) -> None:
+def _keep_warm(pid: bytes, until: float, started) -> None:
     # Only raw system calls and sleeps here, no Python-level lock taken: lowrt forks while
     # this thread may be blocked in the write, and the child must inherit no held lock.
+    started.release()
+    path = _own_procs_file()
+    if path is None:
+        return
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError:
-        started.release()
         return
-    started.release()
     try:
         while True:
             os.write(fd, pid)
@@ -59,16 +67,13 @@ def start() -> None:
     _started = True
     if _clones_into_cgroup():
         return
-    path = _own_procs_file()
-    if path is None:
-        return
-    # The thread needs the GIL to get to its first write, and the main thread, busy importing,
-    # would keep it for up to the 5 ms switch interval: hand it over until the thread is there
-    # (the write then waits in the kernel, without the GIL).
+    # The thread needs the GIL to get going, and the main thread, busy importing, would keep
+    # it for up to the 5 ms switch interval: hand it over until the thread runs (its reads
+    # and writes then wait in the kernel, without the GIL).
     started = _thread.allocate_lock()
     started.acquire()
     try:
-        _thread.start_new_thread(_keep_warm, (path, str(os.getpid()).encode(),
+        _thread.start_new_thread(_keep_warm, (str(os.getpid()).encode(),
                                               time.monotonic() + _BUDGET, started))
     except RuntimeError:
         return
@@ -83,12 +88,15 @@ def stop() -> None:
 
 def _own_procs_file() -> str | None:
     """cgroup.procs of the cgroup lowrt is in: a v1 hierarchy's, or the v2 one's."""
-    try:
-        with open("/proc/self/cgroup", "rb") as f:
-            lines = f.read().decode().splitlines()
+    try:  # os-level calls only: see _keep_warm
+        fd = os.open("/proc/self/cgroup", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            text = os.read(fd, 65536).decode()
+        finally:
+            os.close(fd)
     except OSError:
         return None
-    for line in lines:
+    for line in text.splitlines():
         _, controllers, path = line.split(":", 2)
         mount = "/sys/fs/cgroup/" + controllers if controllers else "/sys/fs/cgroup"
         if controllers.startswith("name=") or "," in controllers:
