@@ -21,6 +21,7 @@ from .. import disk_usage, rootfs, timefmt
 from ..errors import EngineError, InvalidParameter, NotFound, NotImplementedYet
 from ..images import archive_load, archive_save, importer, reference
 from ..images import commit as image_commit
+from ..images import lineage
 from ..images.store import Image
 from ..registry import platforms
 from .http import JSON, json_response, query_bool, read_json
@@ -293,8 +294,9 @@ async def commit(request: web.Request) -> web.Response:
 
 def history_view(daemon, image: Image) -> list[dict]:
     """dockerd's history: the config's entries newest first, each layer's size measured from
-    its unpacked directory, the top entry with the image's ID and tags, the rest <missing> (an
-    image berth did not build has no local parent images to name)."""
+    its unpacked directory. The top entry gets the image's ID and tags, the next its parent's,
+    and so on down the parents a build or commit recorded (engine/images/lineage.py), as
+    dockerd walks them, one entry per image; the rest are <missing>."""
     entries = list(image.config.get("history") or [])
     if not entries:
         entries = [{"created": image.config.get("created", "")} for _ in image.diff_ids]
@@ -310,9 +312,14 @@ def history_view(daemon, image: Image) -> list[dict]:
                     "CreatedBy": entry.get("created_by", ""), "Tags": None, "Size": size,
                     "Comment": entry.get("comment", "")})
     out.reverse()
-    if out:
-        out[0]["Id"] = image.id
-        out[0]["Tags"] = daemon.images.repo_tags(image) or None
+    named: Image | None = image
+    for entry in out:
+        if named is None:
+            break
+        entry["Id"] = named.id
+        entry["Tags"] = daemon.images.repo_tags(named) or None
+        parent = lineage.parent_of(named)
+        named = daemon.images.images.get(parent) if parent else None
     return out
 
 

@@ -513,7 +513,7 @@ class Builder:
         base_layers = self.images.layer_digests(parent) if parent else []
         image = await asyncio.to_thread(self.images.import_image, config, files, [],
                                         base_layers=base_layers)
-        lineage.set_parent(self.images, image, state.image_id)
+        lineage.set_parent(self.images, image, state.image_id, build_step=True)
         self._advance(state, image)
         await self.out(f" ---> {short(image.id)}\n")
         return image

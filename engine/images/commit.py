@@ -27,7 +27,7 @@ from typing import BinaryIO
 from .. import fs_tar, timefmt
 from ..changes import is_whiteout
 from ..errors import Conflict
-from . import dockerfile_changes
+from . import dockerfile_changes, lineage
 from .layers import OPAQUE_WHITEOUT, WHITEOUT_PREFIX
 from .store import Image, ImageStore
 
@@ -123,7 +123,8 @@ def commit(images: ImageStore, image: Image, upper: Path, tmp_dir: Path, *, cont
             config["author"] = author
         if comment:
             config["comment"] = comment
-        return images.import_image(config, [layer], tags,
-                                   base_layers=images.layer_digests(image))
+        new = images.import_image(config, [layer], tags, base_layers=images.layer_digests(image))
+        lineage.set_parent(images, new, image.id, build_step=False)
+        return new
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -1,10 +1,11 @@
 """Which image an image was built on, and what that means for listing and removal.
 
-A build step's image records its parent (the image the step ran on) as "Parent" in its store
-record (engine/build writes it). As in dockerd's image store, an untagged image that another
-image was built on is not dangling: it is a step of that image's build, kept for the build
-cache, listed only with `docker images -a`, removed with its last child, and refused by
-`docker rmi <id>` while a child needs it."""
+A build step's image, and a committed container's, records its parent (the image the step or
+the container ran on) as "Parent" in its store record (engine/build and the commit API write
+it). As in dockerd's image store, an untagged image that another image was built on is not
+dangling: it is a step of that image's build, kept for the build cache, listed only with
+`docker images -a`, removed with its last child, and refused by `docker rmi <id>` while a child
+needs it; and `docker history` names each row's image by walking the parents."""
 from __future__ import annotations
 
 from .store import Image, ImageStore
@@ -14,10 +15,12 @@ def parent_of(image: Image) -> str:
     return image.record.get("Parent", "")
 
 
-def set_parent(images: ImageStore, image: Image, parent_id: str) -> None:
-    """Record image's parent (the image a build step ran on) in its store record."""
+def set_parent(images: ImageStore, image: Image, parent_id: str, *, build_step: bool) -> None:
+    """Record image's parent in its store record; a build step's image is also a candidate
+    for the build cache (a committed one is not, as in dockerd)."""
     image.record["Parent"] = parent_id
-    image.record["BuiltStep"] = True    # a build's step: a candidate for its cache
+    if build_step:
+        image.record["BuiltStep"] = True
     images.store.put_image(image.id, image.created, image.record)
 
 

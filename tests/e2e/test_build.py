@@ -108,6 +108,11 @@ def test_multistage_build_runs_and_matches_dockerd(daemon, dockerd, names, binar
         assert ours["Config"].get(key) == theirs["Config"].get(key), key
     assert ours["Author"] == theirs["Author"] == "berth tests"
     assert len(ours["RootFS"]["Layers"]) == len(theirs["RootFS"]["Layers"])
+    # history names each step's image, then the base's, walking the parents as dockerd does
+    named = [[line != "<missing>" for line in ok(cli(
+        env, "/usr/bin/docker", "history", "-q", "--no-trunc", ref)).split()]
+        for env, ref in ((daemon.env(), name), (dockerd.daemon.env, peer_name))]
+    assert named[0] == named[1] and sum(named[0]) > 1, named
     run = ok(cli(daemon.env(), binary, "run", "--rm", name))
     peer_run = ok(cli(dockerd.daemon.env, "/usr/bin/docker", "run", "--rm", "--network",
                       "none", peer_name))

@@ -238,10 +238,12 @@ def test_commit_round_trips_a_changed_filesystem(daemon, names, binary):
     assert info["Comment"] == "a commit message"
     base = json.loads(ok(cli(daemon, binary, "inspect", "busybox")))[0]
     assert info["RootFS"]["Layers"][:-1] == base["RootFS"]["Layers"]
+    assert info["Parent"] == base["Id"]     # as dockerd records a commit's
     history = json.loads(daemon.api("GET", f"/images/{name}:c/history").body)
     assert history[0]["Id"] == info["Id"] and history[0]["Tags"] == [f"{name}:c"]
     assert history[0]["Comment"] == "a commit message" and history[0]["Size"] > 0
-    assert history[1]["Id"] == "<missing>"
+    assert history[1]["Id"] == base["Id"] and "busybox:latest" in history[1]["Tags"]
+    assert all(h["Id"] == "<missing>" for h in history[2:])
     out = ok(cli(daemon, binary, "history", "--no-trunc", f"{name}:c")).decode()
     assert "a commit message" in out
 
