@@ -14,10 +14,10 @@ one every few milliseconds, so that the fast state lasts until the container's r
 (stop()), which then costs well under a millisecond. The thread finds its cgroup itself:
 reading /proc/self/cgroup takes cgroup_mutex, which the subshell's write may still hold
 through its wait, and the main thread has modules to import meanwhile. Failures do not
-matter: this only saves time. Measured with `bench/lowrt_run.py --phases` (the cgroup's
-directories were made 5-10 ms after the fork when the wait began in Python; about 4 ms after
-with the subshell), and as whole `lowrt run`s: 0.985x the Python-only start over 600
-alternating rounds.
+matter: this only saves time. Measured with timestamps inside `lowrt run`: with the wait
+begun in Python, the cgroup's directories were made 5-15 ms after the fork, most of it waiting;
+with the subshell, about 5 ms after, none of it waiting. As whole runs: 0.985x the Python-only
+start over 600 alternating rounds (`bench/lowrt_run.py` has the figures against runc).
 
 Not on a pure cgroup v2 host with Linux 5.7 or later: there the container's process is cloned
 straight into its cgroup (CLONE_INTO_CGROUP, lowrt/spawn.py) and never migrates, and that
