@@ -35,6 +35,7 @@ _INTERVAL = 0.002   # well under a grace period: the kernel's fast state never l
 _BUDGET = 0.5       # seconds at most, should nobody call stop()
 _started = False
 _stopped = False
+_subshell = 0   # the script's subshell (lowrt/bin/lowrt), lowrt's child
 
 
 def _keep_warm(pid: bytes, until: float, started) -> None:
@@ -62,10 +63,12 @@ def _keep_warm(pid: bytes, until: float, started) -> None:
 
 def start() -> None:
     """Start the thread (once: the `lowrt` script starts it before lowrt.cli is imported)."""
-    global _started
+    global _started, _subshell
     if _started:
         return
     _started = True
+    pid = os.environ.pop("LOWRT_WARMUP_PID", "")  # nothing lowrt starts is to inherit it
+    _subshell = int(pid) if pid.isdigit() else 0
     if _clones_into_cgroup():
         return
     # The thread needs the GIL to get going, and the main thread, busy importing, would keep
@@ -85,6 +88,16 @@ def stop() -> None:
     """The real migration is done: no more no-op ones."""
     global _stopped
     _stopped = True
+
+
+def reap() -> None:
+    """Wait for the script's subshell, if lowrt has not reaped it already (a foreground run
+    reaps every child): its two writes and the pause between take a few grace periods at most."""
+    if _subshell:
+        try:
+            os.waitpid(_subshell, 0)
+        except ChildProcessError:
+            pass
 
 
 def _own_procs_file() -> str | None:

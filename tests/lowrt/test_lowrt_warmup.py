@@ -24,24 +24,26 @@ def test_warmup_thread_finds_the_cgroup_procs_file_that_lists_lowrt():
 
 def test_script_starts_one_short_lived_subshell_for_run_and_none_for_state(tmp_path):
     # The script's sh part runs with a stand-in interpreter beside it (it takes the python3
-    # next to itself), which waits for the children the sh left it and prints their exit codes.
+    # next to itself), which waits for the children the sh left it and prints their exit
+    # codes, and whether each is the one the script names for lowrt to wait for.
     script = tmp_path / "lowrt"
     script.write_text(SCRIPT.read_text())
     script.chmod(0o755)
     fake = tmp_path / "python3"
     fake.write_text(f"#!{sys.executable}\n"
                     "import os, sys\n"
+                    "named = os.environ.get('LOWRT_WARMUP_PID', '')\n"
                     "seen = []\n"
                     "while True:\n"
                     "    try:\n"
                     "        pid, status = os.waitpid(-1, 0)\n"
                     "    except ChildProcessError:\n"
                     "        break\n"
-                    "    seen.append(os.waitstatus_to_exitcode(status))\n"
+                    "    seen.append((os.waitstatus_to_exitcode(status), str(pid) == named))\n"
                     "print(sys.argv[1:3], seen)\n")
     fake.chmod(0o755)
     v1 = not os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-    for verb, children in (("run", "[0]"), ("state", "[]")):
+    for verb, children in (("run", "[(0, True)]"), ("state", "[]")):
         out = subprocess.run([str(script), "--root", "/nonexistent", verb, "x"],
                              capture_output=True, text=True, timeout=10)
         assert out.returncode == 0, out.stderr
