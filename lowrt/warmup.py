@@ -10,15 +10,16 @@ early migration can lapse before the container's, which then waits a second time
 So `create`/`run`/`exec` begin with no-op migrations into a cgroup one is already in. The
 `lowrt` script's sh part makes the first two, in a background subshell, 10 ms apart, from
 before the interpreter (10 ms here) has started; then a thread, started before anything else
-is imported, repeats one every few milliseconds, so that the fast state lasts until the container's real migration
-(stop()), which then costs well under a millisecond. The thread finds its cgroup itself:
-reading /proc/self/cgroup takes cgroup_mutex, which the subshell's write may still hold
-through its wait, and the main thread has modules to import meanwhile. Failures do not
-matter: this only saves time. Measured with timestamps inside `lowrt run`: with the wait
-begun in Python, the cgroup's directories were made 5-15 ms after the fork, most of it waiting;
-with the subshell, about 5 ms after, none of it waiting. As whole runs, over 600 alternating
-rounds each: one write from the subshell ran at 0.985x the Python-only start, and the second
-write at 0.976x the first alone (`bench/lowrt_run.py` has the figures against runc).
+is imported, repeats one every few milliseconds, so that the fast state lasts until the
+container's real migration (stop()), which then costs well under a millisecond. The thread
+finds its cgroup itself: reading /proc/self/cgroup takes cgroup_mutex, which the subshell's
+write may still hold through its wait, and the main thread has modules to import meanwhile.
+Failures do not matter: this only saves time. Measured with timestamps inside `lowrt run`:
+with the wait begun in Python, the cgroup's directories were made 5-15 ms after the fork, most
+of it waiting; with the subshell, about 5 ms after, none of it waiting. As whole runs, over 600
+alternating rounds each: one write from the subshell ran at 0.985x the Python-only start, and
+the second write at 0.976x the first alone (`bench/lowrt_run.py` has the figures against
+runc).
 
 Not on a pure cgroup v2 host with Linux 5.7 or later: there the container's process is cloned
 straight into its cgroup (CLONE_INTO_CGROUP, lowrt/spawn.py) and never migrates, and that
