@@ -62,16 +62,20 @@ def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def rotate(runners: dict[str, Runner], *, runs: int = 15, warmup: int = 1) -> dict[str, list[float]]:
+def rotate(runners: dict[str, Runner], *, runs: int = 15, warmup: int = 1,
+           pause: float = 0.0) -> dict[str, list[float]]:
     """Run each runner in turn, round after round (a, b, c, a, b, c, ...), so that load which
     comes and goes hits every one of them alike; returns each one's times in seconds, round by
-    round (index i of every list is the same round)."""
+    round (index i of every list is the same round). `pause` seconds of idle before each timed
+    run keep a run from inheriting what the one before left in the kernel."""
     for _ in range(warmup):
         for fn in runners.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(runs):
         for name, fn in runners.items():
+            if pause:
+                time.sleep(pause)
             times[name].append(timed(fn))
     return times
 

@@ -1,12 +1,22 @@
 """`lowrt run` of /bin/true (create, start, wait, delete) against `runc run` and `crun run` on
 the same bundle. Target: lowrt's median at most 1.0x runc's on a quiet machine.
 
-    .venv/bin/python bench/lowrt_run.py [--runs N] [--phases N] [--migration N]
+    .venv/bin/python bench/lowrt_run.py [--runs N] [--pause MS] [--phases N] [--migration N]
 
 Each runtime is a whole process, timed from fork to exit, and the runtimes take turns run by run
 (lowrt, runc, crun, lowrt, runc, crun, ...): load that comes and goes hits each alike. Printed:
 each one's median, the median of the per-round ratios against runc and against crun, and the
 load average before and after (the figures mean little above a load of about 0.5 per core).
+
+Each run starts after a pause (`--pause`, 100 ms), as a container started on a quiet machine
+does: nothing was moved between cgroups in the last grace periods. Back to back, a run inherits
+the kernel state the one before left, and on cgroup v1 that favours whichever runtime follows
+the one that moved processes last: a migration right after another skips the wait for an RCU
+grace period (`--migration`), and lowrt's start makes a few of them early on purpose
+(lowrt/warmup.py). Measured here (`--carryover`), runc took 34-35 ms right after a 4 ms `sh`
+that moved itself into its own cgroup and 44-49 ms after a plain `sh -c true` or a pause of
+20 ms or more. The first comparison is also printed back to back, without the pause: runc's
+figure there is partly lowrt's doing.
 
 crun 1.8 refuses this host's hybrid cgroup layout (v1 controllers plus an empty cgroup2 at
 /sys/fs/cgroup/unified): "mount point cgroup2 ... is not the root of the hierarchy". Where that
@@ -21,7 +31,8 @@ cgroup). The controllers that the runtimes enable in its root are disabled again
 
 `--migration N` times the kernel's part that lowrt/warmup.py hides on v1: a process moved into
 a cgroup with no migration in the last few hundred milliseconds (the first write waits for an
-RCU grace period), against one moved right after another.
+RCU grace period), against one moved right after another. `--carryover N` times runc after a
+pause and then right after a migrating sh, a plain sh or nothing.
 
 `--baseline LOWRT` adds another lowrt (an older checkout's script, say) to the first comparison,
 and its ratio. `--runs 0` skips the comparisons. `--phases N` adds where lowrt's time goes: the interpreter's own start (`python3 -S -c pass`),
@@ -47,12 +58,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._harness import load_average, pair_ratio, rotate, timed  # noqa: E402
+from bench._harness import command, load_average, pair_ratio, rotate, timed  # noqa: E402
 from tests.helpers.rootfs import make_busybox_rootfs  # noqa: E402
 
 LOWRT = str(Path(sys.executable).parent / "lowrt")
@@ -94,12 +106,13 @@ def private_mount_ns(argv: list[str]) -> list[str]:
             *argv]
 
 
-def comparison(title: str, runners: dict, runs: int) -> None:
+def comparison(title: str, runners: dict, runs: int, pause: float) -> None:
     before = load_average()
-    times = rotate(runners, runs=runs, warmup=2)
+    times = rotate(runners, runs=runs, warmup=2, pause=pause)
     after = load_average()
     medians = "; ".join(f"{name} {statistics.median(t) * 1e3:.1f} ms" for name, t in times.items())
-    print(f"{title}: {medians} (median of {runs} rounds)", flush=True)
+    spacing = f"each after {pause * 1e3:.0f} ms idle" if pause else "back to back"
+    print(f"{title}, {spacing}: {medians} (median of {runs} rounds)", flush=True)
     ours = times["lowrt"]
     for peer in ("runc", "crun", "baseline"):
         if peer in times:
@@ -150,10 +163,9 @@ def phases(root: Path, bundle: str, ids, runs: int) -> None:
         print(f"    {statistics.median(t):6.1f}  {what}", flush=True)
 
 
-def migration(runs: int) -> None:
-    """Median time of a write to cgroup.procs: cold (nothing migrated for 200 ms) and warm."""
-    import time
-
+def own_cgroup() -> tuple[str, str]:
+    """The hierarchy's mount to move processes in (v1's pids, else the v2 one) and our cgroup
+    in it."""
     own = {}
     with open("/proc/self/cgroup") as f:
         for line in f:
@@ -161,9 +173,33 @@ def migration(runs: int) -> None:
             for c in controllers.split(",") if controllers else [""]:
                 own[c] = path
     if "pids" in own:   # v1 (or hybrid): the pids hierarchy
-        mount, home = "/sys/fs/cgroup/pids", own["pids"]
-    else:               # pure v2: a cgroup below the root, which may hold processes
-        mount, home = "/sys/fs/cgroup", own.get("", "/")
+        return "/sys/fs/cgroup/pids", own["pids"]
+    return "/sys/fs/cgroup", own.get("", "/")  # pure v2: a cgroup below the root
+
+
+def carryover(root: Path, bundle: str, ids, runs: int, pause: float) -> None:
+    """runc's median, each run after a pause, then right after an sh that moves itself into
+    its own cgroup, a plain sh, or nothing: what a run hands on to the one right after it."""
+    mount, home = own_cgroup()
+    procs = f"{mount}{home.rstrip('/')}/cgroup.procs"
+    before = {"a migrating sh": command(["sh", "-c", f"echo 0 > {procs}"]),
+              "a plain sh": command(["sh", "-c", "true"]),
+              f"{pause * 1e3:.0f} ms idle": lambda: None}
+    runc = runner(lambda cid: ["runc", "--root", str(root), "run", "-b", bundle, cid], ids)
+    after: dict[str, list[float]] = {what: [] for what in before}
+    for _ in range(runs):
+        for what, fn in before.items():
+            time.sleep(pause)
+            fn()
+            after[what].append(timed(runc))
+    print("runc right after " + "; ".join(f"{what}: {statistics.median(t) * 1e3:.1f} ms"
+                                          for what, t in after.items())
+          + f" (median of {runs}; load average {load_average()})", flush=True)
+
+
+def migration(runs: int) -> None:
+    """Median time of a write to cgroup.procs: cold (nothing migrated for 200 ms) and warm."""
+    mount, home = own_cgroup()
     test = f"{mount}/bt-migration-{os.getpid()}"
     os.mkdir(test)
     cold, warm = [], []
@@ -196,10 +232,15 @@ def migration(runs: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30, help="rounds per comparison")
+    parser.add_argument("--pause", type=float, default=100.0, metavar="MS",
+                        help="idle time before each timed run (0: back to back only)")
     parser.add_argument("--phases", type=int, default=0, metavar="N",
                         help="also time lowrt's steps over N runs")
     parser.add_argument("--migration", type=int, default=0, metavar="N",
                         help="also time N cold and warm cgroup migrations")
+    parser.add_argument("--carryover", type=int, default=0, metavar="N",
+                        help="also time runc N times right after a migration, a plain sh and "
+                             "the pause")
     parser.add_argument("--baseline", metavar="LOWRT",
                         help="another lowrt script (an older checkout's, say) to take turns with "
                              "the others in the first comparison, as \"baseline\"")
@@ -231,14 +272,17 @@ def main() -> None:
             host["crun"] = runner(argv(crun, "crun"), ids)
         if args.baseline:
             host["baseline"] = runner(argv(args.baseline, "lowrt"), ids)
+        pause = args.pause / 1e3
         if args.runs:
-            comparison("run /bin/true, host namespaces", host, args.runs)
+            comparison("run /bin/true, host namespaces", host, args.runs, pause)
+            if pause:
+                comparison("run /bin/true, host namespaces", host, args.runs, 0.0)
         if crun and hybrid and args.runs:
             private = {"lowrt": runner(wrapped(LOWRT, "lowrt-ns"), ids),
                        "runc": runner(wrapped("runc", "runc-ns"), ids),
                        "crun": runner(wrapped(crun, "crun-ns"), ids)}
             comparison("run /bin/true, each in unshare -m without the cgroup2 mount", private,
-                       args.runs)
+                       args.runs, pause)
         if crun and hybrid and args.runs:
             control = f"{HYBRID_UNIFIED}/cgroup.subtree_control"
             enabled = set(Path(control).read_text().split())
@@ -261,7 +305,7 @@ def main() -> None:
                     except OSError:
                         pass
                 comparison("run /bin/true, each in unshare -m with cgroup2 alone at "
-                           "/sys/fs/cgroup (a v2 layout)", v2, args.runs)
+                           "/sys/fs/cgroup (a v2 layout)", v2, args.runs, pause)
             finally:
                 for c in set(Path(control).read_text().split()) - enabled:
                     try:
@@ -274,6 +318,8 @@ def main() -> None:
             phases(top / "lowrt", bundle, ids, args.phases)
         if args.migration:
             migration(args.migration)
+        if args.carryover:
+            carryover(top / "runc", bundle, ids, args.carryover, pause or 0.1)
     finally:
         for tool, sub in (("runc", "runc"), ("runc", "runc-ns"), (crun, "crun"), (crun, "crun-ns"),
                           (LOWRT, "lowrt"), (LOWRT, "lowrt-ns")):
