@@ -165,8 +165,12 @@ def create(opts: CreateOptions) -> Created:
             else:
                 parent_console, plan.console_fd = console.socketpair()
 
+        configured = True
         if plan.cgroupns or _unified_host():
-            cgroup = _make_cgroup(opts.id, linux)
+            # On v2 only the directory before the fork (the child is cloned into it); its
+            # limits and device filter are set while the child makes its namespaces.
+            cgroup = _make_cgroup(opts.id, linux, configure=False)
+            configured = cgroup.version != 2
             launch.cgroup = cgroup
         chan, child = spawn.start(launch, _run_init, plan)
         for fd in (plan.fifo_fd, plan.console_fd):
@@ -179,6 +183,9 @@ def create(opts: CreateOptions) -> Created:
         if cgroup is None:
             cgroup = _make_cgroup(opts.id, linux)
             phase("cgroup created")
+        elif not configured:
+            _log_notes(cgroup.configure(linux.get("resources") or {}))
+            phase("cgroup configured")
         pid = spawn.wait_child(chan, child, launch)
         phase(f"init {pid} forked" + (" into its cgroup" if launch.in_cgroup else ""))
         # The cgroup's directories exist: the init may mount them (a "cgroup" mount) while the
@@ -232,22 +239,32 @@ def _unified_host() -> bool:
     return os.path.exists("/sys/fs/cgroup/cgroup.controllers")
 
 
-def _make_cgroup(cid: str, linux: dict):
+def _make_cgroup(cid: str, linux: dict, configure: bool = True):
+    """The container's cgroup, made and configured; on v2 without `configure`, made only
+    (its configure() is then the caller's to call). v1 is always configured: a process may
+    join a cpuset cgroup only once its cpus and mems are set."""
     from lowrt import cgroups
     cgroup = cgroups.manager(linux.get("cgroupsPath") or "", cid)
     # As runc: linux.devices only makes nodes; what they may be used for is up to
     # resources.devices (lowrt.cgroups appends runc's default rules for the standard nodes).
+    resources = linux.get("resources") or {}
     try:
-        notes = cgroup.create(linux.get("resources") or {})
+        if configure or cgroup.version != 2:
+            _log_notes(cgroup.create(resources))
+        else:
+            cgroup.make(resources)
     except Exception:
         try:
             cgroup.destroy()  # what create made before it failed
         except Exception:  # noqa: BLE001 - the create error is the one to report
             pass
         raise
+    return cgroup
+
+
+def _log_notes(notes: list[str] | None) -> None:
     for note in notes or []:
         log.warning(note)
-    return cgroup
 
 
 def _raise_init_error(chan) -> None:

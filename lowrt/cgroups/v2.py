@@ -29,6 +29,7 @@ class V2Manager(Manager):
         """path: the cgroup's directory; root: the cgroup2 mount it lies under."""
         self.path = path
         self.root = root
+        self._made: list[str] = []   # directories make() made, parents first
 
     def __repr__(self) -> str:
         return f"V2Manager({self.path!r})"
@@ -64,13 +65,24 @@ class V2Manager(Manager):
         """Make the cgroup, enabling every controller the root offers down the path (as runc
         does), and apply the limits; returns notes on ignored settings. On failure, removes
         every directory it made."""
-        res = resources or {}
-        notes: list[str] = []
-        self._check(res)
+        self.make(resources)
+        try:
+            return self.configure(resources)
+        except BaseException:
+            self._remove_made()
+            raise
+
+    def make(self, resources: dict | None = None) -> None:
+        """create's first half: the settings checked, the directories made (and remembered:
+        destroy removes them too), no limit applied. On failure, removes what it made.
+
+        lowrt makes the cgroup this far before it clones the container's first process into
+        it, and configures it while that process makes its namespaces."""
+        self._check(resources or {})
         rel = posixpath.relpath(self.path, self.root)
         if rel == "." or rel.startswith(".."):
             raise CgroupError(f"cgroup {self.path} is not below the cgroup2 mount {self.root}")
-        created: list[str] = []
+        self._made = []
         try:
             wanted = (fs.read_optional(f"{self.root}/cgroup.controllers") or "").split()
             current = self.root
@@ -80,21 +92,34 @@ class V2Manager(Manager):
                 current = f"{current}/{part}"
                 try:
                     os.mkdir(current, 0o755)
-                    created.append(current)
+                    self._made.append(current)
                 except FileExistsError:
                     pass
                 except OSError as err:
                     raise CgroupError(f"create cgroup {current}: "
                                       f"{os.strerror(err.errno).lower()}", err.errno) from None
-            self._apply(res, notes, creating=True)
         except BaseException:
-            for d in reversed(created):
-                try:
-                    os.rmdir(d)
-                except OSError:
-                    pass
+            self._remove_made()
             raise
+
+    def configure(self, resources: dict | None = None) -> list[str]:
+        """create's second half, on a cgroup make() made: the limits and the device filter;
+        returns notes on ignored settings."""
+        notes: list[str] = []
+        self._apply(resources or {}, notes, creating=True)
         return notes
+
+    def _remove_made(self) -> None:
+        for d in reversed(self._made):
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
+        self._made = []
+
+    def destroy(self, kill: bool = False) -> None:
+        super().destroy(kill)
+        self._remove_made()  # the parents this process made for it, if it made it
 
     def update(self, resources: dict) -> list[str]:
         res = resources or {}

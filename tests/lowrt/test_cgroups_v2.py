@@ -144,6 +144,34 @@ def test_real_v2_device_filter_is_attached_enforced_and_replaced(v2):
 
 
 @real
+def test_real_v2_make_then_configure_and_destroy_takes_the_parents_it_made(v2):
+    # lowrt makes the directories before it clones the container's process into them, and
+    # sets the limits and the device filter afterwards (lowrt.lifecycle)
+    from lowrt.linux import bpf
+    root = UNIFIED.mountpoint
+    top = f"{root}/{unique_name('v2made')}"
+    m = V2Manager(f"{top}/mid/leaf", root)
+    m.make({"devices": DENY_ALL})
+    dfd = os.open(m.path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert bpf.prog_query(dfd, bpf.BPF_CGROUP_DEVICE) == []
+        assert m.configure({"devices": DENY_ALL}) == []
+        assert len(bpf.prog_query(dfd, bpf.BPF_CGROUP_DEVICE)) == 1
+    finally:
+        os.close(dfd)
+        m.destroy()
+    assert not os.path.exists(top)
+
+
+@real
+def test_real_v2_bad_settings_are_refused_before_anything_is_made(v2):
+    m = v2.manager()
+    with pytest.raises(CgroupError, match="no slashes"):
+        m.make({"unified": {"../x": "1"}})
+    assert not os.path.exists(m.path)
+
+
+@real
 def test_real_v2_no_program_when_everything_is_allowed(v2):
     from lowrt.linux import bpf
     m = v2.manager()

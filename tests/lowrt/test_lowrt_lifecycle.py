@@ -240,28 +240,51 @@ def _v2_layout_argv() -> list[str]:
             'umount -R /sys/fs/cgroup; mount -t cgroup2 cgroup2 /sys/fs/cgroup; exec "$@"', "sh"]
 
 
-def test_on_cgroup_v2_the_init_is_cloned_into_its_cgroup(rt, bundle, cid):
-    # lowrt clones the container's process straight into its cgroup (CLONE_INTO_CGROUP): it
-    # never migrates, and `--debug` says so
+def _run_on_v2(argv: list[str]) -> subprocess.CompletedProcess:
+    """argv (lowrt's) run where /sys/fs/cgroup is the cgroup2 mount; the controllers it
+    enables in the hierarchy's root (what the root offers, as runc) are disabled again."""
     wrap = _v2_layout_argv()
     unified = "/sys/fs/cgroup" if not wrap else "/sys/fs/cgroup/unified"
     with open(f"{unified}/cgroup.subtree_control") as f:
         before = set(f.read().split())
-    b = bundle(["sh", "-c", "grep ^0:: /proc/self/cgroup"])
     try:
-        out = subprocess.run(wrap + rt.argv("--debug", "run", "-b", str(b), cid),
-                             capture_output=True, timeout=30)
+        return subprocess.run(wrap + argv, capture_output=True, timeout=30)
     finally:
         with open(f"{unified}/cgroup.subtree_control") as f:
             added = set(f.read().split()) - before
-        for c in added:  # lowrt enables what the root offers, as runc: undo it for the host
+        for c in added:
             try:
                 with open(f"{unified}/cgroup.subtree_control", "w") as f:
                     f.write(f"-{c}")
             except OSError:
                 pass  # another test's cgroup uses it and will restore it
+
+
+def test_on_cgroup_v2_the_init_is_cloned_into_its_cgroup(rt, bundle, cid):
+    # lowrt clones the container's process straight into its cgroup (CLONE_INTO_CGROUP): it
+    # never migrates, and `--debug` says so
+    b = bundle(["sh", "-c", "grep ^0:: /proc/self/cgroup"])
+    out = _run_on_v2(rt.argv("--debug", "run", "-b", str(b), cid))
     assert out.returncode == 0, out.stderr
     own = open("/proc/self/cgroup").read().split("0::", 1)[1].splitlines()[0]
     # relative cgroupsPath (none: the id) on v2: beside lowrt's own cgroup, as runc
     assert out.stdout.decode().strip() == "0::" + os.path.join(os.path.dirname(own), cid)
     assert "forked into its cgroup" in rt.log.read_text()
+
+
+def test_on_cgroup_v2_a_limit_refused_after_the_fork_leaves_nothing(rt, bundle, cid):
+    # On v2 the cgroup's directories are made before the fork and its limits set after it,
+    # while the child makes its namespaces: a limit the kernel refuses then has a process and
+    # directories to undo, parents that lowrt made for a nested cgroupsPath included.
+    top = f"bt-nest-{cid}"
+    b = bundle(["true"], linux={"cgroupsPath": f"/{top}/mid/{cid}",
+                                "resources": {"unified": {"no.such.file": "1"}}})
+    out = _run_on_v2(rt.argv("--debug", "run", "-b", str(b), cid))
+    assert out.returncode == 1
+    assert b"no.such.file" in out.stderr and b"is not enabled" in out.stderr, out.stderr
+    log = rt.log.read_text()
+    assert "child forked" in log and "cgroup configured" not in log
+    unified = "/sys/fs/cgroup" if os.path.exists("/sys/fs/cgroup/cgroup.controllers") else \
+        "/sys/fs/cgroup/unified"
+    assert not os.path.exists(f"{unified}/{top}")
+    assert not (rt.root / cid).exists()
