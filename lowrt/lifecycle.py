@@ -165,12 +165,10 @@ def create(opts: CreateOptions) -> Created:
             else:
                 parent_console, plan.console_fd = console.socketpair()
 
-        configured = True
         if plan.cgroupns or _unified_host():
             # On v2 only the directory before the fork (the child is cloned into it); its
             # limits and device filter are set while the child makes its namespaces.
             cgroup = _make_cgroup(opts.id, linux, configure=False)
-            configured = cgroup.version != 2
             launch.cgroup = cgroup
         chan, child = spawn.start(launch, _run_init, plan)
         for fd in (plan.fifo_fd, plan.console_fd):
@@ -183,7 +181,7 @@ def create(opts: CreateOptions) -> Created:
         if cgroup is None:
             cgroup = _make_cgroup(opts.id, linux)
             phase("cgroup created")
-        elif not configured:
+        elif cgroup.version == 2:
             _log_notes(cgroup.configure(linux.get("resources") or {}))
             phase("cgroup configured")
         pid = spawn.wait_child(chan, child, launch)
