@@ -312,14 +312,9 @@ def history_view(daemon, image: Image) -> list[dict]:
                     "CreatedBy": entry.get("created_by", ""), "Tags": None, "Size": size,
                     "Comment": entry.get("comment", "")})
     out.reverse()
-    named: Image | None = image
-    for entry in out:
-        if named is None:
-            break
+    for entry, named in zip(out, lineage.ancestry(daemon.images, image)):
         entry["Id"] = named.id
         entry["Tags"] = daemon.images.repo_tags(named) or None
-        parent = lineage.parent_of(named)
-        named = daemon.images.images.get(parent) if parent else None
     return out
 
 

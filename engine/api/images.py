@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import itertools
 from pathlib import Path
 
 from aiohttp import web
@@ -194,7 +195,7 @@ async def prune(request: web.Request) -> web.Response:
         daemon.images.delete(image)
         deleted.append({"Deleted": image.id})
         daemon.events.log("image", "delete", image.id, {"name": image.id})
-        _remove_unused_parents(daemon, lineage.parent_of(image), deleted)
+        _remove_unused_parents(daemon, image, deleted)
         reclaimed += sum(size for d, size in sizes.items() if not d.exists())
     daemon.events.log("image", "prune", "", {"reclaimed": str(reclaimed)})
     return json_response({"ImagesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
@@ -479,21 +480,18 @@ async def delete(request: web.Request) -> web.Response:
         daemon.images.delete(image)
         out.append({"Deleted": image.id})
         daemon.events.log("image", "delete", image.id, {"name": image.id})
-        _remove_unused_parents(daemon, lineage.parent_of(image), out)
+        _remove_unused_parents(daemon, image, out)
     return json_response(out)
 
 
-def _remove_unused_parents(daemon, parent_id: str, out: list[dict]) -> None:
-    """As dockerd's rmi and prune: the build steps an image was made on go with it, up the
-    chain, while each is untagged, unused by any container and the parent of nothing else."""
+def _remove_unused_parents(daemon, image: Image, out: list[dict]) -> None:
+    """As dockerd's rmi and prune: the build steps a removed image was made on go with it, up
+    the chain, while each is untagged, unused by any container and the parent of nothing else."""
     used = {c.record["Image"] for c in daemon.containers.all()}
-    while parent_id:
-        parent = daemon.images.images.get(parent_id)
-        if (parent is None or daemon.images.repo_tags(parent)
-                or image_store.repo_digests(parent) or parent.id in used
-                or parent.id in lineage.with_children(daemon.images)):
+    for parent in itertools.islice(lineage.ancestry(daemon.images, image), 1, None):
+        if (daemon.images.repo_tags(parent) or image_store.repo_digests(parent)
+                or parent.id in used or parent.id in lineage.with_children(daemon.images)):
             return
-        parent_id = lineage.parent_of(parent)
         daemon.images.delete(parent)
         out.append({"Deleted": parent.id})
         daemon.events.log("image", "delete", parent.id, {"name": parent.id})

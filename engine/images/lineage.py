@@ -8,6 +8,8 @@ dangling: it is a step of that image's build, kept for the build cache, listed o
 needs it; and `docker history` names each row's image by walking the parents."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from .store import Image, ImageStore
 
 
@@ -22,6 +24,15 @@ def set_parent(images: ImageStore, image: Image, parent_id: str, *, build_step: 
     if build_step:
         image.record["BuiltStep"] = True
     images.store.put_image(image.id, image.created, image.record)
+
+
+def ancestry(images: ImageStore, image: Image) -> Iterator[Image]:
+    """image, then its parent, that one's parent, and so on while the store has them."""
+    current: Image | None = image
+    while current is not None:
+        yield current
+        parent_id = parent_of(current)
+        current = images.images.get(parent_id) if parent_id else None
 
 
 def with_children(images: ImageStore) -> set[str]:
